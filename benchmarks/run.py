@@ -1,0 +1,183 @@
+"""Throughput of the bridge as a ratio to a plain confluent-kafka passthrough, same run.
+
+Both read the same pre-filled source topic (3 partitions, keyed ~150-byte records with one
+header) from the beginning with a fresh group and write to a shadow topic. The clock starts
+at the first consumed record (the group join is excluded) and stops when the last output is
+acknowledged. Runs alternate plain/bridge to spread the machine's noise; medians are
+reported. Usage: ``make bench`` or ``python -m benchmarks.run [--records N] [--rounds R]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import time
+from pathlib import Path
+from typing import Any
+
+from confluent_kafka import Consumer, Producer
+from prometheus_client import CollectorRegistry
+
+from streamchaos.bridge import Bridge
+from streamchaos.config import config_from_dict
+from streamchaos.kafkaconf import PRODUCER_DEFAULTS
+from streamchaos.kafkatools import create_topics, delete_topics, produce_all, unique_name
+
+PARTITIONS = 3
+VALUE = b'{"amount": 12.5, "merchant": "m-0042", "country": "DE", "device": "ios", ' + b"x" * 80
+
+
+def records(topic: str, n: int) -> Any:
+    for i in range(n):
+        yield {
+            "topic": topic,
+            "key": b"user-%d" % (i % 5000),
+            "value": VALUE,
+            "partition": i % PARTITIONS,
+            "headers": [("trace", b"t-%d" % i)],
+        }
+
+
+def plain_passthrough(bootstrap: str, source: str, shadow: str, n: int) -> float:
+    """The baseline: a tuned consume→produce loop with no bookkeeping at all."""
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": unique_name("plain"),
+            "auto.offset.reset": "earliest",
+            "fetch.queue.backoff.ms": 20,
+            "enable.auto.commit": True,
+        }
+    )
+    producer = Producer({"bootstrap.servers": bootstrap, **PRODUCER_DEFAULTS})
+    consumer.subscribe([source])
+    count, start = 0, None
+    deadline = time.monotonic() + 300
+    while count < n and time.monotonic() < deadline:
+        msgs = consumer.consume(1000, 0.005)
+        if msgs and start is None:
+            start = time.perf_counter()
+        for msg in msgs:
+            ts_type, ts = msg.timestamp()
+            producer.produce(
+                shadow,
+                msg.value(),
+                msg.key(),
+                msg.partition(),
+                timestamp=ts if ts_type else 0,
+                headers=msg.headers(),
+            )
+        count += len(msgs)
+        producer.poll(0)
+    producer.flush(60)
+    elapsed = time.perf_counter() - (start or time.perf_counter())
+    consumer.close()
+    return n / elapsed
+
+
+class TimedBridge(Bridge):
+    """Stops itself once ``target`` outputs were acknowledged; times first input → last ack."""
+
+    target = 0
+    start: float | None = None
+    end: float | None = None
+
+    def _forward(self, msgs: list[Any]) -> None:
+        if self.start is None:
+            self.start = time.perf_counter()
+        super()._forward(msgs)
+
+    def _batch_complete(self, batch: Any) -> None:
+        super()._batch_complete(batch)
+        if self.end is None and sum(s.produced for s in self._routes.values()) >= self.target:
+            self.end = time.perf_counter()
+            self.stop()
+
+
+def bridge_passthrough(
+    bootstrap: str,
+    source: str,
+    shadow: str,
+    n: int,
+    extra: dict[str, Any] | None = None,
+    bridge: dict[str, Any] | None = None,
+) -> float:
+    """The bridge in the foreground, timed from its first consumed to its Nth acked record."""
+    raw: dict[str, Any] = {
+        "experiment": "bench",
+        "kafka": {"bootstrap_servers": bootstrap, "group_id": unique_name("bridge")},
+        "routes": [{"source": source, "shadow": shadow, **(extra or {})}],
+        "metrics": {"enabled": False},
+        "bridge": bridge or {},
+    }
+    timed = TimedBridge(config_from_dict(raw, env={}), registry=CollectorRegistry())
+    timed.target = n
+    timed.run(idle_exit=60)
+    if timed.start is None or timed.end is None:
+        raise RuntimeError("the bridge did not deliver every record")
+    return n / (timed.end - timed.start)
+
+
+SCENARIOS = {
+    "plain": plain_passthrough,
+    "bridge": bridge_passthrough,
+    "bridge, no lineage header": lambda b, s, sh, n: bridge_passthrough(
+        b, s, sh, n, bridge={"lineage_header": None}
+    ),
+}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--records", type=int, default=300_000)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--out", default="docs/benchmarks.md")
+    args = parser.parse_args()
+    bootstrap = os.environ["KAFKA_BOOTSTRAP_SERVERS"]
+    source = unique_name("bench")
+    shadow = source + ".shadow"
+    create_topics(bootstrap, [source, shadow], PARTITIONS)
+    try:
+        produce_all(bootstrap, records(source, args.records), timeout=300)
+        rates: dict[str, list[float]] = {name: [] for name in SCENARIOS}
+        for r in range(args.rounds):
+            for name, scenario in SCENARIOS.items():
+                rates[name].append(scenario(bootstrap, source, shadow, args.records))
+            print(
+                f"round {r + 1}: "
+                + "  ".join(f"{name} {values[-1]:,.0f}/s" for name, values in rates.items()),
+                flush=True,
+            )
+    finally:
+        delete_topics(bootstrap, [source, shadow])
+    report(args, rates)
+    return 0
+
+
+def report(args: argparse.Namespace, rates: dict[str, list[float]]) -> None:
+    plain = statistics.median(rates["plain"])
+    rows = []
+    for name, values in rates.items():
+        med = statistics.median(values)
+        rows.append(
+            f"| {name} | {med:,.0f} | {min(values):,.0f}-{max(values):,.0f} | {med / plain:.1%} |"
+        )
+        print(f"{name:>8}: median {med:,.0f} rec/s  ratio {med / plain:.1%}")
+    table = "\n".join(rows)
+    section = (
+        f"## Passthrough ({time.strftime('%Y-%m-%d')})\n\n"
+        f"Command: `make bench` (`python -m benchmarks.run --records {args.records} "
+        f"--rounds {args.rounds}`), local single-node Kafka from `make up`, 2 cores, "
+        f"{args.records:,} records, {PARTITIONS} partitions, medians of {args.rounds} "
+        "alternating rounds.\n\n"
+        "| loop | median rec/s | range | ratio to plain |\n|---|---|---|---|\n"
+        f"{table}\n"
+    )
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out + ".last").write_text(section)
+    print(f"\nwrote {args.out}.last (copy into {args.out} when it is the run you report)")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,5 @@
+import sys
+
+from streamchaos.cli import main
+
+sys.exit(main())

@@ -1,0 +1,74 @@
+"""Shadow topics: check they exist (or create them) and learn their partition counts."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from confluent_kafka import KafkaException
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from streamchaos.config import Config
+from streamchaos.errors import BridgeError
+
+log = logging.getLogger(__name__)
+
+
+def partition_counts(admin: AdminClient, topics: list[str], timeout: float) -> dict[str, int]:
+    """Partition count of each topic that exists; missing topics are absent from the result."""
+    try:
+        meta = admin.list_topics(timeout=timeout)
+    except KafkaException as exc:
+        raise BridgeError(f"cannot reach the Kafka cluster: {exc.args[0]}") from exc
+    out = {}
+    for name in topics:
+        tmeta = meta.topics.get(name)
+        if tmeta is not None and tmeta.error is None and tmeta.partitions:
+            out[name] = len(tmeta.partitions)
+    return out
+
+
+def prepare_shadows(admin: AdminClient, cfg: Config, timeout: float = 30.0) -> dict[str, int]:
+    """Partition count per shadow topic, creating missing ones where ``create_shadow`` is set.
+
+    A shadow that is missing and not to be created is a startup error: producing to it
+    would either fail every record or let broker auto-creation pick a partition count.
+    """
+    names = [r.source for r in cfg.routes] + [r.shadow for r in cfg.routes]
+    counts = partition_counts(admin, names, timeout)
+    to_create = []
+    for i, route in enumerate(cfg.routes):
+        if route.shadow in counts:
+            continue
+        if not route.create_shadow:
+            raise BridgeError(
+                f"routes[{i}].shadow: topic {route.shadow!r} does not exist "
+                "(create it, or set create_shadow: true)"
+            )
+        if route.source not in counts:
+            raise BridgeError(
+                f"routes[{i}].source: topic {route.source!r} does not exist, so its shadow "
+                "cannot be created with the same partition count"
+            )
+        to_create.append(NewTopic(route.shadow, num_partitions=counts[route.source]))
+    if to_create:
+        _create(admin, to_create, timeout)
+        for _ in range(50):  # metadata shows a new topic's partitions a moment later
+            counts = partition_counts(admin, names, timeout)
+            if all(t.topic in counts for t in to_create):
+                break
+            time.sleep(0.1)
+    return {r.shadow: counts[r.shadow] for r in cfg.routes}
+
+
+def _create(admin: AdminClient, topics: list[Any], timeout: float) -> None:
+    for name, future in admin.create_topics(topics, operation_timeout=timeout).items():
+        try:
+            future.result(timeout=timeout)
+            log.info("created shadow topic %s", name)
+        except KafkaException as exc:
+            err = exc.args[0]
+            if getattr(err, "name", lambda: "")() == "TOPIC_ALREADY_EXISTS":
+                continue
+            raise BridgeError(f"cannot create shadow topic {name!r}: {err}") from exc

@@ -1,0 +1,208 @@
+"""The experiment file: pydantic models, safety rules and ``load_config``.
+
+Every model forbids unknown keys, so a typo fails at load time instead of silently
+turning a fault or a setting off. Errors carry the field path, e.g. ``routes[1].shadow``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from streamchaos.errors import ConfigError
+from streamchaos.units import Duration
+
+Scalar = str | int | float | bool
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class KafkaSettings(_Model):
+    """Connection and client settings; extra librdkafka properties pass through as given."""
+
+    bootstrap_servers: str = "127.0.0.1:9092"
+    group_id: str | None = Field(default=None, description="default: streamchaos.<experiment>")
+    consumer: dict[str, Scalar] = Field(default_factory=dict)
+    producer: dict[str, Scalar] = Field(default_factory=dict)
+
+
+class SchemaRegistrySettings(_Model):
+    url: str | None = None
+
+
+class Route(_Model):
+    """One source topic bridged to one shadow topic."""
+
+    source: str = Field(min_length=1)
+    shadow: str = Field(min_length=1)
+    format: Literal["avro", "json", "bytes"] = "bytes"
+    create_shadow: bool = False
+
+
+class LedgerSettings(_Model):
+    path: Path | None = None
+    topic: str | None = None
+
+
+class MetricsSettings(_Model):
+    enabled: bool = True
+    bind: str = "127.0.0.1"
+    port: int = Field(default=9464, ge=0, le=65535)
+
+
+class SafetySettings(_Model):
+    shadow_suffix: str = Field(default=".shadow", min_length=1)
+
+
+class BridgeSettings(_Model):
+    """Hot-loop tuning. Defaults come from measurements (docs/benchmarks.md)."""
+
+    lineage_header: str | None = "streamchaos-origin"
+    batch_size: int = Field(default=1000, ge=1, le=100_000)
+    poll_timeout: Duration = 0.005
+    commit_interval: Duration = 1.0
+    shutdown_timeout: Duration = 30.0
+
+
+class Config(_Model):
+    """A whole experiment: what to read, where to write, what to break."""
+
+    experiment: str = Field(min_length=1, pattern=r"^[A-Za-z0-9._-]+$")
+    seed: int = 0
+    kafka: KafkaSettings = Field(default_factory=KafkaSettings)
+    schema_registry: SchemaRegistrySettings = Field(default_factory=SchemaRegistrySettings)
+    routes: list[Route] = Field(min_length=1)
+    delivery: Literal["at-least-once"] = "at-least-once"
+    ledger: LedgerSettings = Field(default_factory=LedgerSettings)
+    metrics: MetricsSettings = Field(default_factory=MetricsSettings)
+    safety: SafetySettings = Field(default_factory=SafetySettings)
+    bridge: BridgeSettings = Field(default_factory=BridgeSettings)
+
+    @model_validator(mode="after")
+    def _shadow_only(self) -> Config:
+        problems = shadow_only_problems(self)
+        if problems:
+            raise ValueError("\n".join(problems))
+        return self
+
+    @property
+    def group_id(self) -> str:
+        return self.kafka.group_id or f"streamchaos.{self.experiment}"
+
+    def route_for(self, source: str) -> Route:
+        for route in self.routes:
+            if route.source == source:
+                return route
+        raise KeyError(source)
+
+
+def shadow_only_problems(cfg: Config) -> list[str]:
+    """Each way the config could make the bridge write to a source topic (invariant 2)."""
+    problems = []
+    sources: dict[str, int] = {}
+    for i, route in enumerate(cfg.routes):
+        sources.setdefault(route.source, i)
+    shadows: dict[str, int] = {}
+    suffix = cfg.safety.shadow_suffix
+    for i, route in enumerate(cfg.routes):
+        where = f"routes[{i}]"
+        if sources[route.source] != i:
+            problems.append(
+                f"{where}.source: {route.source!r} is already the source of "
+                f"routes[{sources[route.source]}]"
+            )
+        if route.shadow in sources:
+            problems.append(
+                f"{where}.shadow: {route.shadow!r} is the source of "
+                f"routes[{sources[route.shadow]}]; the bridge never writes to a source topic"
+            )
+        if not route.shadow.endswith(suffix) or route.shadow == suffix:
+            problems.append(
+                f"{where}.shadow: {route.shadow!r} does not end with safety.shadow_suffix "
+                f"{suffix!r}"
+            )
+        if route.shadow in shadows:
+            problems.append(
+                f"{where}.shadow: {route.shadow!r} is already the shadow of "
+                f"routes[{shadows[route.shadow]}]"
+            )
+        shadows.setdefault(route.shadow, i)
+    if cfg.ledger.topic is not None and cfg.ledger.topic in sources:
+        problems.append(f"ledger.topic: {cfg.ledger.topic!r} is a source topic")
+    return problems
+
+
+ENV_OVERRIDES = {
+    "KAFKA_BOOTSTRAP_SERVERS": ("kafka", "bootstrap_servers"),
+    "SCHEMA_REGISTRY_URL": ("schema_registry", "url"),
+}
+
+
+def apply_env(data: dict[str, Any], env: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Connection settings from the environment win over the file (12-factor style)."""
+    source: Mapping[str, str] = os.environ if env is None else env
+    out = dict(data)
+    for var, (section, key) in ENV_OVERRIDES.items():
+        if source.get(var):
+            block = out.get(section)
+            merged = dict(block) if isinstance(block, dict) else {}
+            merged[key] = source[var]
+            out[section] = merged
+    return out
+
+
+def format_validation_error(exc: ValidationError) -> str:
+    """One line per problem, each starting with the field path."""
+    lines = []
+    for err in exc.errors(include_url=False):
+        path = _path(err.get("loc", ()))
+        msg = str(err.get("msg", "invalid"))
+        msg = msg.removeprefix("Value error, ")
+        if not path:
+            lines.append(msg)
+        else:
+            lines.append(f"{path}: {msg}")
+    return "\n".join(lines)
+
+
+def _path(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif isinstance(part, str) and not part.startswith("function-"):
+            out += f".{part}" if out else part
+    return out
+
+
+def config_from_dict(data: Any, *, env: Mapping[str, str] | None = None) -> Config:
+    """Validate a plain mapping (what ``yaml.safe_load`` gives) into a ``Config``."""
+    if not isinstance(data, dict):
+        raise ConfigError("the config must be a mapping at the top level")
+    try:
+        return Config.model_validate(apply_env(data, env))
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(exc)) from exc
+
+
+def load_config(path: str | Path, *, env: Mapping[str, str] | None = None) -> Config:
+    """Read, validate and return an experiment file; raise ConfigError naming the field."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from exc
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ConfigError(f"{path}:{where} invalid YAML: {exc}") from exc
+    return config_from_dict(data, env=env)

@@ -1,0 +1,60 @@
+"""Config → librdkafka properties, in one place.
+
+The defaults here are the ones the benchmarks showed matter (docs/performance-facts.md):
+``fetch.queue.backoff.ms`` at librdkafka's 1000 ms starves a fast Python loop, and the
+producer's ``linger.ms`` trades a few ms of latency for batching. User-given properties
+under ``kafka.consumer`` / ``kafka.producer`` always win.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from streamchaos.config import Config
+
+CONSUMER_DEFAULTS: dict[str, Any] = {
+    "enable.auto.commit": False,
+    "enable.auto.offset.store": False,
+    "auto.offset.reset": "earliest",
+    "partition.assignment.strategy": "cooperative-sticky",
+    "fetch.queue.backoff.ms": 20,
+    "session.timeout.ms": 10000,
+    "enable.partition.eof": False,
+}
+
+PRODUCER_DEFAULTS: dict[str, Any] = {
+    "enable.idempotence": True,
+    "acks": "all",
+    "linger.ms": 5,
+    "queue.buffering.max.messages": 500000,
+}
+
+# Keys the bridge relies on for "nothing lost": a user may not turn these around.
+CONSUMER_FIXED: dict[str, Any] = {"enable.auto.commit": False, "enable.auto.offset.store": False}
+
+
+def consumer_conf(cfg: Config) -> dict[str, Any]:
+    conf: dict[str, Any] = {"bootstrap.servers": cfg.kafka.bootstrap_servers}
+    conf.update(CONSUMER_DEFAULTS)
+    conf["group.id"] = cfg.group_id
+    conf["client.id"] = f"streamchaos-{cfg.experiment}"
+    conf.update(cfg.kafka.consumer)
+    conf.update(CONSUMER_FIXED)
+    return conf
+
+
+def producer_conf(cfg: Config) -> dict[str, Any]:
+    conf: dict[str, Any] = {"bootstrap.servers": cfg.kafka.bootstrap_servers}
+    conf.update(PRODUCER_DEFAULTS)
+    conf["client.id"] = f"streamchaos-{cfg.experiment}"
+    conf.update(cfg.kafka.producer)
+    return conf
+
+
+def admin_conf(cfg: Config) -> dict[str, Any]:
+    """Admin clients share the consumer's connection/security settings, nothing else."""
+    conf: dict[str, Any] = {"bootstrap.servers": cfg.kafka.bootstrap_servers}
+    for key, value in cfg.kafka.consumer.items():
+        if key.startswith(("security.", "sasl.", "ssl.")):
+            conf[key] = value
+    return conf

@@ -1,0 +1,166 @@
+"""Small Kafka helpers shared by ``audit``, the benchmarks and the test fixtures.
+
+Every loop here is bounded by a deadline; nothing waits forever on a broker.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+import uuid
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from streamchaos.errors import BridgeError
+
+
+def unique_name(prefix: str = "t") -> str:
+    return f"{prefix}.{uuid.uuid4().hex[:12]}"
+
+
+def create_topics(
+    bootstrap: str,
+    names: Iterable[str],
+    partitions: int = 1,
+    timeout: float = 30.0,
+    config: dict[str, str] | None = None,
+) -> None:
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    topics = [NewTopic(n, num_partitions=partitions, config=config or {}) for n in names]
+    for name, fut in admin.create_topics(topics, operation_timeout=timeout).items():
+        try:
+            fut.result(timeout=timeout)
+        except KafkaException as exc:
+            raise BridgeError(f"cannot create topic {name}: {exc.args[0]}") from exc
+    wait_for_topics(bootstrap, [t.topic for t in topics], timeout)
+
+
+def wait_for_topics(bootstrap: str, names: list[str], timeout: float = 30.0) -> None:
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        meta = admin.list_topics(timeout=timeout)
+        if all(n in meta.topics and meta.topics[n].partitions for n in names):
+            return
+        time.sleep(0.1)
+    raise BridgeError(f"topics not visible after {timeout}s: {names}")
+
+
+def delete_topics(bootstrap: str, names: Iterable[str], timeout: float = 30.0) -> None:
+    names = list(names)
+    if not names:
+        return
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    for fut in admin.delete_topics(names, operation_timeout=timeout).values():
+        with contextlib.suppress(KafkaException):  # already gone
+            fut.result(timeout=timeout)
+
+
+def partitions_of(bootstrap: str, topic: str, timeout: float = 10.0) -> int:
+    meta = AdminClient({"bootstrap.servers": bootstrap}).list_topics(topic, timeout=timeout)
+    tmeta = meta.topics.get(topic)
+    if tmeta is None or tmeta.error is not None:
+        raise BridgeError(f"topic {topic!r} does not exist")
+    return len(tmeta.partitions)
+
+
+def end_offsets(bootstrap: str, topic: str, timeout: float = 10.0) -> dict[int, int]:
+    """High watermark per partition."""
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": unique_name("probe")})
+    try:
+        out = {}
+        for p in range(partitions_of(bootstrap, topic, timeout)):
+            _, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=timeout)
+            out[p] = high
+        return out
+    finally:
+        consumer.close()
+
+
+def committed_offsets(
+    bootstrap: str, group: str, topic: str, timeout: float = 10.0
+) -> dict[int, int]:
+    """Committed offset per partition of ``topic`` for ``group`` (-1001 = none)."""
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group})
+    try:
+        tps = [TopicPartition(topic, p) for p in range(partitions_of(bootstrap, topic, timeout))]
+        return {tp.partition: tp.offset for tp in consumer.committed(tps, timeout=timeout)}
+    finally:
+        consumer.close()
+
+
+def produce_all(bootstrap: str, records: Iterable[dict[str, Any]], timeout: float = 60.0) -> int:
+    """Produce dicts of ``produce()`` keyword arguments; raise if any delivery fails."""
+    producer = Producer(
+        {"bootstrap.servers": bootstrap, "linger.ms": 5, "enable.idempotence": True}
+    )
+    errors: list[str] = []
+
+    def on_delivery(err: Any, msg: Any) -> None:
+        if err is not None:
+            errors.append(str(err))
+
+    count = 0
+    for rec in records:
+        while True:
+            try:
+                producer.produce(on_delivery=on_delivery, **rec)
+                break
+            except BufferError:
+                producer.poll(0.05)
+        count += 1
+        if count % 1000 == 0:
+            producer.poll(0)
+    left = producer.flush(timeout)
+    if left or errors:
+        raise BridgeError(f"produce failed: {left} undelivered, errors: {errors[:3]}")
+    return count
+
+
+def read_all(
+    bootstrap: str, topic: str, timeout: float = 30.0, expect: int | None = None
+) -> list[Any]:
+    """Every record of ``topic`` from the beginning up to its current end offsets.
+
+    With ``expect``, keeps reading (until ``timeout``) until at least that many arrived.
+    """
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": unique_name("reader"),
+            "enable.auto.commit": False,
+            "auto.offset.reset": "earliest",
+            "enable.partition.eof": False,
+        }
+    )
+    try:
+        return list(_drain(consumer, bootstrap, topic, timeout, expect))
+    finally:
+        consumer.close()
+
+
+def _drain(
+    consumer: Any, bootstrap: str, topic: str, timeout: float, expect: int | None
+) -> Iterator[Any]:
+    deadline = time.monotonic() + timeout
+    ends = end_offsets(bootstrap, topic)
+    consumer.assign([TopicPartition(topic, p, 0) for p in ends])
+    got = 0
+    position = dict.fromkeys(ends, 0)
+    while time.monotonic() < deadline:
+        done = all(position[p] >= ends[p] for p in ends)
+        if done and (expect is None or got >= expect):
+            return
+        if done:  # more may still be on the way
+            ends = end_offsets(bootstrap, topic)
+        for msg in consumer.consume(1000, 0.2):
+            if msg.error() is not None:
+                continue
+            position[msg.partition()] = msg.offset() + 1
+            got += 1
+            yield msg
+    if expect is not None and got < expect:
+        raise BridgeError(f"read {got} of {expect} expected records from {topic} in {timeout}s")

@@ -1,0 +1,46 @@
+"""Every Prometheus collector streamchaos exports, in one place.
+
+Metric names are part of the public contract (DESIGN.md §3). Collectors take a registry
+so tests can pass a fresh ``CollectorRegistry`` and read values with
+``registry.get_sample_value``. Label sets are created at startup so series read 0, not absent.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge
+
+from streamchaos.config import Config
+
+
+class Metrics:
+    def __init__(self, registry: CollectorRegistry, cfg: Config) -> None:
+        self.registry = registry
+        self.experiment = cfg.experiment
+        self.consumed = Counter(
+            "streamchaos_records_consumed",
+            "Records read from a route's source topic.",
+            ["route"],
+            registry=registry,
+        )
+        self.produced = Counter(
+            "streamchaos_records_produced",
+            "Records acknowledged by the broker on a route's shadow topic.",
+            ["route"],
+            registry=registry,
+        )
+        self.produce_errors = Counter(
+            "streamchaos_produce_errors",
+            "Shadow records whose delivery finally failed (their source offsets are never "
+            "committed).",
+            ["route"],
+            registry=registry,
+        )
+        self.commit_lag = Gauge(
+            "streamchaos_commit_lag_records",
+            "Consumed records of a route not yet covered by a committed offset.",
+            ["route"],
+            registry=registry,
+        )
+        for route in cfg.routes:
+            for metric in (self.consumed, self.produced, self.produce_errors, self.commit_lag):
+                metric.labels(route=route.source)

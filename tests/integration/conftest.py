@@ -1,0 +1,161 @@
+"""Helpers for driving the bridge end to end against the real broker."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from streamchaos.kafkatools import end_offsets, produce_all
+
+pytestmark = pytest.mark.integration
+
+
+def bridge_config(
+    bootstrap: str, group: str, routes: list[dict[str, Any]], **extra: Any
+) -> dict[str, Any]:
+    cfg: dict[str, Any] = {
+        "experiment": "it",
+        "seed": 7,
+        "kafka": {
+            "bootstrap_servers": bootstrap,
+            "group_id": group,
+            "consumer": {"session.timeout.ms": 6000, "heartbeat.interval.ms": 500},
+        },
+        "routes": routes,
+        "metrics": {"enabled": True, "port": 0},
+    }
+    cfg.update(extra)
+    return cfg
+
+
+def write_config(path: Path, cfg: dict[str, Any]) -> Path:
+    path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    return path
+
+
+class BridgeProcess:
+    """``streamchaos run`` in a subprocess, its log in a file; stopped by PID only."""
+
+    def __init__(self, config: Path, log: Path, idle_exit: float | None = None) -> None:
+        args = [sys.executable, "-m", "streamchaos", "run", "-c", str(config)]
+        if idle_exit is not None:
+            args += ["--idle-exit", str(idle_exit)]
+        self.log_path = log
+        self._log = log.open("w")
+        env = dict(os.environ)
+        env.pop("KAFKA_BOOTSTRAP_SERVERS", None)  # the config file names the broker
+        self.proc = subprocess.Popen(args, stdout=self._log, stderr=subprocess.STDOUT, env=env)
+
+    def log(self) -> str:
+        return self.log_path.read_text()
+
+    def signal(self, sig: int) -> None:
+        self.proc.send_signal(sig)
+
+    def wait(self, timeout: float = 120) -> int:
+        try:
+            return self.proc.wait(timeout)
+        finally:
+            self._log.close()
+
+    def wait_for_log(self, needle: str, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if needle in self.log():
+                return
+            if self.proc.poll() is not None:
+                raise AssertionError(f"bridge exited early:\n{self.log()[-3000:]}")
+            time.sleep(0.1)
+        raise AssertionError(f"{needle!r} not logged in {timeout}s:\n{self.log()[-3000:]}")
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(30)
+        self._log.close()
+
+
+@pytest.fixture
+def bridge_process(tmp_path: Path) -> Iterator[Callable[..., BridgeProcess]]:
+    started: list[BridgeProcess] = []
+
+    def start(cfg: dict[str, Any], idle_exit: float | None = None) -> BridgeProcess:
+        n = len(started)
+        path = write_config(tmp_path / f"bridge{n}.yaml", cfg)
+        proc = BridgeProcess(path, tmp_path / f"bridge{n}.log", idle_exit)
+        started.append(proc)
+        return proc
+
+    yield start
+    for proc in started:
+        proc.kill()
+
+
+def keyed_records(topic: str, n: int, partitions: int, start: int = 0) -> Iterator[dict[str, Any]]:
+    """Keyed records with headers and explicit timestamps, round-robin over partitions."""
+    base_ts = 1_700_000_000_000
+    for i in range(start, start + n):
+        yield {
+            "topic": topic,
+            "key": f"user-{i % 97}".encode(),
+            "value": f'{{"i": {i}, "amount": {i * 0.5}}}'.encode(),
+            "partition": i % partitions,
+            "timestamp": base_ts + i,
+            "headers": [("trace", f"t{i}".encode()), ("empty", b"")],
+        }
+
+
+class SlowProducer(threading.Thread):
+    """Produces ``n`` records in chunks with pauses, so a bridge can be hit mid-stream."""
+
+    def __init__(
+        self, bootstrap: str, topic: str, n: int, partitions: int, chunks: int, pause: float
+    ) -> None:
+        super().__init__(daemon=True)
+        self.args = (bootstrap, topic, n, partitions, chunks, pause)
+        self.done = threading.Event()
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        bootstrap, topic, n, partitions, chunks, pause = self.args
+        try:
+            size = n // chunks
+            for c in range(chunks):
+                produce_all(bootstrap, keyed_records(topic, size, partitions, start=c * size))
+                time.sleep(pause)
+        except BaseException as exc:  # surfaced by the test
+            self.error = exc
+        finally:
+            self.done.set()
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def shadow_count(bootstrap: str, topic: str) -> int:
+    return sum(end_offsets(bootstrap, topic).values())
+
+
+def origin_of(msg: Any) -> tuple[int, int]:
+    """(partition, offset) from a shadow record's lineage header."""
+    for key, value in msg.headers() or ():
+        if key == "streamchaos-origin":
+            _, part, off = value.decode().rsplit("/", 2)
+            return int(part), int(off)
+    raise AssertionError(f"no lineage header on {msg.topic()}[{msg.partition()}]@{msg.offset()}")

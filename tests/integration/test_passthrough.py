@@ -1,0 +1,239 @@
+"""The bridge copies records faithfully and commits only what landed (invariant 1)."""
+
+from __future__ import annotations
+
+import signal
+import urllib.request
+from collections import Counter
+from threading import Thread
+
+import pytest
+from prometheus_client import CollectorRegistry
+
+from streamchaos.bridge import Bridge
+from streamchaos.config import config_from_dict
+from streamchaos.errors import BridgeError
+from streamchaos.kafkatools import (
+    committed_offsets,
+    end_offsets,
+    produce_all,
+    read_all,
+)
+from tests.integration.conftest import (
+    SlowProducer,
+    bridge_config,
+    keyed_records,
+    origin_of,
+    shadow_count,
+    wait_until,
+)
+
+pytestmark = pytest.mark.integration
+
+
+def test_20k_records_arrive_identical(kafka_bootstrap, topic_factory, group_id):
+    source = topic_factory(partitions=3)
+    shadow = topic_factory(partitions=3, suffix=".shadow")
+    sent = list(keyed_records(source, 20_000, partitions=3))
+    produce_all(kafka_bootstrap, sent)
+    cfg = config_from_dict(
+        bridge_config(kafka_bootstrap, group_id, [{"source": source, "shadow": shadow}]), env={}
+    )
+    registry = CollectorRegistry()
+
+    assert Bridge(cfg, registry=registry).run(idle_exit=3) == 0
+
+    got = read_all(kafka_bootstrap, shadow, expect=20_000)
+    assert len(got) == 20_000
+    by_origin = {origin_of(m): m for m in got}
+    assert len(by_origin) == 20_000
+    source_msgs = read_all(kafka_bootstrap, source, expect=20_000)
+    for src in source_msgs:
+        out = by_origin[(src.partition(), src.offset())]
+        assert out.key() == src.key()
+        assert out.value() == src.value()
+        assert out.timestamp() == src.timestamp()
+        assert out.partition() == src.partition()
+        origin = ("streamchaos-origin", f"{source}/{src.partition()}/{src.offset()}".encode())
+        assert out.headers() == [*src.headers(), origin]
+    assert committed_offsets(kafka_bootstrap, group_id, source) == end_offsets(
+        kafka_bootstrap, source
+    )
+    value = registry.get_sample_value
+    assert value("streamchaos_records_consumed_total", {"route": source}) == 20_000
+    assert value("streamchaos_records_produced_total", {"route": source}) == 20_000
+    assert value("streamchaos_produce_errors_total", {"route": source}) == 0
+    assert value("streamchaos_commit_lag_records", {"route": source}) == 0
+
+
+def test_sigkill_then_restart_loses_nothing(
+    kafka_bootstrap, topic_factory, group_id, bridge_process
+):
+    source = topic_factory(partitions=3)
+    shadow = topic_factory(partitions=3, suffix=".shadow")
+    cfg = bridge_config(kafka_bootstrap, group_id, [{"source": source, "shadow": shadow}])
+    cfg["bridge"] = {"commit_interval": "200ms"}
+    producer = SlowProducer(kafka_bootstrap, source, 20_000, 3, chunks=20, pause=0.25)
+    first = bridge_process(cfg)
+    first.wait_for_log("assigned")
+    producer.start()
+    wait_until(lambda: shadow_count(kafka_bootstrap, shadow) >= 3000, 60, "first records")
+    first.signal(signal.SIGKILL)
+    first.wait()
+    at_kill = shadow_count(kafka_bootstrap, shadow)
+    producer.join(120)
+    assert producer.error is None
+    assert at_kill < 20_000, "the kill must land part-way through the stream"
+
+    second = bridge_process(cfg, idle_exit=4)
+    assert second.wait() == 0, second.log()
+
+    seen = Counter(origin_of(m) for m in read_all(kafka_bootstrap, shadow))
+    ends = end_offsets(kafka_bootstrap, source)
+    expected = {(p, o) for p, end in ends.items() for o in range(end)}
+    assert sum(ends.values()) == 20_000
+    assert expected - set(seen) == set(), "offsets missing from the shadow"
+    duplicates = sum(n - 1 for n in seen.values())
+    print(f"SIGKILL restart: {duplicates} duplicates re-delivered, 0 missing")
+    assert committed_offsets(kafka_bootstrap, group_id, source) == ends
+
+
+def test_sigterm_exits_0_and_commits_exactly_what_was_delivered(
+    kafka_bootstrap, topic_factory, group_id, bridge_process
+):
+    source = topic_factory(partitions=3)
+    shadow = topic_factory(partitions=3, suffix=".shadow")
+    cfg = bridge_config(kafka_bootstrap, group_id, [{"source": source, "shadow": shadow}])
+    producer = SlowProducer(kafka_bootstrap, source, 20_000, 3, chunks=20, pause=0.25)
+    bridge = bridge_process(cfg)
+    bridge.wait_for_log("assigned")
+    producer.start()
+    wait_until(lambda: shadow_count(kafka_bootstrap, shadow) >= 3000, 60, "first records")
+    bridge.signal(signal.SIGTERM)
+    assert bridge.wait() == 0, bridge.log()
+    producer.join(120)
+
+    committed = committed_offsets(kafka_bootstrap, group_id, source)
+    delivered: dict[int, list[int]] = {0: [], 1: [], 2: []}
+    for msg in read_all(kafka_bootstrap, shadow):
+        part, off = origin_of(msg)
+        delivered[part].append(off)
+    assert sum(map(len, delivered.values())) < 20_000, "SIGTERM must land mid-stream"
+    for part, offsets in delivered.items():
+        assert sorted(offsets) == list(range(committed[part])), f"partition {part}"
+
+
+def test_two_bridges_split_partitions_and_deliver_everything(
+    kafka_bootstrap, topic_factory, group_id, bridge_process
+):
+    source = topic_factory(partitions=6)
+    shadow = topic_factory(partitions=6, suffix=".shadow")
+    cfg = bridge_config(kafka_bootstrap, group_id, [{"source": source, "shadow": shadow}])
+    first = bridge_process(cfg, idle_exit=8)
+    first.wait_for_log("assigned")
+    second = bridge_process(cfg, idle_exit=8)
+    second.wait_for_log(f"assigned {source}")
+    first.wait_for_log("revoked")
+    producer = SlowProducer(kafka_bootstrap, source, 30_000, 6, chunks=10, pause=0.2)
+    producer.run()
+    assert producer.error is None
+    assert first.wait() == 0, first.log()
+    assert second.wait() == 0, second.log()
+
+    for proc in (first, second):
+        consumed = [line for line in proc.log().splitlines() if "consumed=" in line]
+        assert consumed and "consumed=0 " not in consumed[-1], proc.log()
+    seen = Counter(origin_of(m) for m in read_all(kafka_bootstrap, shadow))
+    ends = end_offsets(kafka_bootstrap, source)
+    assert set(seen) == {(p, o) for p, end in ends.items() for o in range(end)}
+    assert committed_offsets(kafka_bootstrap, group_id, source) == ends
+
+
+def test_failed_delivery_is_never_committed(kafka_bootstrap, topic_factory, group_id):
+    source = topic_factory(partitions=1)
+    shadow = topic_factory(partitions=1, suffix=".shadow", config={"max.message.bytes": "2000"})
+    records = [{"topic": source, "value": b"small-%d" % i} for i in range(10)]
+    records.append({"topic": source, "value": b"x" * 5000})
+    produce_all(kafka_bootstrap, records)
+    cfg = config_from_dict(
+        bridge_config(kafka_bootstrap, group_id, [{"source": source, "shadow": shadow}]), env={}
+    )
+    registry = CollectorRegistry()
+
+    assert Bridge(cfg, registry=registry).run(idle_exit=3) == 1
+
+    errors = registry.get_sample_value("streamchaos_produce_errors_total", {"route": source})
+    assert errors is not None and errors >= 1
+    committed = committed_offsets(kafka_bootstrap, group_id, source)[0]
+    assert committed <= 10, "the oversized record at offset 10 must not be committed"
+    assert len(read_all(kafka_bootstrap, shadow)) == 11 - errors
+
+
+def test_create_shadow_and_narrower_shadow(kafka_bootstrap, topic_factory, group_id):
+    wide = topic_factory(partitions=3)
+    narrow_source = topic_factory(partitions=3)
+    narrow_shadow = topic_factory(partitions=1, suffix=".shadow")
+    created = f"{wide}.shadow"
+    produce_all(kafka_bootstrap, keyed_records(wide, 300, 3))
+    produce_all(kafka_bootstrap, keyed_records(narrow_source, 300, 3))
+    routes = [
+        {"source": wide, "shadow": created, "create_shadow": True},
+        {"source": narrow_source, "shadow": narrow_shadow},
+    ]
+    cfg = config_from_dict(bridge_config(kafka_bootstrap, group_id, routes), env={})
+    try:
+        assert Bridge(cfg).run(idle_exit=3) == 0
+        assert len(end_offsets(kafka_bootstrap, created)) == 3
+        assert len(read_all(kafka_bootstrap, created, expect=300)) == 300
+        narrow = read_all(kafka_bootstrap, narrow_shadow, expect=300)
+        assert len(narrow) == 300 and {m.partition() for m in narrow} == {0}
+    finally:
+        from streamchaos.kafkatools import delete_topics
+
+        delete_topics(kafka_bootstrap, [created])
+
+
+def test_missing_shadow_is_a_clear_startup_error(kafka_bootstrap, topic_factory, group_id):
+    source = topic_factory(partitions=1)
+    cfg = config_from_dict(
+        bridge_config(kafka_bootstrap, group_id, [{"source": source, "shadow": "nope.shadow"}]),
+        env={},
+    )
+    with pytest.raises(BridgeError, match=r"routes\[0\]\.shadow: topic 'nope.shadow' does not"):
+        Bridge(cfg).run(idle_exit=1)
+
+
+def test_metrics_endpoint_serves_contract_names(kafka_bootstrap, topic_factory, group_id):
+    source = topic_factory(partitions=1)
+    shadow = topic_factory(partitions=1, suffix=".shadow")
+    produce_all(kafka_bootstrap, keyed_records(source, 50, 1))
+    cfg = config_from_dict(
+        bridge_config(kafka_bootstrap, group_id, [{"source": source, "shadow": shadow}]), env={}
+    )
+    bridge = Bridge(cfg)
+    thread = Thread(target=bridge.run, daemon=True)
+    thread.start()
+    try:
+        wait_until(lambda: bridge.metrics_port is not None, 30, "metrics server")
+        wait_until(
+            lambda: (
+                bridge.registry.get_sample_value(
+                    "streamchaos_records_produced_total", {"route": source}
+                )
+                == 50
+            ),
+            60,
+            "50 records produced",
+        )
+        url = f"http://127.0.0.1:{bridge.metrics_port}/metrics"
+        text = urllib.request.urlopen(url, timeout=5).read().decode()
+    finally:
+        bridge.stop()
+        thread.join(60)
+    for name in (
+        "streamchaos_records_consumed_total",
+        "streamchaos_records_produced_total",
+        "streamchaos_produce_errors_total",
+        "streamchaos_commit_lag_records",
+    ):
+        assert f'{name}{{route="{source}"}}' in text

@@ -1,0 +1,59 @@
+"""docker-compose.yml cannot run here (no Docker engine); check that its parts agree."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from streamchaos.config import load_config
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def compose():
+    return yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+
+
+def test_services_present():
+    assert {"kafka", "schema-registry", "streamchaos", "prometheus"} <= set(compose()["services"])
+
+
+def test_bridge_config_is_mounted_where_the_command_reads_it():
+    bridge = compose()["services"]["streamchaos"]
+    config_path = bridge["command"][bridge["command"].index("-c") + 1]
+    mounts = {v.split(":")[1]: v.split(":")[0] for v in bridge["volumes"]}
+    assert config_path in mounts
+    host_file = ROOT / mounts[config_path]
+    cfg = load_config(host_file, env=bridge["environment"])
+    assert cfg.kafka.bootstrap_servers == bridge["environment"]["KAFKA_BOOTSTRAP_SERVERS"]
+    published = {p.rsplit(":", 1)[1] for p in bridge["ports"]}
+    assert str(cfg.metrics.port) in published
+    assert cfg.metrics.bind == "0.0.0.0", "inside a container the metrics port must listen"
+
+
+def test_bridge_reaches_kafka_on_an_advertised_listener():
+    services = compose()["services"]
+    advertised = services["kafka"]["environment"]["KAFKA_ADVERTISED_LISTENERS"]
+    hostports = {item.split("://")[1] for item in advertised.split(",")}
+    assert services["streamchaos"]["environment"]["KAFKA_BOOTSTRAP_SERVERS"] in hostports
+    registry = services["streamchaos"]["environment"]["SCHEMA_REGISTRY_URL"]
+    assert registry.endswith(":8081") and "schema-registry" in registry
+
+
+def test_prometheus_scrapes_the_bridge_metrics_port():
+    services = compose()["services"]
+    mount = next(v for v in services["prometheus"]["volumes"] if "prometheus.yml" in v)
+    prom = yaml.safe_load((ROOT / mount.split(":")[0]).read_text())
+    targets = [
+        t for job in prom["scrape_configs"] for sc in job["static_configs"] for t in sc["targets"]
+    ]
+    cfg = load_config(ROOT / "configs/compose.yaml", env={})
+    assert f"streamchaos:{cfg.metrics.port}" in targets
+
+
+def test_dockerfile_entrypoint_matches_compose():
+    text = (ROOT / "Dockerfile").read_text()
+    assert 'ENTRYPOINT ["streamchaos"]' in text
+    assert "USER " in text and "EXPOSE 9464" in text
+    assert compose()["services"]["streamchaos"]["build"] == "."

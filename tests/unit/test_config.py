@@ -1,0 +1,147 @@
+"""Every config rule refuses a bad file with a message that names the field."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from streamchaos.cli import main
+from streamchaos.config import config_from_dict, load_config
+from streamchaos.errors import ConfigError
+
+GOOD = {
+    "experiment": "exp",
+    "routes": [{"source": "features.a", "shadow": "features.a.shadow"}],
+}
+
+
+def with_changes(**changes):
+    data = yaml.safe_load(yaml.safe_dump(GOOD))
+    data.update(changes)
+    return data
+
+
+def refused(data, env=None) -> str:
+    with pytest.raises(ConfigError) as info:
+        config_from_dict(data, env=env or {})
+    return str(info.value)
+
+
+def test_good_config_and_defaults():
+    cfg = config_from_dict(GOOD, env={})
+    assert cfg.group_id == "streamchaos.exp"
+    assert cfg.safety.shadow_suffix == ".shadow"
+    assert cfg.bridge.lineage_header == "streamchaos-origin"
+    assert cfg.metrics.bind == "127.0.0.1"
+
+
+@pytest.mark.parametrize(
+    ("routes", "field", "words"),
+    [
+        ([{"source": "a", "shadow": "a"}], "routes[0].shadow", "is the source of routes[0]"),
+        (
+            [{"source": "a", "shadow": "a.shadow"}, {"source": "b", "shadow": "a"}],
+            "routes[1].shadow",
+            "is the source of routes[0]",
+        ),
+        ([{"source": "a", "shadow": "a.copy"}], "routes[0].shadow", "does not end with"),
+        (
+            [{"source": "a", "shadow": "x.shadow"}, {"source": "b", "shadow": "x.shadow"}],
+            "routes[1].shadow",
+            "is already the shadow of routes[0]",
+        ),
+        (
+            [{"source": "a", "shadow": "a.shadow"}, {"source": "a", "shadow": "b.shadow"}],
+            "routes[1].source",
+            "already the source",
+        ),
+    ],
+)
+def test_shadow_only_rules(routes, field, words):
+    message = refused(with_changes(routes=routes))
+    assert message.startswith(f"{field}: ") and words in message
+
+
+def test_custom_shadow_suffix():
+    data = with_changes(
+        routes=[{"source": "a", "shadow": "a-chaos"}], safety={"shadow_suffix": "-chaos"}
+    )
+    assert config_from_dict(data, env={}).routes[0].shadow == "a-chaos"
+    assert "does not end with safety.shadow_suffix '-chaos'" in refused(
+        with_changes(safety={"shadow_suffix": "-chaos"})
+    )
+
+
+def test_shadow_equal_to_suffix_refused():
+    assert "routes[0].shadow" in refused(
+        with_changes(routes=[{"source": "a", "shadow": ".shadow"}])
+    )
+
+
+def test_ledger_topic_may_not_be_a_source():
+    assert refused(with_changes(ledger={"topic": "features.a"})).startswith("ledger.topic:")
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"experimnt": "x"}, "experimnt"),
+        ({"routes": [{"source": "a", "shadow": "a.shadow", "fromat": "avro"}]}, "routes[0].fromat"),
+        ({"routes": [{"source": "a", "shadow": "a.shadow", "format": "xml"}]}, "routes[0].format"),
+        ({"routes": []}, "routes"),
+        ({"metrics": {"port": 70000}}, "metrics.port"),
+        ({"kafka": {"bootstrap": "x"}}, "kafka.bootstrap"),
+        ({"bridge": {"commit_interval": "soon"}}, "bridge.commit_interval"),
+        ({"delivery": "exactly-once"}, "delivery"),
+        ({"experiment": "has space"}, "experiment"),
+    ],
+)
+def test_bad_fields_are_named(changes, field):
+    assert refused(with_changes(**changes)).startswith(f"{field}: ")
+
+
+def test_env_overrides_connection_settings():
+    cfg = config_from_dict(
+        GOOD, env={"KAFKA_BOOTSTRAP_SERVERS": "10.0.0.1:9999", "SCHEMA_REGISTRY_URL": "http://r"}
+    )
+    assert cfg.kafka.bootstrap_servers == "10.0.0.1:9999"
+    assert cfg.schema_registry.url == "http://r"
+
+
+def test_durations_accept_units():
+    cfg = config_from_dict(with_changes(bridge={"commit_interval": "250ms"}), env={})
+    assert cfg.bridge.commit_interval == 0.25
+
+
+def test_load_config_reports_yaml_position(tmp_path: Path):
+    path = tmp_path / "bad.yaml"
+    path.write_text("experiment: x\nroutes: [\n")
+    with pytest.raises(ConfigError, match="line"):
+        load_config(path)
+
+
+def test_missing_file_is_a_config_error(tmp_path: Path):
+    with pytest.raises(ConfigError, match="cannot read"):
+        load_config(tmp_path / "nope.yaml")
+
+
+def test_validate_cli_exit_codes(tmp_path: Path, capsys):
+    good = tmp_path / "good.yaml"
+    good.write_text(yaml.safe_dump(GOOD))
+    assert main(["validate", "-c", str(good)]) == 0
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump(with_changes(routes=[{"source": "a", "shadow": "a"}])))
+    assert main(["validate", "-c", str(bad)]) == 2
+    assert "routes[0].shadow" in capsys.readouterr().err
+
+
+def test_example_configs_validate():
+    root = Path(__file__).resolve().parents[2] / "configs"
+    files = sorted(root.glob("*.yaml"))
+    assert files
+    for path in files:
+        if path.name.startswith(("prometheus", "alert")):
+            continue
+        load_config(path, env={})
