@@ -29,8 +29,8 @@ test: install ## run every test against real services (starts and stops the stac
 	scripts/with-stack.sh $(PY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
 
 lint: install ## ruff check, ruff format --check, mypy
-	$(VENV)/bin/ruff check streamchaos tests benchmarks
-	$(VENV)/bin/ruff format --check streamchaos tests benchmarks
+	$(VENV)/bin/ruff check streamchaos tests benchmarks scripts
+	$(VENV)/bin/ruff format --check streamchaos tests benchmarks scripts
 	$(VENV)/bin/mypy
 
 run: install ## run the bridge with CONFIG (default configs/passthrough.yaml) on the local stack
@@ -40,6 +40,6 @@ bench: install ## throughput of the bridge as a ratio to a plain confluent-kafka
 	scripts/with-stack.sh $(PY) -m benchmarks.run
 
 demo: install ## the main job end to end on the local stack
-	scripts/with-stack.sh $(PY) -m benchmarks.demo
+	scripts/with-stack.sh $(PY) scripts/demo.py
 
 .PHONY: help install up down test lint run bench demo

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 from collections.abc import Sequence
@@ -11,6 +12,7 @@ from types import FrameType
 
 from streamchaos.config import load_config
 from streamchaos.errors import ConfigError, StreamChaosError
+from streamchaos.faults.describe import describe_faults
 
 log = logging.getLogger("streamchaos")
 
@@ -34,6 +36,19 @@ def _parser() -> argparse.ArgumentParser:
     )
     validate = sub.add_parser("validate", help="load and check a config file")
     validate.add_argument("-c", "--config", required=True, help="experiment YAML file")
+    sub.add_parser("faults", help="list every fault type with its parameters and defaults")
+    aud = sub.add_parser("audit", help="reconcile a source topic, its shadow and the ledger")
+    aud.add_argument("--source", required=True, help="source topic")
+    aud.add_argument("--shadow", required=True, help="shadow topic")
+    aud.add_argument("--ledger", required=True, help="ledger JSON Lines file")
+    aud.add_argument(
+        "--bootstrap-servers",
+        default=os.environ.get("KAFKA_BOOTSTRAP_SERVERS"),
+        help="default: $KAFKA_BOOTSTRAP_SERVERS",
+    )
+    aud.add_argument("--lineage-header", default="streamchaos-origin")
+    aud.add_argument("--experiment", help="only this experiment's ledger entries")
+    aud.add_argument("--timeout", type=float, default=120.0, help="seconds for the whole audit")
     return parser
 
 
@@ -53,6 +68,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _validate(args.config)
         if args.command == "run":
             return _run(args.config, args.idle_exit)
+        if args.command == "faults":
+            print(describe_faults())
+            return EXIT_OK
+        if args.command == "audit":
+            return _audit(args)
     except ConfigError as exc:
         print(f"config error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
@@ -84,6 +104,30 @@ def _run(path: str, idle_exit: float | None) -> int:
         log.info("received %s: stopping", signal.Signals(signum).name)
         bridge.stop()
 
+    def _on_usr1(signum: int, frame: FrameType | None) -> None:
+        bridge.toggle_pause()
+
     signal.signal(signal.SIGTERM, _on_signal)
     signal.signal(signal.SIGINT, _on_signal)
+    signal.signal(signal.SIGUSR1, _on_usr1)
     return bridge.run(idle_exit=idle_exit)
+
+
+def _audit(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from streamchaos.audit import audit
+
+    if not args.bootstrap_servers:
+        raise ConfigError("--bootstrap-servers: required (or set KAFKA_BOOTSTRAP_SERVERS)")
+    report = audit(
+        args.bootstrap_servers,
+        args.source,
+        args.shadow,
+        Path(args.ledger),
+        lineage_header=args.lineage_header,
+        experiment=args.experiment,
+        timeout=args.timeout,
+    )
+    print(report.summary())
+    return EXIT_OK if report.ok else EXIT_RUNTIME

@@ -15,6 +15,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from streamchaos.errors import ConfigError
+from streamchaos.faults import FAULTS, FaultSpec
 from streamchaos.units import Duration
 
 Scalar = str | int | float | bool
@@ -44,6 +45,19 @@ class Route(_Model):
     shadow: str = Field(min_length=1)
     format: Literal["avro", "json", "bytes"] = "bytes"
     create_shadow: bool = False
+    faults: list[FaultSpec] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _unique_fault_names(self) -> Route:
+        seen: dict[str, int] = {}
+        for i, fault in enumerate(self.faults):
+            if fault.label in seen:
+                raise ValueError(
+                    f"faults[{i}].name: {fault.label!r} is already the name of "
+                    f"faults[{seen[fault.label]}] (names are unique per route)"
+                )
+            seen[fault.label] = i
+        return self
 
 
 class LedgerSettings(_Model):
@@ -165,7 +179,9 @@ def format_validation_error(exc: ValidationError) -> str:
         path = _path(err.get("loc", ()))
         msg = str(err.get("msg", "invalid"))
         msg = msg.removeprefix("Value error, ")
-        if not path:
+        if msg.startswith(("faults[", "routes[", "ledger.")) and path:
+            lines.append(f"{path}.{msg}")
+        elif not path:
             lines.append(msg)
         else:
             lines.append(f"{path}: {msg}")
@@ -174,11 +190,17 @@ def format_validation_error(exc: ValidationError) -> str:
 
 def _path(loc: tuple[Any, ...]) -> str:
     out = ""
+    prev: Any = None
     for part in loc:
         if isinstance(part, int):
             out += f"[{part}]"
-        elif isinstance(part, str) and not part.startswith("function-"):
+        elif (
+            isinstance(part, str)
+            and not part.startswith("function-")
+            and not (part in FAULTS and isinstance(prev, int))  # the union's tag, not a field
+        ):
             out += f".{part}" if out else part
+        prev = part
     return out
 
 

@@ -41,6 +41,42 @@ class Metrics:
             ["route"],
             registry=registry,
         )
+        self.injections = Counter(
+            "streamchaos_injections",
+            "Faults applied to records (one per ledger injection entry).",
+            ["experiment", "route", "fault", "type"],
+            registry=registry,
+        )
+        self.fault_active = Gauge(
+            "streamchaos_fault_active",
+            "1 while the fault's schedule is active (and not paused), else 0.",
+            ["experiment", "route", "fault"],
+            registry=registry,
+        )
+        self.fault_intensity = Gauge(
+            "streamchaos_fault_intensity",
+            "Schedule intensity 0..1 (selection probability = fraction x intensity).",
+            ["experiment", "route", "fault"],
+            registry=registry,
+        )
+        self.held = Gauge(
+            "streamchaos_held_records",
+            "Records a holding fault keeps in memory right now.",
+            ["route", "fault"],
+            registry=registry,
+        )
+        self.undecodable = Counter(
+            "streamchaos_undecodable",
+            "Records passed through unchanged because they could not be decoded.",
+            ["route", "reason"],
+            registry=registry,
+        )
         for route in cfg.routes:
             for metric in (self.consumed, self.produced, self.produce_errors, self.commit_lag):
                 metric.labels(route=route.source)
+            for fault in route.faults:
+                f = {"experiment": cfg.experiment, "route": route.source, "fault": fault.label}
+                self.injections.labels(type=fault.type, **f)
+                self.fault_active.labels(**f)
+                self.fault_intensity.labels(**f)
+                self.held.labels(route=route.source, fault=fault.label)

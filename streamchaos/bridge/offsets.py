@@ -16,7 +16,6 @@ delivery report.
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -75,7 +74,7 @@ class OffsetTracker:
     def __init__(self) -> None:
         self._next: dict[TP, int] = {}
         self._pending: list[Batch] = []
-        self._held: dict[TP, Counter[int]] = {}
+        self.held_floor: Callable[[TP], int | None] = _no_floor
         self._failed: dict[TP, int] = {}
         self._committed: dict[TP, int] = {}
         self.failed_outputs = 0
@@ -89,15 +88,6 @@ class OffsetTracker:
         batch = Batch(self)
         self._pending.append(batch)
         return batch
-
-    def hold(self, tp: TP, offset: int) -> None:
-        self._held.setdefault(tp, Counter())[offset] += 1
-
-    def unhold(self, tp: TP, offset: int) -> None:
-        held = self._held[tp]
-        held[offset] -= 1
-        if held[offset] <= 0:
-            del held[offset]
 
     def _complete(self, batch: Batch) -> None:
         self._pending.remove(batch)
@@ -116,9 +106,9 @@ class OffsetTracker:
             low = batch.lows.get(tp)
             if low is not None and low < point:
                 point = low
-        held = self._held.get(tp)
-        if held:
-            point = min(point, min(held))
+        held = self.held_floor(tp)
+        if held is not None and held < point:
+            point = held
         failed = self._failed.get(tp)
         if failed is not None:
             point = min(point, failed)
@@ -147,9 +137,6 @@ class OffsetTracker:
     def partitions(self) -> list[TP]:
         return list(self._next)
 
-    def held_count(self, tp: TP) -> int:
-        return sum(self._held.get(tp, Counter()).values())
-
     def in_flight(self) -> int:
         return sum(b.remaining for b in self._pending)
 
@@ -157,11 +144,14 @@ class OffsetTracker:
         """Drop state of partitions this process no longer owns."""
         for tp in tps:
             self._next.pop(tp, None)
-            self._held.pop(tp, None)
             self._failed.pop(tp, None)
             self._committed.pop(tp, None)
             for batch in self._pending:
                 batch.lows.pop(tp, None)
+
+
+def _no_floor(tp: TP) -> int | None:
+    return None
 
 
 def _nothing(batch: Batch) -> None:

@@ -1,9 +1,8 @@
 """The consumer→producer bridge: one consumer group member, one hot loop, nothing lost.
 
-Records are passed through as raw bytes to their route's shadow topic, same partition
-when the shadow has enough, with key, value, headers and timestamp preserved and a
-lineage header added. Offsets are committed only for records the broker acknowledged
-(see ``offsets.py``).
+Records go to their route's shadow topic (same partition when the shadow has enough),
+key, value, headers and timestamp preserved, plus a lineage header; faults change only
+the records they select. Offsets are committed only for what landed (``offsets.py``).
 """
 
 from __future__ import annotations
@@ -18,73 +17,25 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, Topi
 from confluent_kafka.admin import AdminClient
 from prometheus_client import CollectorRegistry
 
+from streamchaos.bridge.forward import Forwarder, RouteState
 from streamchaos.bridge.offsets import TP, Batch, OffsetTracker
-from streamchaos.bridge.topics import prepare_shadows
-from streamchaos.config import Config, Route
+from streamchaos.bridge.topics import prepare_ledger_topic, prepare_shadows
+from streamchaos.config import Config
 from streamchaos.errors import BridgeError
 from streamchaos.httpserver import ControlServer
 from streamchaos.kafkaconf import admin_conf, consumer_conf, producer_conf
+from streamchaos.ledger import Ledger
 from streamchaos.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
-
-class RouteState:
-    """Per-route constants the hot loop needs, computed once."""
-
-    __slots__ = ("consumed", "failed", "name", "produced", "shadow", "shadow_partitions")
-
-    def __init__(self, route: Route, shadow_partitions: int) -> None:
-        self.name = route.source
-        self.shadow = route.shadow
-        self.shadow_partitions = shadow_partitions
-        self.consumed = 0
-        self.produced = 0
-        self.failed = 0
-
-
-class _Run:
-    """Bookkeeping for a run of consecutive records from one partition within a batch."""
-
-    __slots__ = ("batch", "bridge", "high", "part", "start", "state", "topic")
-
-    def __init__(self, bridge: Bridge, batch: Batch) -> None:
-        self.bridge = bridge
-        self.batch = batch
-        self.topic = ""
-        self.part = -1
-        self.high = -1
-        self.start = 0
-        self.state: RouteState | None = None
-
-    def switch(self, topic: str, part: int, offset: int, seen: int) -> tuple[str, int, bytes]:
-        """Close the previous run; return (shadow, shadow partition, lineage prefix).
-
-        ``seen`` counts the batch's records before this one.
-        """
-        self.close(seen)
-        state = self.state = self.bridge._routes[topic]
-        self.topic, self.part, self.high, self.start = topic, part, offset, seen
-        lows = self.batch.lows
-        if (topic, part) not in lows:
-            lows[(topic, part)] = offset
-        shadow_part = part if part < state.shadow_partitions else -1
-        return state.shadow, shadow_part, f"{topic}/{part}/".encode()
-
-    def close(self, seen: int) -> None:
-        state = self.state
-        if state is None:
-            return
-        self.bridge.tracker.consumed((self.topic, self.part), self.high)
-        count = seen - self.start
-        by_route = self.batch.outputs_by_route
-        by_route[state.name] = by_route.get(state.name, 0) + count
-        state.consumed += count
-        self.state = None
+ASSIGN_GRACE = 60.0
+"""--idle-exit starts counting at the first assignment, or after this many seconds
+(a restarted member may wait for a dead one's session to expire before it gets any)."""
 
 
 class Bridge:
-    """Run with ``run()`` (blocking); ``stop()`` may be called from any thread or signal."""
+    """Run with ``run()`` (blocking); ``stop()``/``pause()``/``resume()`` from any thread."""
 
     def __init__(self, cfg: Config, *, registry: CollectorRegistry | None = None) -> None:
         self.cfg = cfg
@@ -94,24 +45,54 @@ class Bridge:
         self.tracker.on_complete = self._batch_complete
         self.assigned: set[TP] = set()
         self.ever_assigned: set[TP] = set()
+        self.clock: Callable[[], float] = time.monotonic
+        self._t0 = 0.0
         self._stop = threading.Event()
+        self._paused = threading.Event()
         self._fatal: str | None = None
         self._routes: dict[str, RouteState] = {}
-        self._by_shadow: dict[str, RouteState] = {}
-        self._lineage = cfg.bridge.lineage_header
+        self._fwd: Forwarder | None = None
         self._consumer: Any = None
         self._producer: Any = None
         self._server: ControlServer | None = None
-        self.clock: Callable[[], float] = time.monotonic
+        self.ledger: Ledger | None = None
 
-    # -- lifecycle ------------------------------------------------------------------
+    # -- control --------------------------------------------------------------------
 
     def stop(self) -> None:
         self._stop.set()
 
+    def pause(self) -> None:
+        """Kill switch: all faults off, held records released → pure passthrough."""
+        self._paused.set()
+
+    def resume(self) -> None:
+        self._paused.clear()
+
+    def toggle_pause(self) -> None:
+        (self.resume if self._paused.is_set() else self.pause)()
+
+    def _http_pause(self) -> tuple[int, str]:
+        self.pause()
+        return 200, "paused"
+
+    def _http_resume(self) -> tuple[int, str]:
+        self.resume()
+        return 200, "resumed"
+
+    @property
+    def paused(self) -> bool:
+        return self._paused.is_set()
+
     @property
     def metrics_port(self) -> int | None:
         return self._server.port if self._server else None
+
+    def now(self) -> float:
+        """Seconds since the experiment started (the schedules' clock)."""
+        return self.clock() - self._t0
+
+    # -- lifecycle ------------------------------------------------------------------
 
     def run(self, idle_exit: float | None = None) -> int:
         """Bridge until ``stop()`` or ``idle_exit`` seconds without input; return an exit code."""
@@ -126,13 +107,20 @@ class Bridge:
         cfg = self.cfg
         admin = AdminClient(admin_conf(cfg))
         shadows = prepare_shadows(admin, cfg)
+        if cfg.ledger.topic:
+            prepare_ledger_topic(admin, cfg.ledger.topic)
         for route in cfg.routes:
-            state = RouteState(route, shadows[route.shadow])
-            self._routes[route.source] = state
-            self._by_shadow[route.shadow] = state
+            self._routes[route.source] = RouteState(route, shadows[route.shadow], cfg.seed)
         pconf = producer_conf(cfg)
         pconf["error_cb"] = self._client_error
         self._producer = Producer(pconf)
+        self._t0 = self.clock()
+        self.ledger = Ledger(cfg.experiment, cfg.ledger.path, cfg.ledger.topic, self._producer)
+        self._fwd = Forwarder(
+            cfg, self._producer, self.tracker, self.metrics, self.ledger, self._routes, time.time()
+        )
+        self._fwd.on_consume_error = self._consume_error
+        self.tracker.held_floor = self._fwd.held_floor
         cconf = consumer_conf(cfg)
         cconf["error_cb"] = self._client_error
         self._consumer = Consumer(cconf)
@@ -144,71 +132,101 @@ class Bridge:
         )
         if cfg.metrics.enabled:
             self._server = ControlServer(self.registry, cfg.metrics.bind, cfg.metrics.port)
+            self._server.add("POST", "/pause", self._http_pause)
+            self._server.add("POST", "/resume", self._http_resume)
             self._server.start()
             log.info("metrics on http://%s:%d/metrics", cfg.metrics.bind, self._server.port)
 
     def _loop(self, idle_exit: float | None) -> None:
+        assert self._fwd is not None
+        fwd = self._fwd
         consume = self._consumer.consume
         poll = self._producer.poll
         size = self.cfg.bridge.batch_size
         timeout = self.cfg.bridge.poll_timeout
         interval = self.cfg.bridge.commit_interval
-        last_input = next_commit = self.clock()
+        last_input = next_commit = self.now()
+        paused = False
         while not self._stop.is_set():
+            now = self.now()
+            if self._paused.is_set() != paused:
+                paused = self._set_paused(not paused, now)
+            if fwd.engines:
+                fwd.tick(now)
             msgs = consume(size, timeout)
-            now = self.clock()
             if msgs:
-                self._forward(msgs)
+                fwd.forward(msgs, self.now())
                 last_input = now
             poll(0)
             if self._fatal:
                 raise BridgeError(self._fatal)
             if now >= next_commit:
-                self._commit(asynchronous=False)
+                self._commit()
+                fwd.update_gauges()
+                self.ledger.flush() if self.ledger else None
                 next_commit = now + interval
+            if not self.ever_assigned:  # a group join is not idleness (up to a minute)
+                last_input = max(last_input, min(now, ASSIGN_GRACE))
             if idle_exit is not None and now - last_input >= idle_exit:
                 log.info("no input for %.1fs: stopping (--idle-exit)", idle_exit)
                 break
+
+    def _set_paused(self, paused: bool, now: float) -> bool:
+        assert self._fwd is not None
+        for _, engine in self._fwd.engines:
+            engine.paused = paused
+        if paused:
+            self._fwd.tick(now)  # episodes end
+            released = self._fwd.release(None, now)
+            log.warning("paused: all faults off, %d held records released", released)
+        else:
+            log.warning("resumed: faults back on")
+        return paused
 
     def _shutdown(self) -> int:
         """Stop cleanly without losing anything.
 
         1. stop consuming (the loop has returned);
-        2. flush the producer, so every output is acknowledged or finally failed;
-        3. commit what landed (synchronously);
-        4. close the consumer (leaves the group; its revoke callback finds nothing left);
-        5. stop the HTTP server.
+        2. release every held record and produce it; end open fault episodes;
+        3. flush the producer, so every output is acknowledged or finally failed;
+        4. commit what landed (synchronously);
+        5. close the consumer (leaves the group; its revoke callback finds nothing left);
+        6. close the ledger, stop the HTTP server.
         Exit code 1 when a delivery finally failed or the flush timed out, else 0.
         """
         code = 0
+        now = self.now()
+        if self._fwd is not None:
+            released = self._fwd.release(None, now)
+            if released:
+                log.info("released %d held records", released)
+            self._fwd.close_episodes(now)
         if self._producer is not None:
             left = self._producer.flush(self.cfg.bridge.shutdown_timeout)
             if left:
                 log.error(
-                    "%d records still undelivered after %.0fs",
-                    left,
-                    self.cfg.bridge.shutdown_timeout,
+                    "%d records undelivered after %.0fs", left, self.cfg.bridge.shutdown_timeout
                 )
                 code = 1
         if self._consumer is not None:
-            self._commit(asynchronous=False)
+            self._commit()
             try:
                 self._consumer.close()
             except (KafkaException, RuntimeError) as exc:
                 log.warning("consumer close: %s", exc)
+        if self._fwd is not None:
+            self._fwd.update_gauges()
+        if self.ledger is not None:
+            self.ledger.close()
         if self._server is not None:
             self._server.stop()
         if self.tracker.failed_outputs:
             log.error(
-                "%d shadow records could not be delivered; their source offsets were not "
-                "committed and will be read again on restart",
+                "%d shadow records could not be delivered; their source offsets were "
+                "not committed and will be read again on restart",
                 self.tracker.failed_outputs,
             )
             code = 1
-        self._log_summary()
-        return code
-
-    def _log_summary(self) -> None:
         for state in self._routes.values():
             log.info(
                 "route %s: consumed=%d produced=%d failed=%d",
@@ -217,75 +235,14 @@ class Bridge:
                 state.produced,
                 state.failed,
             )
-
-    # -- the hot path ---------------------------------------------------------------
-
-    def _forward(self, msgs: list[Any]) -> None:
-        """Produce each consumed record to its shadow; one ``Batch`` tracks their acks.
-
-        The loop is the bridge's hot path (~2 µs a record): per-partition constants are
-        looked up once per run of records from the same partition, counters are locals.
-        """
-        batch = self.tracker.new_batch()
-        produce = self._producer.produce
-        on_delivery = batch.on_delivery
-        lineage = self._lineage
-        run = _Run(self, batch)
-        shadow, shadow_part, prefix = "", -1, b""
-        outputs = 0
-        for msg in msgs:
-            if msg.error() is not None:
-                self._consume_error(msg.error())
-                continue
-            part = msg.partition()
-            topic = msg.topic()
-            offset = msg.offset()
-            if part != run.part or topic != run.topic:
-                shadow, shadow_part, prefix = run.switch(topic, part, offset, outputs)
-            run.high = offset
-            headers = msg.headers()
-            if lineage is not None:
-                origin = (lineage, prefix + b"%d" % offset)
-                headers = [*headers, origin] if headers else [origin]
-            ts_type, ts = msg.timestamp()
-            outputs += 1
-            try:
-                produce(  # positional: (topic, value, key, partition, callback, -, ts, headers)
-                    shadow,
-                    msg.value(),
-                    msg.key(),
-                    shadow_part,
-                    on_delivery,
-                    None,
-                    ts if ts_type else 0,
-                    headers,
-                )
-            except BufferError:
-                self._produce_when_room(
-                    shadow, msg, shadow_part, on_delivery, None, ts if ts_type else 0, headers
-                )
-        run.close(outputs)
-        batch.remaining += outputs
-        batch.outputs = outputs
-        for name, count in batch.outputs_by_route.items():
-            self.metrics.consumed.labels(route=name).inc(count)
-        batch.seal()
-
-    def _produce_when_room(self, shadow: str, msg: Any, *args: Any) -> None:
-        """The local queue is full: serve delivery reports until there is room."""
-        while True:
-            self._producer.poll(0.05)
-            try:
-                self._producer.produce(shadow, msg.value(), msg.key(), *args)
-                return
-            except BufferError:
-                continue
+        return code
 
     def _batch_complete(self, batch: Batch) -> None:
         """Count what landed per route; log and count what finally failed."""
+        by_shadow = {s.shadow: s for s in self._routes.values()}
         failed: dict[str, int] = {}
         for err, msg in batch.failures:
-            state = self._by_shadow.get(msg.topic())
+            state = by_shadow.get(msg.topic())
             name = state.name if state is not None else msg.topic()
             failed[name] = failed.get(name, 0) + 1
             log.error(
@@ -295,9 +252,8 @@ class Bridge:
                 err,
             )
         for name, outputs in batch.outputs_by_route.items():
-            state = self._routes[name]
             ok = outputs - failed.get(name, 0)
-            state.produced += ok
+            self._routes[name].produced += ok
             self.metrics.produced.labels(route=name).inc(ok)
         for name, count in failed.items():
             if name in self._routes:
@@ -306,12 +262,12 @@ class Bridge:
 
     # -- offsets and rebalancing ----------------------------------------------------
 
-    def _commit(self, *, asynchronous: bool, tps: list[TP] | None = None) -> None:
+    def _commit(self, tps: list[TP] | None = None) -> None:
         points = self.tracker.to_commit(tps)
         if points:
             offsets = [TopicPartition(t, p, o) for (t, p), o in points.items()]
             try:
-                self._consumer.commit(offsets=offsets, asynchronous=asynchronous)
+                self._consumer.commit(offsets=offsets, asynchronous=False)
                 self.tracker.committed(points)
             except KafkaException as exc:
                 log.warning("commit failed, will retry: %s", exc.args[0])
@@ -328,23 +284,31 @@ class Bridge:
     def _on_revoke(self, consumer: Any, partitions: list[TopicPartition]) -> None:
         """Hand partitions over without loss.
 
-        1. flush the producer so every output of these partitions is acknowledged;
-        2. commit their commit points synchronously;
-        3. forget their state.
+        1. release what faults hold for these partitions and produce it;
+        2. flush the producer so every output is acknowledged;
+        3. commit their commit points synchronously;
+        4. forget their state (fault instances included).
         """
         tps = [(tp.topic, tp.partition) for tp in partitions]
         log.info("revoked %s", _fmt(tps))
+        if self._fwd is not None:
+            self._fwd.release(tps, self.now())
         if self._producer is not None:
             self._producer.flush(self.cfg.bridge.shutdown_timeout)
-        self._commit(asynchronous=False, tps=tps)
-        self.tracker.forget(tps)
-        self.assigned.difference_update(tps)
+        self._commit(tps)
+        self._forget(tps)
 
     def _on_lost(self, consumer: Any, partitions: list[TopicPartition]) -> None:
         tps = [(tp.topic, tp.partition) for tp in partitions]
         log.warning("lost %s (not committed; the new owner re-reads them)", _fmt(tps))
+        self._forget(tps)
+
+    def _forget(self, tps: list[TP]) -> None:
         self.tracker.forget(tps)
         self.assigned.difference_update(tps)
+        for state in self._routes.values():
+            if state.engine is not None:
+                state.engine.forget(p for t, p in tps if t == state.name)
 
     # -- errors -----------------------------------------------------------------------
 

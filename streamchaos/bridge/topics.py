@@ -72,3 +72,9 @@ def _create(admin: AdminClient, topics: list[Any], timeout: float) -> None:
             if getattr(err, "name", lambda: "")() == "TOPIC_ALREADY_EXISTS":
                 continue
             raise BridgeError(f"cannot create shadow topic {name!r}: {err}") from exc
+
+
+def prepare_ledger_topic(admin: AdminClient, topic: str, timeout: float = 30.0) -> None:
+    """The ledger topic: one partition keeps the journal in order; created when missing."""
+    if topic not in partition_counts(admin, [topic], timeout):
+        _create(admin, [NewTopic(topic, num_partitions=1)], timeout)

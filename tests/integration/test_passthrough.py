@@ -87,6 +87,7 @@ def test_sigkill_then_restart_loses_nothing(
 
     second = bridge_process(cfg, idle_exit=4)
     assert second.wait() == 0, second.log()
+    assert "consumed=0 " not in second.log(), second.log()
 
     seen = Counter(origin_of(m) for m in read_all(kafka_bootstrap, shadow))
     ends = end_offsets(kafka_bootstrap, source)

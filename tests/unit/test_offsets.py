@@ -57,10 +57,11 @@ def test_failed_delivery_is_never_passed():
 
 def test_held_offset_keeps_commit_behind_it():
     tracker = OffsetTracker()
-    tracker.hold(TP, 2)
+    held = {TP: 2}
+    tracker.held_floor = held.get
     consume(tracker, [0, 1, 3], outputs_each=0)
     assert tracker.commit_point(TP) == 2
-    tracker.unhold(TP, 2)
+    del held[TP]
     release = tracker.new_batch()
     release.cover(TP, 2)
     release.add_output()

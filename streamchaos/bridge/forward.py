@@ -1,0 +1,317 @@
+"""The hot path: consumed messages → engine (only the selected ones) → shadow topics.
+
+Unselected records are produced as raw bytes straight from the consumed message. Only
+records a fault may select become ``Record`` objects and go through the engine. Each
+produce call is tracked by a ``Batch`` so offsets are committed only for what landed;
+injected outputs get their own delivery callback that writes the ledger line with the
+shadow coordinates.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from functools import partial
+from typing import Any
+
+from streamchaos.bridge.offsets import TP, Batch, OffsetTracker
+from streamchaos.config import Config, Route
+from streamchaos.engine import RouteEngine
+from streamchaos.ledger import Ledger, coords
+from streamchaos.metrics import Metrics
+from streamchaos.record import Emission, Record
+
+log = logging.getLogger(__name__)
+
+
+class RouteState:
+    """Per-route constants and counters the hot loop needs."""
+
+    __slots__ = ("consumed", "engine", "failed", "name", "produced", "shadow", "shadow_partitions")
+
+    def __init__(self, route: Route, shadow_partitions: int, seed: int) -> None:
+        self.name = route.source
+        self.shadow = route.shadow
+        self.shadow_partitions = shadow_partitions
+        self.engine = RouteEngine(route.source, route.faults, seed) if route.faults else None
+        self.consumed = 0
+        self.produced = 0
+        self.failed = 0
+
+
+class _Run:
+    """Bookkeeping for a run of consecutive records of one partition within a batch."""
+
+    __slots__ = ("batch", "fwd", "high", "part", "seen", "size", "slow", "state", "topic")
+
+    def __init__(self, fwd: Forwarder, batch: Batch, size: int) -> None:
+        self.fwd, self.batch, self.size = fwd, batch, size
+        self.topic, self.part, self.high = "", -1, -1
+        self.seen = self.slow = 0
+        self.state: RouteState | None = None
+
+    def switch(self, topic: str, part: int, offset: int) -> tuple[str, int, bytes, Any]:
+        """Close the previous run; return (shadow, shadow partition, lineage prefix, engine)."""
+        self.close()
+        state = self.state = self.fwd.routes[topic]
+        self.topic, self.part, self.high = topic, part, offset
+        if (topic, part) not in self.batch.lows:
+            self.batch.lows[(topic, part)] = offset
+        shadow_part = part if part < state.shadow_partitions else -1
+        return state.shadow, shadow_part, f"{topic}/{part}/".encode(), state.engine
+
+    def candidates(self, first: int) -> tuple[set[int] | None, int]:
+        engine = self.state.engine if self.state is not None else None
+        if engine is None:
+            return set(), 1 << 62
+        return engine.candidates(self.part, first, self.size), first + self.size
+
+    def close(self) -> None:
+        state = self.state
+        if state is None:
+            return
+        fwd, batch = self.fwd, self.batch
+        fwd.tracker.consumed((self.topic, self.part), self.high)
+        fast = self.seen - self.slow
+        batch.remaining += fast
+        batch.outputs += fast
+        batch.outputs_by_route[state.name] = batch.outputs_by_route.get(state.name, 0) + fast
+        state.consumed += self.seen
+        fwd.metrics.consumed.labels(route=state.name).inc(self.seen)
+        self.state = None
+        self.seen = self.slow = 0
+
+
+class Forwarder:
+    def __init__(
+        self,
+        cfg: Config,
+        producer: Any,
+        tracker: OffsetTracker,
+        metrics: Metrics,
+        ledger: Ledger,
+        routes: dict[str, RouteState],
+        epoch: float,
+    ) -> None:
+        self.cfg = cfg
+        self.producer = producer
+        self.tracker = tracker
+        self.metrics = metrics
+        self.ledger = ledger
+        self.routes = routes
+        self.by_shadow = {s.shadow: s for s in routes.values()}
+        self.lineage = cfg.bridge.lineage_header
+        self.epoch = epoch  # wall-clock seconds at experiment time 0
+        self.engines = [(s, s.engine) for s in routes.values() if s.engine is not None]
+        self.on_consume_error: Callable[[Any], None] = lambda err: None
+
+    def at_ms(self, now: float) -> int:
+        return int((self.epoch + now) * 1000)
+
+    # -- consumed batches ---------------------------------------------------------------
+
+    def forward(self, msgs: list[Any], now: float) -> None:
+        """Produce each consumed record to its shadow; one ``Batch`` tracks their acks.
+
+        The loop is the bridge's hot path (~2 µs a record): per-partition constants are
+        looked up once per run of records from one partition; counters are locals.
+        """
+        batch = self.tracker.new_batch()
+        produce = self.producer.produce
+        on_delivery = batch.on_delivery
+        lineage = self.lineage
+        run = _Run(self, batch, len(msgs))
+        shadow, shadow_part, prefix = "", -1, b""
+        engine: RouteEngine | None = None
+        cand: set[int] | None = set()
+        cand_end = 0
+        for msg in msgs:
+            if msg.error() is not None:
+                self.on_consume_error(msg.error())
+                continue
+            part = msg.partition()
+            topic = msg.topic()
+            offset = msg.offset()
+            if part != run.part or topic != run.topic:
+                shadow, shadow_part, prefix, engine = run.switch(topic, part, offset)
+                cand, cand_end = run.candidates(offset)
+            run.seen += 1
+            run.high = offset
+            if engine is not None:
+                if offset >= cand_end:
+                    cand, cand_end = run.candidates(offset)
+                if cand is None or offset in cand:
+                    run.slow += 1
+                    self.emit(topic, engine.process(Record.from_message(msg), now), batch, now)
+                    continue
+            headers = msg.headers()
+            if lineage is not None:
+                origin = (lineage, prefix + b"%d" % offset)
+                headers = [*headers, origin] if headers else [origin]
+            ts_type, ts = msg.timestamp()
+            try:
+                produce(  # positional: (topic, value, key, partition, callback, -, ts, headers)
+                    shadow,
+                    msg.value(),
+                    msg.key(),
+                    shadow_part,
+                    on_delivery,
+                    None,
+                    ts if ts_type else 0,
+                    headers,
+                )
+            except BufferError:
+                self._when_room(
+                    shadow,
+                    msg.value(),
+                    msg.key(),
+                    shadow_part,
+                    on_delivery,
+                    None,
+                    ts if ts_type else 0,
+                    headers,
+                )
+        run.close()
+        batch.seal()
+
+    # -- emissions from the engine ------------------------------------------------------
+
+    def emit(self, route: str, ems: list[Emission], batch: Batch, now: float) -> None:
+        """Produce (or ledger, for drops) what the engine returned, tracked by ``batch``."""
+        state = self.routes[route]
+        for em in ems:
+            src = em.source
+            batch.cover((src.topic, src.partition), src.offset)
+            if em.record is None:
+                for inj in em.injections:
+                    self._ledger_injection(route, inj, src, None, "dropped", now)
+                continue
+            rec = em.record
+            callback = batch.on_delivery
+            if em.injections:
+                callback = partial(self._injected_delivered, batch, route, em, self.at_ms(now))
+            headers = list(rec.headers)
+            if self.lineage is not None:
+                headers.append((self.lineage, f"{src.topic}/{src.partition}/{src.offset}".encode()))
+            part = rec.partition if rec.partition < state.shadow_partitions else -1
+            batch.remaining += 1
+            batch.outputs += 1
+            batch.outputs_by_route[route] = batch.outputs_by_route.get(route, 0) + 1
+            try:
+                self.producer.produce(
+                    state.shadow,
+                    rec.value,
+                    rec.key,
+                    part,
+                    callback,
+                    None,
+                    rec.timestamp,
+                    headers or None,
+                )
+            except BufferError:
+                self._when_room(
+                    state.shadow,
+                    rec.value,
+                    rec.key,
+                    part,
+                    callback,
+                    None,
+                    rec.timestamp,
+                    headers or None,
+                )
+
+    def _injected_delivered(
+        self, batch: Batch, route: str, em: Emission, at_ms: int, err: Any, msg: Any
+    ) -> None:
+        batch.on_delivery(err, msg)
+        shadow = None if err is not None else coords(msg.topic(), msg.partition(), msg.offset())
+        status = "failed" if err is not None else "delivered"
+        for inj in em.injections:
+            self._ledger_injection(route, inj, em.source, shadow, status, None, at_ms)
+
+    def _ledger_injection(
+        self,
+        route: str,
+        inj: Any,
+        src: Record,
+        shadow: Any,
+        status: str,
+        now: float | None,
+        at_ms: int | None = None,
+    ) -> None:
+        at = at_ms if at_ms is not None else self.at_ms(now or 0.0)
+        self.ledger.injection(route, inj, src, shadow, status, at)
+        self.metrics.injections.labels(
+            experiment=self.cfg.experiment, route=route, fault=inj.fault, type=inj.type
+        ).inc()
+
+    def _when_room(self, *args: Any) -> None:
+        """The local queue is full: serve delivery reports until there is room."""
+        while True:
+            self.producer.poll(0.05)
+            try:
+                self.producer.produce(*args)
+                return
+            except BufferError:
+                continue
+
+    # -- time-driven work ---------------------------------------------------------------
+
+    def tick(self, now: float) -> None:
+        """Schedules, episodes and releases of held records, once per loop turn."""
+        for state, engine in self.engines:
+            events, released = engine.tick(now)
+            for ev in events:
+                self._episode(state.name, ev.stage, ev.kind, ev.at)
+            if released:
+                batch = self.tracker.new_batch()
+                self.emit(state.name, released, batch, now)
+                batch.seal()
+
+    def _episode(self, route: str, stage: Any, kind: str, at: float) -> None:
+        cfg = stage.config
+        detail = cfg.model_dump(mode="json", exclude={"type", "name"})
+        self.ledger.episode(route, stage.name, cfg.type, kind, self.at_ms(at), detail)
+        labels = {"experiment": self.cfg.experiment, "route": route, "fault": stage.name}
+        self.metrics.fault_active.labels(**labels).set(1 if kind == "episode_start" else 0)
+        log.info("%s: fault %s (%s) %s", route, stage.name, cfg.type, kind.replace("_", " "))
+
+    def update_gauges(self) -> None:
+        for state, engine in self.engines:
+            for stage in engine.stages:
+                labels = {
+                    "experiment": self.cfg.experiment,
+                    "route": state.name,
+                    "fault": stage.name,
+                }
+                self.metrics.fault_intensity.labels(**labels).set(stage.intensity)
+                self.metrics.held.labels(route=state.name, fault=stage.name).set(engine.held(stage))
+
+    def release(self, tps: list[TP] | None, now: float) -> int:
+        """Emit everything held (for ``tps``, or all); returns how many records."""
+        total = 0
+        for state, engine in self.engines:
+            parts = None if tps is None else [p for t, p in tps if t == state.name]
+            if parts == []:
+                continue
+            ems = engine.drain(parts)
+            if ems:
+                batch = self.tracker.new_batch()
+                self.emit(state.name, ems, batch, now)
+                batch.seal()
+                total += len(ems)
+        return total
+
+    def held_floor(self, tp: TP) -> int | None:
+        state = self.routes.get(tp[0])
+        if state is None or state.engine is None:
+            return None
+        return state.engine.oldest_held(tp[1])
+
+    def close_episodes(self, now: float) -> None:
+        """At shutdown, active episodes end now (the ledger must pair every start)."""
+        for state, engine in self.engines:
+            for stage in engine.stages:
+                if stage.intensity > 0:
+                    self._episode(state.name, stage, "episode_end", now)
+                    stage.intensity = 0.0

@@ -1,0 +1,206 @@
+"""Pure fault engine: records + a clock value in, emissions out. No Kafka here.
+
+A route's faults form a pipeline in config order: a record passes each stage; a stage
+whose selector picks the record applies its fault, the rest pass it on. Records a
+holding stage releases later (``due``) continue through the stages after it. All state
+is per source partition, so a partition can move between bridge processes.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+
+from streamchaos.faults import FAULTS, Fault, FaultConfig
+from streamchaos.record import Emission, Record
+from streamchaos.selection import base_seed, key_uniform, uniform, uniforms
+
+
+class Budget:
+    """Token bucket for ``max_injections_per_second`` (the blast-radius limit)."""
+
+    def __init__(self, rate: float | None) -> None:
+        self.rate = rate
+        self.tokens = rate or 0.0
+        self.last = 0.0
+
+    def take(self, now: float) -> bool:
+        if self.rate is None:
+            return True
+        self.tokens = min(self.rate, self.tokens + (now - self.last) * self.rate)
+        self.last = now
+        if self.tokens >= 1.0:
+            self.tokens -= 1.0
+            return True
+        return False
+
+
+class Stage:
+    """One configured fault on one route: selection plus one instance per partition."""
+
+    def __init__(self, config: FaultConfig, topic: str, seed: int) -> None:
+        self.config = config
+        self.name = config.label
+        self.topic = topic
+        self.seed = seed
+        self.cls: type[Fault] = FAULTS[config.type]
+        self.instances: dict[int, Fault] = {}
+        self.budget = Budget(config.max_injections_per_second)
+        self.intensity = 0.0
+        self._bases: dict[int, int] = {}
+        self._key_base = base_seed(seed, self.name, topic, "key")
+
+    def instance(self, partition: int) -> Fault:
+        inst = self.instances.get(partition)
+        if inst is None:
+            rng = random.Random(base_seed(self.seed, self.name, self.topic, partition, "rng"))
+            inst = self.instances[partition] = self.cls(self.config, rng)
+        return inst
+
+    def base(self, partition: int) -> int:
+        base = self._bases.get(partition)
+        if base is None:
+            base = self._bases[partition] = base_seed(self.seed, self.name, self.topic, partition)
+        return base
+
+    @property
+    def probability(self) -> float:
+        return self.config.fraction * self.intensity
+
+    def draw(self, record: Record) -> float:
+        if self.config.select == "key":
+            return key_uniform(self._key_base, record.key)
+        return uniform(self.base(record.partition), record.offset)
+
+    def selects(self, record: Record, now: float) -> bool:
+        """The deterministic draw, then the budget (which only ever lets fewer through)."""
+        p = self.probability
+        return p > 0 and self.draw(record) < p and self.budget.take(now)
+
+    def candidates(self, partition: int, first: int, count: int) -> np.ndarray:
+        """Offsets in [first, first+count) this stage would select (record mode)."""
+        p = self.probability
+        if p <= 0:
+            return np.empty(0, dtype=np.int64)
+        hits = np.flatnonzero(uniforms(self.base(partition), first, count) < p)
+        return hits + first
+
+
+@dataclass
+class EpisodeEvent:
+    stage: Stage
+    kind: str  # episode_start | episode_end
+    at: float
+
+
+class RouteEngine:
+    """The fault pipeline of one route."""
+
+    def __init__(self, topic: str, faults: Iterable[FaultConfig], seed: int) -> None:
+        self.topic = topic
+        self.stages = [Stage(cfg, topic, seed) for cfg in faults]
+        self.needs_all = any(s.config.select == "key" or s.cls.observes for s in self.stages)
+        self.paused = False
+        self._carry: dict[int, list] = {}  # id(record held) -> injections of earlier stages
+
+    # -- time ---------------------------------------------------------------------------
+
+    def tick(self, now: float) -> tuple[list[EpisodeEvent], list[Emission]]:
+        """Update intensities (episode starts/ends) and collect what holding stages release."""
+        events = []
+        for stage in self.stages:
+            new = 0.0 if self.paused else stage.config.schedule.intensity(now)
+            if (new > 0) != (stage.intensity > 0):
+                events.append(
+                    EpisodeEvent(stage, "episode_start" if new > 0 else "episode_end", now)
+                )
+            stage.intensity = new
+        out: list[Emission] = []
+        for index, stage in enumerate(self.stages):
+            if not stage.cls.holds:
+                continue
+            for inst in stage.instances.values():
+                released = inst.due(now)
+                if released:
+                    out.extend(self._continue(index + 1, self._attach(released), now))
+        return events, out
+
+    # -- records ------------------------------------------------------------------------
+
+    def candidates(self, partition: int, first: int, count: int) -> set[int] | None:
+        """Offsets that may be selected by some stage; None = every record must be seen."""
+        if self.needs_all:
+            return None
+        found: set[int] = set()
+        for stage in self.stages:
+            if stage.probability > 0:
+                found.update(stage.candidates(partition, first, count).tolist())
+        return found
+
+    def process(self, record: Record, now: float) -> list[Emission]:
+        return self._continue(0, [Emission(record, record, [])], now)
+
+    def _continue(self, start: int, ems: list[Emission], now: float) -> list[Emission]:
+        for stage in self.stages[start:]:
+            nxt: list[Emission] = []
+            for em in ems:
+                rec = em.record
+                if rec is None or self.paused:
+                    nxt.append(em)
+                    continue
+                inst = stage.instance(rec.partition)
+                if stage.selects(rec, now):
+                    if em.injections:  # a fresh object: one carry slot per emission
+                        rec = rec.evolve()
+                        self._carry[id(rec)] = em.injections
+                    nxt.extend(self._attach(inst.apply(rec, now)))
+                else:
+                    if inst.observes:
+                        inst.observe(rec, now)
+                    nxt.append(em)
+            ems = nxt
+        return ems
+
+    def _attach(self, ems: list[Emission]) -> list[Emission]:
+        """Give injections of earlier stages back to the emission that carries the record."""
+        if self._carry:
+            for em in ems:
+                carried = self._carry.pop(id(em.source), None)
+                if carried:
+                    em.injections[:0] = carried
+        return ems
+
+    # -- holding ------------------------------------------------------------------------
+
+    def oldest_held(self, partition: int) -> int | None:
+        oldest = None
+        for stage in self.stages:
+            inst = stage.instances.get(partition)
+            if inst is not None and stage.cls.holds:
+                off = inst.oldest_held()
+                if off is not None and (oldest is None or off < oldest):
+                    oldest = off
+        return oldest
+
+    def held(self, stage: Stage) -> int:
+        return sum(inst.held() for inst in stage.instances.values())
+
+    def drain(self, partitions: Iterable[int] | None = None) -> list[Emission]:
+        """Release everything held for these partitions (all when None), in stage order."""
+        out: list[Emission] = []
+        for stage in self.stages:
+            parts = list(stage.instances) if partitions is None else list(partitions)
+            for part in parts:
+                inst = stage.instances.get(part)
+                if inst is not None:
+                    out.extend(self._attach(inst.drain()))
+        return out
+
+    def forget(self, partitions: Iterable[int]) -> None:
+        parts = list(partitions)
+        for stage in self.stages:
+            for part in parts:
+                stage.instances.pop(part, None)

@@ -1,0 +1,123 @@
+"""The fault protocol: a tiny required core, optional capabilities.
+
+Required: ``apply(record, now)`` → emissions for one *selected* record. Faults that hold
+records also implement ``due(now)`` (what to release now) and ``drain()`` (release
+everything: shutdown, revocation, pause). Faults that need to see every record (a ring
+buffer of recent records, a last value) set ``observes = True`` and get ``observe``.
+The bridge owns the clock and passes ``now`` (seconds since the experiment's start), so
+tests drive faults with a fake clock. One instance per (fault, source partition).
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import random
+from typing import Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from streamchaos.record import Emission, Injection, Record
+from streamchaos.schedule import Schedule
+
+
+class FaultConfig(BaseModel):
+    """Fields common to every fault; each type adds its own, flat, beside these."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    type: str
+    name: str | None = Field(default=None, description="unique per route; default: the type")
+    fraction: float = Field(default=0.1, ge=0, le=1, description="share of records selected")
+    select: Literal["record", "key"] = Field(
+        default="record", description="record: each record drawn; key: a cohort of keys"
+    )
+    schedule: Schedule = Field(default_factory=Schedule)
+    max_injections_per_second: float | None = Field(
+        default=None, gt=0, description="blast-radius budget; selections beyond it pass"
+    )
+
+    @property
+    def label(self) -> str:
+        return self.name or self.type
+
+
+class Fault:
+    """Base class; subclasses set ``Config`` and override ``apply`` (and maybe more)."""
+
+    Config: ClassVar[type[FaultConfig]]
+    purpose: ClassVar[str] = ""
+    holds: ClassVar[bool] = False
+    observes: ClassVar[bool] = False
+
+    def __init__(self, config: FaultConfig, rng: random.Random) -> None:
+        self.config = config
+        self.rng = rng
+        self.early_releases = 0
+        self.reset()
+
+    def reset(self) -> None:
+        """Rebuild mutable state (a partition's state starts empty on assignment)."""
+
+    def apply(self, record: Record, now: float) -> list[Emission]:
+        raise NotImplementedError
+
+    def observe(self, record: Record, now: float) -> None:
+        """See a record this fault did not select (only when ``observes``)."""
+
+    def due(self, now: float) -> list[Emission]:
+        return []
+
+    def drain(self) -> list[Emission]:
+        return []
+
+    def held(self) -> int:
+        return 0
+
+    def oldest_held(self) -> int | None:
+        """Lowest source offset held: the partition's commit point stays behind it."""
+        return None
+
+    def injection(self, effect: str, **detail: Any) -> Injection:
+        return Injection(self.config.label, self.config.type, effect, detail)
+
+
+class HoldBuffer:
+    """Held emissions ordered by release time, with a hard size limit.
+
+    At the limit the earliest-due emission is released early (counted), never dropped.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._heap: list[tuple[float, int, Emission]] = []
+        self._seq = itertools.count()
+
+    def push(self, release_at: float, emission: Emission) -> list[Emission]:
+        heapq.heappush(self._heap, (release_at, next(self._seq), emission))
+        early = []
+        while len(self._heap) > self.limit:
+            _, _, em = heapq.heappop(self._heap)
+            for inj in em.injections:
+                inj.detail["released_early"] = True
+            early.append(em)
+        return early
+
+    def pop_due(self, now: float) -> list[Emission]:
+        out = []
+        while self._heap and self._heap[0][0] <= now:
+            out.append(heapq.heappop(self._heap)[2])
+        return out
+
+    def drain(self) -> list[Emission]:
+        out = [item[2] for item in sorted(self._heap)]
+        self._heap.clear()
+        return out
+
+    def __len__(self) -> int:
+        return len(self._heap)
+
+    def oldest_offset(self) -> int | None:
+        if not self._heap:
+            return None
+        return min(item[2].source.offset for item in self._heap)

@@ -1,0 +1,73 @@
+"""``delay``: a slow upstream or an API timeout — selected records arrive late.
+
+>>> import random
+>>> from streamchaos.record import Record
+>>> f = Delay(Delay.Config(type="delay", delay=0.5), random.Random(1))
+>>> f.apply(Record("t", 0, 7, b"k", b"v"), now=10.0)
+[]
+>>> [e.record.offset for e in f.due(10.5)]
+[7]
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from streamchaos.faults.base import Fault, FaultConfig, HoldBuffer
+from streamchaos.record import Emission, Record
+from streamchaos.units import Duration
+
+
+class DelayConfig(FaultConfig):
+    type: Literal["delay"] = "delay"
+    distribution: Literal["fixed", "uniform", "exponential"] = "fixed"
+    delay: Duration = Field(default=0.5, description="fixed delay, or the exponential mean")
+    min: Duration = Field(default=0.0, description="uniform: lower bound")
+    max: Duration = Field(default=1.0, description="uniform: upper bound")
+    cap: Duration | None = Field(default=None, description="no delay exceeds this")
+    max_held: int = Field(default=100_000, ge=1, description="held records before early release")
+
+    @model_validator(mode="after")
+    def _bounds(self) -> DelayConfig:
+        if self.distribution == "uniform" and self.min > self.max:
+            raise ValueError("min must be <= max")
+        return self
+
+
+class Delay(Fault):
+    Config = DelayConfig
+    purpose = "slow upstream / API timeout: selected records arrive late"
+    holds = True
+    config: DelayConfig
+
+    def reset(self) -> None:
+        self._held = HoldBuffer(self.config.max_held)
+
+    def draw(self) -> float:
+        cfg = self.config
+        if cfg.distribution == "fixed":
+            seconds = cfg.delay
+        elif cfg.distribution == "uniform":
+            seconds = self.rng.uniform(cfg.min, cfg.max)
+        else:
+            seconds = self.rng.expovariate(1.0 / cfg.delay) if cfg.delay > 0 else 0.0
+        return seconds if cfg.cap is None else min(seconds, cfg.cap)
+
+    def apply(self, record: Record, now: float) -> list[Emission]:
+        seconds = self.draw()
+        inj = self.injection("modify", delay_ms=round(seconds * 1000, 3))
+        return self._held.push(now + seconds, Emission(record, record, [inj]))
+
+    def due(self, now: float) -> list[Emission]:
+        return self._held.pop_due(now)
+
+    def drain(self) -> list[Emission]:
+        return self._held.drain()
+
+    def held(self) -> int:
+        return len(self._held)
+
+    def oldest_held(self) -> int | None:
+        return self._held.oldest_offset()

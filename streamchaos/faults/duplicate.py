@@ -1,0 +1,53 @@
+"""``duplicate``: at-least-once redelivery and retry storms — extra copies of a record.
+
+The original passes at once; ``copies`` more follow, immediately or ``spacing`` apart.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from streamchaos.faults.base import Fault, FaultConfig, HoldBuffer
+from streamchaos.record import Emission, Record
+from streamchaos.units import Duration
+
+
+class DuplicateConfig(FaultConfig):
+    type: Literal["duplicate"] = "duplicate"
+    copies: int = Field(default=1, ge=1, le=100, description="extra copies per record")
+    spacing: Duration = Field(default=0.0, description="time between copies (0: at once)")
+    max_held: int = Field(default=100_000, ge=1, description="held copies before early release")
+
+
+class Duplicate(Fault):
+    Config = DuplicateConfig
+    purpose = "at-least-once redelivery, retry storms: extra copies of a record"
+    holds = True
+    config: DuplicateConfig
+
+    def reset(self) -> None:
+        self._held = HoldBuffer(self.config.max_held)
+
+    def apply(self, record: Record, now: float) -> list[Emission]:
+        out = [Emission(record, record, [])]
+        for copy in range(1, self.config.copies + 1):
+            em = Emission(record, record, [self.injection("extra", copy=copy)])
+            if self.config.spacing > 0:
+                out.extend(self._held.push(now + copy * self.config.spacing, em))
+            else:
+                out.append(em)
+        return out
+
+    def due(self, now: float) -> list[Emission]:
+        return self._held.pop_due(now)
+
+    def drain(self) -> list[Emission]:
+        return self._held.drain()
+
+    def held(self) -> int:
+        return len(self._held)
+
+    def oldest_held(self) -> int | None:
+        return self._held.oldest_offset()

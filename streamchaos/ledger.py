@@ -1,0 +1,99 @@
+"""The ground-truth journal: one line per injection and per episode start/end.
+
+Faults do no I/O; they return injections and the bridge writes them here once their
+output landed (with shadow coordinates) or, for drops, at once. The same entry goes to a
+JSON Lines file and/or a Kafka topic. Every line written is also counted in
+``streamchaos_injections_total``, so counters and ledger agree by construction.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import IO, Any
+
+from streamchaos.record import Injection, Record
+
+
+def coords(topic: str, partition: int, offset: int) -> dict[str, Any]:
+    return {"topic": topic, "partition": partition, "offset": offset}
+
+
+class Ledger:
+    def __init__(
+        self,
+        experiment: str,
+        path: Path | None,
+        topic: str | None,
+        producer: Any = None,
+        clock: Any = time.time,
+    ) -> None:
+        self.experiment = experiment
+        self.topic = topic
+        self.producer = producer if topic else None
+        self.clock = clock
+        self._file: IO[str] | None = None
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._file = path.open("a", encoding="utf-8")
+        self.written = 0
+
+    def injection(
+        self,
+        route: str,
+        inj: Injection,
+        source: Record,
+        shadow: dict[str, Any] | None,
+        status: str,
+        at_ms: int,
+    ) -> None:
+        self.write(
+            {
+                "experiment": self.experiment,
+                "route": route,
+                "fault": inj.fault,
+                "type": inj.type,
+                "kind": "injection",
+                "effect": inj.effect,
+                "status": status,
+                "source": coords(source.topic, source.partition, source.offset),
+                "shadow": shadow,
+                "at": at_ms,
+                "detail": inj.detail,
+            }
+        )
+
+    def episode(
+        self, route: str, fault: str, type_: str, kind: str, at_ms: int, detail: dict[str, Any]
+    ) -> None:
+        self.write(
+            {
+                "experiment": self.experiment,
+                "route": route,
+                "fault": fault,
+                "type": type_,
+                "kind": kind,
+                "source": None,
+                "shadow": None,
+                "at": at_ms,
+                "detail": detail,
+            }
+        )
+
+    def write(self, entry: dict[str, Any]) -> None:
+        line = json.dumps(entry, separators=(",", ":"), default=str)
+        if self._file is not None:
+            self._file.write(line + "\n")
+        if self.producer is not None:
+            self.producer.produce(self.topic, line.encode(), self.experiment.encode())
+        self.written += 1
+
+    def flush(self) -> None:
+        if self._file is not None:
+            self._file.flush()
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None

@@ -1,0 +1,69 @@
+"""The unit every fault sees: one source record, immutable, transport-free."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+Headers = tuple[tuple[str, bytes | None], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """A consumed record. ``topic/partition/offset`` are its *source* coordinates.
+
+    Frozen, so a fault cannot change its input by accident; faults return new records
+    with ``record.evolve(...)``.
+    """
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    headers: Headers = ()
+    timestamp: int = 0  # epoch ms, 0 = let the broker stamp it
+
+    def evolve(self, **changes: Any) -> Record:
+        return replace(self, **changes)
+
+    @property
+    def where(self) -> str:
+        """``topic[partition]@offset``, how errors and logs name a record."""
+        return f"{self.topic}[{self.partition}]@{self.offset}"
+
+    @classmethod
+    def from_message(cls, msg: Any) -> Record:
+        ts_type, ts = msg.timestamp()
+        return cls(
+            msg.topic(),
+            msg.partition(),
+            msg.offset(),
+            msg.key(),
+            msg.value(),
+            tuple(msg.headers() or ()),
+            ts if ts_type else 0,
+        )
+
+
+@dataclass(slots=True)
+class Injection:
+    """What a fault did to one record; becomes a ledger line once its output landed.
+
+    ``effect``: ``modify`` (still emitted once), ``extra`` (one more emission) or ``drop``
+    (not emitted). ``audit`` balances source offsets with exactly these three words.
+    """
+
+    fault: str
+    type: str
+    effect: str
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class Emission:
+    """A record to produce (or ``None`` for a drop) and the injections it carries."""
+
+    record: Record | None
+    source: Record
+    injections: list[Injection] = field(default_factory=list)

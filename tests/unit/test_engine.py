@@ -1,0 +1,198 @@
+"""Selection, schedules and each fault's timing with a fake clock."""
+
+from __future__ import annotations
+
+import math
+import random
+
+import numpy as np
+import pytest
+
+from streamchaos.config import config_from_dict
+from streamchaos.engine import RouteEngine
+from streamchaos.faults.delay import Delay
+from streamchaos.faults.duplicate import Duplicate
+from streamchaos.faults.outage import Outage
+from streamchaos.faults.reorder import Reorder
+from streamchaos.faults.stale_replay import StaleReplay
+from streamchaos.record import Record
+from streamchaos.schedule import Schedule
+from streamchaos.selection import base_seed, key_uniform, uniform, uniforms
+
+
+def rec(offset, key=b"k", partition=0, ts=0):
+    return Record("src", partition, offset, key, b"v%d" % offset, (), ts)
+
+
+def engine(*faults, seed=7):
+    raw = {
+        "experiment": "e",
+        "routes": [{"source": "src", "shadow": "src.shadow", "faults": list(faults)}],
+    }
+    return RouteEngine("src", config_from_dict(raw, env={}).routes[0].faults, seed)
+
+
+def test_vector_and_scalar_draws_agree():
+    base = base_seed(7, "delay", "src", 0)
+    assert np.allclose(uniforms(base, 100, 50), [uniform(base, 100 + i) for i in range(50)])
+
+
+def test_fraction_is_realised_within_binomial_tolerance():
+    base = base_seed(7, "f", "src", 0)
+    n, p = 100_000, 0.1
+    hits = int((uniforms(base, 0, n) < p).sum())
+    assert abs(hits - n * p) < 4 * math.sqrt(n * p * (1 - p))
+
+
+def test_key_mode_selects_whole_cohorts():
+    eng = engine({"type": "drop", "fraction": 0.5, "select": "key"})
+    eng.tick(0)
+    dropped: dict[bytes, set[bool]] = {}
+    for i in range(400):
+        key = b"user-%d" % (i % 20)
+        out = eng.process(rec(i, key), 0)
+        dropped.setdefault(key, set()).add(out[0].record is None)
+    assert all(len(v) == 1 for v in dropped.values())
+    assert 3 <= sum(v == {True} for v in dropped.values()) <= 17
+    assert key_uniform(1, b"a") == key_uniform(1, b"a")
+
+
+def test_candidates_match_per_record_selection():
+    eng = engine({"type": "drop", "fraction": 0.2})
+    eng.tick(0)
+    cand = eng.candidates(0, 1000, 500)
+    chosen = {i for i in range(1000, 1500) if eng.process(rec(i), 0)[0].record is None}
+    assert cand == chosen
+
+
+@pytest.mark.parametrize(
+    ("schedule", "points"),
+    [
+        ({"start": 10}, {9.9: 0, 10: 1, 1e6: 1}),
+        ({"start": 10, "duration": 5}, {14.9: 1, 15: 0}),
+        ({"shape": "linear", "ramp": 10}, {0: 0, 5: 0.5, 10: 1, 20: 1}),
+        ({"shape": "sigmoid", "ramp": 10}, {0: 0.12, 5: 0.5, 10: 0.88}),
+        ({"every": 10, "on": 2}, {0: 1, 1.9: 1, 2: 0, 9.9: 0, 10: 1, 12.5: 0}),
+    ],
+)
+def test_schedule_shapes(schedule, points):
+    sched = Schedule(**schedule)
+    for t, want in points.items():
+        assert sched.intensity(t) == pytest.approx(want, abs=0.005), t
+
+
+def test_schedule_rejects_half_recurring():
+    with pytest.raises(ValueError):
+        Schedule(every=10)
+
+
+def test_linear_ramp_scales_selection_probability():
+    eng = engine({"type": "drop", "fraction": 1.0, "schedule": {"shape": "linear", "ramp": 100}})
+    eng.tick(25)
+    dropped = sum(eng.process(rec(i), 25)[0].record is None for i in range(4000))
+    assert abs(dropped / 4000 - 0.25) < 0.03
+
+
+def test_delay_holds_until_due_and_caps():
+    f = Delay(Delay.Config(delay=5, distribution="exponential", cap=2), random.Random(1))
+    for i in range(50):
+        assert f.apply(rec(i), 0.0) == []
+    assert f.held() == 50 and f.oldest_held() == 0
+    assert f.due(1.99) == [] or all(e.injections[0].detail["delay_ms"] <= 1990 for e in f.due(1.99))
+    f.due(2.0)
+    assert f.held() == 0
+
+
+def test_delay_limit_releases_early_never_drops():
+    f = Delay(Delay.Config(delay=10, max_held=3), random.Random(1))
+    early = [e for i in range(5) for e in f.apply(rec(i), float(i))]
+    assert [e.record.offset for e in early] == [0, 1]
+    assert all(e.injections[0].detail["released_early"] for e in early)
+    assert f.held() == 3
+
+
+def test_reorder_releases_full_window_shuffled_and_partial_after_wait():
+    f = Reorder(Reorder.Config(window=5, max_wait=1.0), random.Random(3))
+    out = [e for i in range(5) for e in f.apply(rec(i), 0.0)]
+    assert sorted(e.record.offset for e in out) == [0, 1, 2, 3, 4]
+    assert [e.record.offset for e in out] != [0, 1, 2, 3, 4]
+    f.apply(rec(5), 2.0)
+    assert f.due(2.5) == [] and [e.record.offset for e in f.due(3.0)] == [5]
+
+
+def test_duplicate_spacing():
+    f = Duplicate(Duplicate.Config(copies=2, spacing=0.5), random.Random(1))
+    now_out = f.apply(rec(1), 10.0)
+    assert len(now_out) == 1 and not now_out[0].injections
+    assert len(f.due(10.5)) == 1 and len(f.due(11.0)) == 1 and f.held() == 0
+
+
+def test_outage_holds_during_window_then_bursts_in_order():
+    cfg = Outage.Config(schedule={"start": 0, "duration": 5}, partitions=[0])
+    f = Outage(cfg, random.Random(1))
+    assert f.apply(rec(1, partition=1), 1.0)[0].record.offset == 1
+    for i in range(10):
+        assert f.apply(rec(i), 1.0 + i * 0.1) == []
+    assert f.due(4.9) == []
+    burst = f.due(5.0)
+    assert [e.record.offset for e in burst] == list(range(10))
+    assert burst[0].injections[0].detail["burst"] == 10
+
+
+def test_stale_replay_replace_and_inject():
+    f = StaleReplay(StaleReplay.Config(lag=10, mode="replace"), random.Random(1))
+    for i in range(20):
+        f.observe(rec(i, ts=1000 + i), float(i))
+    out = f.apply(rec(20, ts=2000), 20.0)
+    assert len(out) == 1
+    assert out[0].record.offset == 20 and out[0].record.value == b"v10"
+    assert out[0].record.timestamp == 1010
+    assert out[0].injections[0].detail["stale_of"] == {"partition": 0, "offset": 10}
+    g = StaleReplay(StaleReplay.Config(lag=10, mode="inject", timestamp="now"), random.Random(1))
+    for i in range(20):
+        g.observe(rec(i, ts=1000 + i), float(i))
+    live, stale = g.apply(rec(20, ts=2000), 20.0)
+    assert live.record.value == b"v20" and stale.record.value == b"v10"
+    assert stale.record.timestamp == 2000 and stale.injections[0].effect == "extra"
+
+
+def test_pipeline_carries_earlier_injections_through_holding_stage():
+    eng = engine(
+        {"type": "stale_replay", "fraction": 1.0, "lag": 0},
+        {"type": "delay", "fraction": 1.0, "delay": 1.0},
+    )
+    eng.tick(0)
+    eng.process(rec(0), 0)
+    assert eng.process(rec(1), 0) == []
+    _, released = eng.tick(1.0)
+    types = sorted(tuple(i.type for i in em.injections) for em in released)
+    assert ("stale_replay", "delay") in types
+
+
+def test_budget_limits_injections_per_second():
+    eng = engine({"type": "drop", "fraction": 1.0, "max_injections_per_second": 10})
+    eng.tick(0)
+    dropped = sum(eng.process(rec(i), 0.0)[0].record is None for i in range(100))
+    assert dropped == 10
+
+
+def test_pause_turns_everything_off_and_ends_episodes():
+    eng = engine({"type": "drop", "fraction": 1.0})
+    events, _ = eng.tick(0)
+    assert [e.kind for e in events] == ["episode_start"]
+    eng.paused = True
+    events, _ = eng.tick(1)
+    assert [e.kind for e in events] == ["episode_end"]
+    assert eng.process(rec(1), 1)[0].record is not None
+
+
+def test_copies_held_by_a_later_stage_keep_their_own_injections():
+    eng = engine(
+        {"type": "duplicate", "fraction": 1.0, "copies": 2},
+        {"type": "delay", "fraction": 1.0, "delay": 1.0},
+    )
+    eng.tick(0)
+    assert eng.process(rec(0), 0) == []
+    _, released = eng.tick(1.0)
+    effects = sorted(i.effect for em in released for i in em.injections)
+    assert len(released) == 3 and effects == ["extra", "extra", "modify", "modify", "modify"]
