@@ -121,3 +121,25 @@ class HoldBuffer:
         if not self._heap:
             return None
         return min(item[2].source.offset for item in self._heap)
+
+
+class BufferedFault(Fault):
+    """A fault whose held records sit in a ``HoldBuffer`` (release by time, size limit)."""
+
+    holds = True
+    max_held: ClassVar[str] = "max_held"
+
+    def reset(self) -> None:
+        self._held = HoldBuffer(getattr(self.config, self.max_held))
+
+    def due(self, now: float) -> list[Emission]:
+        return self._held.pop_due(now)
+
+    def drain(self) -> list[Emission]:
+        return self._held.drain()
+
+    def held(self) -> int:
+        return len(self._held)
+
+    def oldest_held(self) -> int | None:
+        return self._held.oldest_offset()

@@ -15,7 +15,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from streamchaos.faults.base import Fault, FaultConfig, HoldBuffer
+from streamchaos.faults.base import BufferedFault, FaultConfig
 from streamchaos.record import Emission, Record
 from streamchaos.units import Duration
 
@@ -36,14 +36,10 @@ class DelayConfig(FaultConfig):
         return self
 
 
-class Delay(Fault):
+class Delay(BufferedFault):
     Config = DelayConfig
     purpose = "slow upstream / API timeout: selected records arrive late"
-    holds = True
     config: DelayConfig
-
-    def reset(self) -> None:
-        self._held = HoldBuffer(self.config.max_held)
 
     def draw(self) -> float:
         cfg = self.config
@@ -59,15 +55,3 @@ class Delay(Fault):
         seconds = self.draw()
         inj = self.injection("modify", delay_ms=round(seconds * 1000, 3))
         return self._held.push(now + seconds, Emission(record, record, [inj]))
-
-    def due(self, now: float) -> list[Emission]:
-        return self._held.pop_due(now)
-
-    def drain(self) -> list[Emission]:
-        return self._held.drain()
-
-    def held(self) -> int:
-        return len(self._held)
-
-    def oldest_held(self) -> int | None:
-        return self._held.oldest_offset()

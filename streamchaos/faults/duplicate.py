@@ -9,7 +9,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from streamchaos.faults.base import Fault, FaultConfig, HoldBuffer
+from streamchaos.faults.base import BufferedFault, FaultConfig
 from streamchaos.record import Emission, Record
 from streamchaos.units import Duration
 
@@ -21,14 +21,10 @@ class DuplicateConfig(FaultConfig):
     max_held: int = Field(default=100_000, ge=1, description="held copies before early release")
 
 
-class Duplicate(Fault):
+class Duplicate(BufferedFault):
     Config = DuplicateConfig
     purpose = "at-least-once redelivery, retry storms: extra copies of a record"
-    holds = True
     config: DuplicateConfig
-
-    def reset(self) -> None:
-        self._held = HoldBuffer(self.config.max_held)
 
     def apply(self, record: Record, now: float) -> list[Emission]:
         out = [Emission(record, record, [])]
@@ -39,15 +35,3 @@ class Duplicate(Fault):
             else:
                 out.append(em)
         return out
-
-    def due(self, now: float) -> list[Emission]:
-        return self._held.pop_due(now)
-
-    def drain(self) -> list[Emission]:
-        return self._held.drain()
-
-    def held(self) -> int:
-        return len(self._held)
-
-    def oldest_held(self) -> int | None:
-        return self._held.oldest_offset()
