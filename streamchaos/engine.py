@@ -52,6 +52,8 @@ class Stage:
         self.intensity = 0.0
         self._bases: dict[int, int] = {}
         self._key_base = base_seed(seed, self.name, topic, "key")
+        self._hits: set[int] = set()
+        self._hit_part, self._hit_lo, self._hit_hi = -1, 0, -1
 
     def instance(self, partition: int) -> Fault:
         inst = self.instances.get(partition)
@@ -76,17 +78,33 @@ class Stage:
         return uniform(self.base(record.partition), record.offset)
 
     def selects(self, record: Record, now: float) -> bool:
-        """The deterministic draw, then the budget (which only ever lets fewer through)."""
-        p = self.probability
-        return p > 0 and self.draw(record) < p and self.budget.take(now)
+        """The deterministic draw, then the budget (which only ever lets fewer through).
 
-    def candidates(self, partition: int, first: int, count: int) -> np.ndarray:
+        Offsets inside the range ``candidates`` last computed are looked up, not re-hashed.
+        """
+        p = self.probability
+        if p <= 0:
+            return False
+        if record.partition == self._hit_part and self._hit_lo <= record.offset < self._hit_hi:
+            hit = record.offset in self._hits
+        else:
+            hit = self.draw(record) < p
+        return hit and self.budget.take(now)
+
+    def set_intensity(self, value: float) -> None:
+        if value != self.intensity:
+            self.intensity = value
+            self._hit_hi = -1  # cached hits were drawn at the old probability
+
+    def candidates(self, partition: int, first: int, count: int) -> set[int]:
         """Offsets in [first, first+count) this stage would select (record mode)."""
         p = self.probability
         if p <= 0:
-            return np.empty(0, dtype=np.int64)
-        hits = np.flatnonzero(uniforms(self.base(partition), first, count) < p)
-        return hits + first
+            return set()
+        hits = np.flatnonzero(uniforms(self.base(partition), first, count) < p) + first
+        self._hits = set(hits.tolist())
+        self._hit_part, self._hit_lo, self._hit_hi = partition, first, first + count
+        return self._hits
 
 
 @dataclass
@@ -117,7 +135,7 @@ class RouteEngine:
                 events.append(
                     EpisodeEvent(stage, "episode_start" if new > 0 else "episode_end", now)
                 )
-            stage.intensity = new
+            stage.set_intensity(new)
         out: list[Emission] = []
         for index, stage in enumerate(self.stages):
             if not stage.cls.holds:
@@ -136,8 +154,8 @@ class RouteEngine:
             return None
         found: set[int] = set()
         for stage in self.stages:
-            if stage.probability > 0:
-                found.update(stage.candidates(partition, first, count).tolist())
+            if stage.probability > 0 and stage.config.select == "record":
+                found |= stage.candidates(partition, first, count)
         return found
 
     def process(self, record: Record, now: float) -> list[Emission]:

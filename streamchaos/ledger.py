@@ -82,12 +82,14 @@ class Ledger:
         )
 
     def write(self, entry: dict[str, Any]) -> None:
+        self.written += 1
+        if self._file is None and self.producer is None:
+            return
         line = json.dumps(entry, separators=(",", ":"), default=str)
         if self._file is not None:
             self._file.write(line + "\n")
         if self.producer is not None:
             self.producer.produce(self.topic, line.encode(), self.experiment.encode())
-        self.written += 1
 
     def flush(self) -> None:
         if self._file is not None:

@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
 
 Headers = tuple[tuple[str, bytes | None], ...]
 
 
-@dataclass(frozen=True, slots=True)
-class Record:
+class Record(NamedTuple):
     """A consumed record. ``topic/partition/offset`` are its *source* coordinates.
 
-    Frozen, so a fault cannot change its input by accident; faults return new records
-    with ``record.evolve(...)``.
+    Immutable (a tuple), so a fault cannot change its input by accident; faults return
+    new records with ``record.evolve(...)``. A tuple is also ~3x cheaper to build than a
+    frozen dataclass, which matters on the path of every selected record.
     """
 
     topic: str
@@ -25,7 +25,7 @@ class Record:
     timestamp: int = 0  # epoch ms, 0 = let the broker stamp it
 
     def evolve(self, **changes: Any) -> Record:
-        return replace(self, **changes)
+        return self._replace(**changes)
 
     @property
     def where(self) -> str:
@@ -35,13 +35,14 @@ class Record:
     @classmethod
     def from_message(cls, msg: Any) -> Record:
         ts_type, ts = msg.timestamp()
+        headers = msg.headers()
         return cls(
             msg.topic(),
             msg.partition(),
             msg.offset(),
             msg.key(),
             msg.value(),
-            tuple(msg.headers() or ()),
+            tuple(headers) if headers else (),
             ts if ts_type else 0,
         )
 

@@ -104,6 +104,7 @@ class Forwarder:
         self.epoch = epoch  # wall-clock seconds at experiment time 0
         self.engines = [(s, s.engine) for s in routes.values() if s.engine is not None]
         self.on_consume_error: Callable[[Any], None] = lambda err: None
+        self._injection_counters: dict[tuple[str, str, str], Any] = {}
 
     def at_ms(self, now: float) -> int:
         return int((self.epoch + now) * 1000)
@@ -241,9 +242,13 @@ class Forwarder:
     ) -> None:
         at = at_ms if at_ms is not None else self.at_ms(now or 0.0)
         self.ledger.injection(route, inj, src, shadow, status, at)
-        self.metrics.injections.labels(
-            experiment=self.cfg.experiment, route=route, fault=inj.fault, type=inj.type
-        ).inc()
+        key = (route, inj.fault, inj.type)
+        counter = self._injection_counters.get(key)
+        if counter is None:
+            counter = self._injection_counters[key] = self.metrics.injections.labels(
+                experiment=self.cfg.experiment, route=route, fault=inj.fault, type=inj.type
+            )
+        counter.inc()
 
     def _when_room(self, *args: Any) -> None:
         """The local queue is full: serve delivery reports until there is room."""
@@ -314,4 +319,4 @@ class Forwarder:
             for stage in engine.stages:
                 if stage.intensity > 0:
                     self._episode(state.name, stage, "episode_end", now)
-                    stage.intensity = 0.0
+                    stage.set_intensity(0.0)

@@ -58,11 +58,25 @@ def test_key_mode_selects_whole_cohorts():
 
 
 def test_candidates_match_per_record_selection():
-    eng = engine({"type": "drop", "fraction": 0.2})
+    vectorised, scalar = (
+        engine({"type": "drop", "fraction": 0.2}),
+        engine({"type": "drop", "fraction": 0.2}),
+    )
+    vectorised.tick(0)
+    scalar.tick(0)
+    cand = vectorised.candidates(0, 1000, 500)
+    chosen = {i for i in range(1000, 1500) if scalar.process(rec(i), 0)[0].record is None}
+    assert cand == chosen and 60 < len(cand) < 140
+    via_cache = {i for i in range(1000, 1500) if vectorised.process(rec(i), 0)[0].record is None}
+    assert via_cache == chosen
+
+
+def test_intensity_change_invalidates_cached_candidates():
+    eng = engine({"type": "drop", "fraction": 1.0, "schedule": {"duration": 10}})
     eng.tick(0)
-    cand = eng.candidates(0, 1000, 500)
-    chosen = {i for i in range(1000, 1500) if eng.process(rec(i), 0)[0].record is None}
-    assert cand == chosen
+    assert len(eng.candidates(0, 0, 100)) == 100
+    eng.tick(10)
+    assert eng.process(rec(5), 10)[0].record is not None
 
 
 @pytest.mark.parametrize(
