@@ -7,6 +7,7 @@ turning a fault or a setting off. Errors carry the field path, e.g. ``routes[1].
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
@@ -15,7 +16,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from streamchaos.errors import ConfigError
-from streamchaos.faults import FAULTS, FaultSpec
+from streamchaos.faults import FAULTS, VALUE_FAULTS, FaultSpec
 from streamchaos.units import Duration
 
 Scalar = str | int | float | bool
@@ -36,6 +37,10 @@ class KafkaSettings(_Model):
 
 class SchemaRegistrySettings(_Model):
     url: str | None = None
+    timeout: Duration = Field(default=5.0, description="per request")
+    retry_backoff: Duration = Field(
+        default=5.0, description="after a failure, skip the registry this long (records pass)"
+    )
 
 
 class Route(_Model):
@@ -45,6 +50,9 @@ class Route(_Model):
     shadow: str = Field(min_length=1)
     format: Literal["avro", "json", "bytes"] = "bytes"
     create_shadow: bool = False
+    schema_file: Path | None = Field(
+        default=None, description="avro: schemaless Avro written with this local schema"
+    )
     faults: list[FaultSpec] = Field(default_factory=list)
 
     @model_validator(mode="after")
@@ -57,6 +65,13 @@ class Route(_Model):
                     f"faults[{seen[fault.label]}] (names are unique per route)"
                 )
             seen[fault.label] = i
+            if fault.type in VALUE_FAULTS and self.format == "bytes":
+                raise ValueError(
+                    f"faults[{i}].type: {fault.type} changes record contents, so the route "
+                    "needs format avro or json"
+                )
+        if self.schema_file is not None and not self.schema_file.is_file():
+            raise ValueError(f"schema_file: {str(self.schema_file)!r} is not a readable file")
         return self
 
 
@@ -150,6 +165,18 @@ def shadow_only_problems(cfg: Config) -> list[str]:
         shadows.setdefault(route.shadow, i)
     if cfg.ledger.topic is not None and cfg.ledger.topic in sources:
         problems.append(f"ledger.topic: {cfg.ledger.topic!r} is a source topic")
+    for i, route in enumerate(cfg.routes):
+        decodes = any(f.type in VALUE_FAULTS for f in route.faults)
+        if (
+            route.format == "avro"
+            and decodes
+            and not route.schema_file
+            and not cfg.schema_registry.url
+        ):
+            problems.append(
+                f"routes[{i}].format: avro faults need schema_registry.url (or "
+                f"SCHEMA_REGISTRY_URL), or routes[{i}].schema_file for schemaless Avro"
+            )
     return problems
 
 
@@ -179,13 +206,16 @@ def format_validation_error(exc: ValidationError) -> str:
         path = _path(err.get("loc", ()))
         msg = str(err.get("msg", "invalid"))
         msg = msg.removeprefix("Value error, ")
-        if msg.startswith(("faults[", "routes[", "ledger.")) and path:
+        if path and _RELATIVE.match(msg):  # a model validator naming a field below it
             lines.append(f"{path}.{msg}")
         elif not path:
             lines.append(msg)
         else:
             lines.append(f"{path}: {msg}")
     return "\n".join(lines)
+
+
+_RELATIVE = re.compile(r"^[A-Za-z_][\w.\[\]]*: ")
 
 
 def _path(loc: tuple[Any, ...]) -> str:

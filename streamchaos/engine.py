@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from streamchaos.faults import FAULTS, Fault, FaultConfig
+from streamchaos.faults.base import FaultContext
 from streamchaos.record import Emission, Record
 from streamchaos.selection import base_seed, key_uniform, uniform, uniforms
 
@@ -41,8 +42,11 @@ class Budget:
 class Stage:
     """One configured fault on one route: selection plus one instance per partition."""
 
-    def __init__(self, config: FaultConfig, topic: str, seed: int) -> None:
+    def __init__(
+        self, config: FaultConfig, topic: str, seed: int, ctx: FaultContext | None = None
+    ) -> None:
         self.config = config
+        self.ctx = ctx
         self.name = config.label
         self.topic = topic
         self.seed = seed
@@ -60,6 +64,8 @@ class Stage:
         if inst is None:
             rng = random.Random(base_seed(self.seed, self.name, self.topic, partition, "rng"))
             inst = self.instances[partition] = self.cls(self.config, rng)
+            if self.ctx is not None:
+                inst.ctx = self.ctx  # type: ignore[attr-defined]
         return inst
 
     def base(self, partition: int) -> int:
@@ -117,9 +123,16 @@ class EpisodeEvent:
 class RouteEngine:
     """The fault pipeline of one route."""
 
-    def __init__(self, topic: str, faults: Iterable[FaultConfig], seed: int) -> None:
+    def __init__(
+        self,
+        topic: str,
+        faults: Iterable[FaultConfig],
+        seed: int,
+        ctx: FaultContext | None = None,
+    ) -> None:
         self.topic = topic
-        self.stages = [Stage(cfg, topic, seed) for cfg in faults]
+        self.ctx = ctx
+        self.stages = [Stage(cfg, topic, seed, ctx) for cfg in faults]
         self.needs_all = any(s.config.select == "key" or s.cls.observes for s in self.stages)
         self.paused = False
         self._carry: dict[int, list] = {}  # id(record held) -> injections of earlier stages

@@ -71,6 +71,13 @@ class Metrics:
             ["route", "reason"],
             registry=registry,
         )
+        self.fault_errors = Counter(
+            "streamchaos_fault_errors",
+            "Selected records a fault could not change (unknown field, wrong type, no older "
+            "schema version); they pass through unchanged.",
+            ["route", "fault", "reason"],
+            registry=registry,
+        )
         for route in cfg.routes:
             for metric in (self.consumed, self.produced, self.produce_errors, self.commit_lag):
                 metric.labels(route=route.source)

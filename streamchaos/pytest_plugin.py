@@ -48,6 +48,18 @@ def kafka_bootstrap() -> Iterator[str]:
     )
 
 
+@pytest.fixture(scope="session")
+def schema_registry_url() -> str:
+    """URL of a registry speaking the Confluent REST API (``SCHEMA_REGISTRY_URL``)."""
+    url = os.environ.get("SCHEMA_REGISTRY_URL")
+    if not url:
+        pytest.fail(
+            "no schema registry: set SCHEMA_REGISTRY_URL (`make up` starts one and writes it "
+            "to .local/stack.env; `make test` does both)"
+        )
+    return url
+
+
 TopicFactory = Callable[..., str]
 
 

@@ -17,6 +17,7 @@ from typing import Any
 from streamchaos.bridge.offsets import TP, Batch, OffsetTracker
 from streamchaos.config import Config, Route
 from streamchaos.engine import RouteEngine
+from streamchaos.faults.base import FaultContext
 from streamchaos.ledger import Ledger, coords
 from streamchaos.metrics import Metrics
 from streamchaos.record import Emission, Record
@@ -29,11 +30,13 @@ class RouteState:
 
     __slots__ = ("consumed", "engine", "failed", "name", "produced", "shadow", "shadow_partitions")
 
-    def __init__(self, route: Route, shadow_partitions: int, seed: int) -> None:
+    def __init__(
+        self, route: Route, shadow_partitions: int, seed: int, ctx: FaultContext | None = None
+    ) -> None:
         self.name = route.source
         self.shadow = route.shadow
         self.shadow_partitions = shadow_partitions
-        self.engine = RouteEngine(route.source, route.faults, seed) if route.faults else None
+        self.engine = RouteEngine(route.source, route.faults, seed, ctx) if route.faults else None
         self.consumed = 0
         self.produced = 0
         self.failed = 0

@@ -20,8 +20,10 @@ from prometheus_client import CollectorRegistry
 from streamchaos.bridge.forward import Forwarder, RouteState
 from streamchaos.bridge.offsets import TP, Batch, OffsetTracker
 from streamchaos.bridge.topics import prepare_ledger_topic, prepare_shadows
-from streamchaos.config import Config
+from streamchaos.codec import Registry, codec_for
+from streamchaos.config import Config, Route
 from streamchaos.errors import BridgeError
+from streamchaos.faults.base import FaultContext
 from streamchaos.httpserver import ControlServer
 from streamchaos.kafkaconf import admin_conf, consumer_conf, producer_conf
 from streamchaos.ledger import Ledger
@@ -109,8 +111,13 @@ class Bridge:
         shadows = prepare_shadows(admin, cfg)
         if cfg.ledger.topic:
             prepare_ledger_topic(admin, cfg.ledger.topic)
+        sr = cfg.schema_registry
+        registry = (
+            Registry(sr.url, timeout=sr.timeout, backoff=sr.retry_backoff) if sr.url else None
+        )
         for route in cfg.routes:
-            self._routes[route.source] = RouteState(route, shadows[route.shadow], cfg.seed)
+            ctx = self._fault_context(route, registry)
+            self._routes[route.source] = RouteState(route, shadows[route.shadow], cfg.seed, ctx)
         pconf = producer_conf(cfg)
         pconf["error_cb"] = self._client_error
         self._producer = Producer(pconf)
@@ -136,6 +143,29 @@ class Bridge:
             self._server.add("POST", "/resume", self._http_resume)
             self._server.start()
             log.info("metrics on http://%s:%d/metrics", cfg.metrics.bind, self._server.port)
+
+    def _fault_context(self, route: Route, registry: Registry | None) -> FaultContext:
+        """The codec and reporting hooks record-level faults of ``route`` use."""
+        codec = codec_for(route.format, registry, route.schema_file)
+        ctx = FaultContext(codec, route.source, route.shadow)
+        undecodable = self.metrics.undecodable
+        errors = self.metrics.fault_errors
+        logged: set[tuple[str, str]] = set()
+
+        def on_undecodable(reason: str) -> None:
+            undecodable.labels(route=route.source, reason=reason).inc()
+
+        def on_error(fault: str, reason: str, message: str) -> None:
+            errors.labels(route=route.source, fault=fault, reason=reason).inc()
+            if (fault, reason) not in logged:  # once per cause, the counter has the rest
+                logged.add((fault, reason))
+                log.error(
+                    "%s: fault %s cannot apply (%s): %s", route.source, fault, reason, message
+                )
+
+        ctx.undecodable = on_undecodable
+        ctx.error = on_error
+        return ctx
 
     def _loop(self, idle_exit: float | None) -> None:
         assert self._fwd is not None

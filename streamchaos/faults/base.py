@@ -143,3 +143,51 @@ class BufferedFault(Fault):
 
     def oldest_held(self) -> int | None:
         return self._held.oldest_offset()
+
+
+class FieldError(Exception):
+    """A configured field does not fit the record (missing, wrong type): logged, counted."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+class FaultContext:
+    """What a record-level fault may use: the route's codec and where to report trouble.
+
+    The codec may reach a schema registry; everything else stays pure.
+    """
+
+    def __init__(self, codec: Any, source: str, shadow: str) -> None:
+        self.codec = codec
+        self.source = source
+        self.shadow = shadow
+        self.undecodable: Any = lambda reason: None
+        self.error: Any = lambda fault, reason, message: None
+
+
+class ValueFault(Fault):
+    """Decode the selected record, change its value, encode it; bad input passes unchanged."""
+
+    ctx: FaultContext
+
+    def apply(self, record: Record, now: float) -> list[Emission]:
+        from streamchaos.codec.wire import Undecodable
+
+        try:
+            out = self.change(record, now)
+        except Undecodable as exc:
+            self.ctx.undecodable(exc.reason)
+            return [Emission(record, record, [])]
+        except FieldError as exc:
+            self.ctx.error(self.config.label, exc.reason, f"{record.where}: {exc}")
+            return [Emission(record, record, [])]
+        if out is None:
+            return [Emission(record, record, [])]
+        changed, detail = out
+        return [Emission(changed, record, [self.injection("modify", **detail)])]
+
+    def change(self, record: Record, now: float) -> tuple[Record, dict[str, Any]] | None:
+        """The changed record and the ledger detail, or None to leave it alone."""
+        raise NotImplementedError

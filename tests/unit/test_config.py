@@ -145,3 +145,34 @@ def test_example_configs_validate():
         if path.name.startswith(("prometheus", "alert")):
             continue
         load_config(path, env={})
+
+
+def test_value_faults_need_a_decodable_format():
+    fault = {"type": "corrupt", "mode": "nan", "fields": ["x"]}
+    message = refused(
+        with_changes(routes=[{"source": "a", "shadow": "a.shadow", "faults": [fault]}])
+    )
+    assert message.startswith("routes[0].faults[0].type: corrupt changes record contents")
+
+
+def test_avro_faults_need_a_registry_or_schema_file(tmp_path):
+    route = {
+        "source": "a",
+        "shadow": "a.shadow",
+        "format": "avro",
+        "faults": [{"type": "schema_break", "mode": "bad_magic"}],
+    }
+    assert refused(with_changes(routes=[route])).startswith("routes[0].format: avro faults need")
+    assert config_from_dict(with_changes(routes=[route]), env={"SCHEMA_REGISTRY_URL": "http://r"})
+    missing = {**route, "schema_file": str(tmp_path / "nope.avsc")}
+    assert "routes[0].schema_file" in refused(with_changes(routes=[missing]))
+
+
+def test_contract_break_needs_a_field():
+    route = {
+        "source": "a",
+        "shadow": "a.shadow",
+        "format": "json",
+        "faults": [{"type": "schema_break", "mode": "rename_field"}],
+    }
+    assert "needs a field" in refused(with_changes(routes=[route]))

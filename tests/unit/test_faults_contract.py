@@ -7,9 +7,11 @@ import random
 
 import pytest
 
+from streamchaos.codec import AvroCodec, ParsedSchema
 from streamchaos.config import config_from_dict
 from streamchaos.engine import RouteEngine
 from streamchaos.faults import FAULTS
+from streamchaos.faults.base import FaultContext
 from streamchaos.record import Record
 
 SETTINGS = {
@@ -19,19 +21,37 @@ SETTINGS = {
     "drop": {},
     "outage": {"schedule": {"start": 0.0, "duration": 1.0}},
     "stale_replay": {"lag": 0.2, "mode": "inject"},
+    "schema_break": {"mode": "rename_field", "field": "amount", "to": "amt"},
+    "corrupt": {"mode": "spike", "fields": ["amount"], "k": 5},
 }
+SCHEMA = ParsedSchema.of(
+    {
+        "type": "record",
+        "name": "Features",
+        "fields": [{"name": "user", "type": "string"}, {"name": "amount", "type": "double"}],
+    }
+)
+CODEC = AvroCodec(None, SCHEMA)
 
 
 def records(n=200, partition=0):
     return [
-        Record("src", partition, i, b"k%d" % (i % 7), b"v%d" % i, (("h", b"x"),), 1000 + i)
+        Record(
+            "src",
+            partition,
+            i,
+            b"k%d" % (i % 7),
+            CODEC.encode({"user": f"u{i % 7}", "amount": i * 1.5}, SCHEMA, None),
+            (("h", b"x"),),
+            1000 + i,
+        )
         for i in range(n)
     ]
 
 
 def run(fault_type, seed=7, n=200):
     cfg = {"type": fault_type, "fraction": 0.3, **SETTINGS[fault_type]}
-    engine = RouteEngine("src", [_config(cfg)], seed)
+    engine = RouteEngine("src", [_config(cfg)], seed, FaultContext(CODEC, "src", "src.shadow"))
     inputs = records(n)
     snapshot = copy.deepcopy(inputs)
     out = []
@@ -51,7 +71,7 @@ def run(fault_type, seed=7, n=200):
 def _config(fault):
     raw = {
         "experiment": "e",
-        "routes": [{"source": "src", "shadow": "src.shadow", "faults": [fault]}],
+        "routes": [{"source": "src", "shadow": "src.shadow", "format": "json", "faults": [fault]}],
     }
     return config_from_dict(raw, env={}).routes[0].faults[0]
 

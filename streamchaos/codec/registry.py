@@ -1,0 +1,126 @@
+"""Schema Registry access through confluent-kafka's ``SchemaRegistryClient``.
+
+Works with any registry speaking the Confluent REST API (Confluent, Apicurio's ccompat,
+Redpanda, Karapace). Parsed schemas are cached by id, so each id is fetched and parsed
+once. When the registry cannot be reached, calls fail fast with ``RegistryUnavailable``
+for ``backoff`` seconds instead of blocking the bridge's hot loop on every record.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+import fastavro
+from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
+from confluent_kafka.schema_registry.error import SchemaRegistryError
+
+from streamchaos.codec.wire import Undecodable
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ParsedSchema:
+    """A schema as JSON (to mutate) and as fastavro's parsed form (to read and write)."""
+
+    raw: Any
+    parsed: Any
+
+    @classmethod
+    def of(cls, raw: Any) -> ParsedSchema:
+        if isinstance(raw, str):
+            raw = json.loads(raw)
+        return cls(raw, fastavro.parse_schema(raw))
+
+
+class RegistryUnavailable(Undecodable):
+    def __init__(self, message: str) -> None:
+        super().__init__("registry_unavailable", message)
+
+
+class Registry:
+    def __init__(
+        self,
+        url: str,
+        *,
+        timeout: float = 5.0,
+        backoff: float = 5.0,
+        clock: Callable[[], float] = time.monotonic,
+        client: Any = None,
+    ) -> None:
+        self.url = url
+        self.client = (
+            client
+            if client is not None
+            else SchemaRegistryClient({"url": url, "timeout": timeout, "max.retries": 0})
+        )
+        self.backoff = backoff
+        self.clock = clock
+        self._down_until = 0.0
+        self._by_id: dict[int, ParsedSchema] = {}
+        self._registered: dict[tuple[str, str], int] = {}
+        self._compat_none: set[str] = set()
+
+    def _call(self, what: str, fn: Callable[[], Any]) -> Any:
+        if self.clock() < self._down_until:
+            raise RegistryUnavailable(f"schema registry {self.url} unreachable (backing off)")
+        try:
+            return fn()
+        except SchemaRegistryError:
+            raise
+        except Exception as exc:  # connection refused, timeouts, DNS: all "unreachable"
+            self._down_until = self.clock() + self.backoff
+            log.warning("schema registry %s unreachable during %s: %s", self.url, what, exc)
+            raise RegistryUnavailable(f"schema registry unreachable: {exc}") from exc
+
+    def schema(self, schema_id: int) -> ParsedSchema:
+        cached = self._by_id.get(schema_id)
+        if cached is not None:
+            return cached
+        try:
+            found = self._call("get_schema", lambda: self.client.get_schema(schema_id))
+        except SchemaRegistryError as exc:
+            if exc.http_status_code == 404:
+                raise Undecodable("unknown_schema_id", f"schema id {schema_id} unknown") from exc
+            raise RegistryUnavailable(f"registry error: {exc}") from exc
+        parsed = self._by_id[schema_id] = ParsedSchema.of(found.schema_str)
+        return parsed
+
+    def register(self, subject: str, raw: Any) -> int:
+        """Register ``raw`` under ``subject`` (compatibility NONE) and return its id."""
+        text = json.dumps(raw, sort_keys=True, separators=(",", ":"))
+        key = (subject, text)
+        if key in self._registered:
+            return self._registered[key]
+        if subject not in self._compat_none and self.clock() >= self._down_until:
+            _set_none(self.client, subject)
+            self._compat_none.add(subject)
+        schema_id = self._call(
+            "register_schema", lambda: self.client.register_schema(subject, Schema(text, "AVRO"))
+        )
+        self._registered[key] = schema_id
+        self._by_id.setdefault(schema_id, ParsedSchema.of(raw))
+        return int(schema_id)
+
+    def versions(self, subject: str) -> list[tuple[int, int]]:
+        """(version, schema id) of every version of ``subject``, oldest first."""
+        numbers = self._call("get_versions", lambda: self.client.get_versions(subject))
+        out = []
+        for number in sorted(numbers):
+            reg = self._call("get_version", partial(self.client.get_version, subject, number))
+            out.append((number, reg.schema_id))
+        return out
+
+
+def _set_none(client: Any, subject: str) -> None:
+    """Best effort: some registries refuse per-subject settings; registration then decides."""
+    try:
+        client.set_compatibility(subject_name=subject, level="NONE")
+    except Exception as exc:
+        log.warning("could not set compatibility NONE on %s: %s", subject, exc)

@@ -1,0 +1,218 @@
+"""``corrupt``: bad feature values inside otherwise valid records.
+
+Per field: ``null``, ``nan``, ``inf``, ``type_flip`` (true → "true", 1 → "1"),
+``unseen_category``, ``empty_string``, ``drop_feature``, ``stuck`` (frozen at the first
+value seen in the episode), ``unit_scale`` (×factor), ``spike`` (±k·σ, σ from the values
+seen), ``timestamp_skew`` (a timestamp field, or the record time without ``fields``,
+shifted by ``hours``). Modes the writer schema cannot carry (null in a non-nullable
+field, a string in a number, an unknown enum symbol, a missing field) are written under a
+newly registered schema, like ``schema_break``'s contract breaks.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from typing import Any, Literal
+
+from pydantic import Field, model_validator
+
+from streamchaos.codec import mutate
+from streamchaos.faults.base import FaultConfig, FieldError, ValueFault
+from streamchaos.record import Record
+
+MODES = (
+    "null",
+    "nan",
+    "inf",
+    "type_flip",
+    "unseen_category",
+    "empty_string",
+    "drop_feature",
+    "stuck",
+    "unit_scale",
+    "spike",
+    "timestamp_skew",
+)
+FLOATS = {"float", "double"}
+NUMBERS = mutate.NUMERIC
+SUITS: dict[str, set[str] | None] = {
+    "nan": FLOATS,
+    "inf": FLOATS,
+    "unit_scale": NUMBERS,
+    "spike": NUMBERS,
+    "empty_string": {"string"},
+    "unseen_category": {"string", "enum"},
+    "type_flip": NUMBERS | {"boolean"},
+    "timestamp_skew": {"long", "timestamp-millis", "timestamp-micros"},
+}
+UNSEEN = "__streamchaos_unseen__"
+
+
+class CorruptConfig(FaultConfig):
+    type: Literal["corrupt"] = "corrupt"
+    mode: Literal[MODES] = "nan"  # type: ignore[valid-type]
+    fields: list[str] = Field(default_factory=list, description="fields to corrupt")
+    factor: float = Field(default=100.0, description="unit_scale: multiplier")
+    k: float = Field(default=8.0, gt=0, description="spike: size in standard deviations")
+    hours: float = Field(default=3.0, description="timestamp_skew: shift")
+    negative: bool = Field(default=False, description="inf: -inf instead of +inf")
+    subject: str | None = Field(default=None, description="subject for new schemas")
+
+    @model_validator(mode="after")
+    def _fields(self) -> CorruptConfig:
+        if not self.fields and self.mode != "timestamp_skew":
+            raise ValueError(f"mode {self.mode} needs fields")
+        return self
+
+
+class Corrupt(ValueFault):
+    Config = CorruptConfig
+    purpose = (
+        "NaN/inf/null, type flips, unseen categories, stuck values, unit changes, "
+        "spikes, timestamp skew"
+    )
+    config: CorruptConfig
+
+    def reset(self) -> None:
+        self._variants: dict[tuple[int | None, int], tuple[Any, int | None]] = {}
+        self._stuck: dict[str, Any] = {}
+        self._stats: dict[str, tuple[int, float, float]] = {}
+
+    def change(self, record: Record, now: float) -> tuple[Record, dict[str, Any]] | None:
+        cfg = self.config
+        if not cfg.fields:  # timestamp_skew of the record time
+            shift = int(cfg.hours * 3_600_000)
+            return record.evolve(timestamp=record.timestamp + shift), {
+                "mode": cfg.mode,
+                "field": None,
+                "old": record.timestamp,
+                "new": record.timestamp + shift,
+            }
+        codec = self.ctx.codec
+        dec = codec.decode(record.value)
+        if not isinstance(dec.value, dict):
+            raise FieldError("not_a_record", "the value is not a record")
+        schema, schema_id = self._variant(dec)
+        value = dict(dec.value)
+        changes = {name: self._corrupt(value, name, dec) for name in cfg.fields}
+        encoded = codec.encode(value, schema, schema_id)
+        detail: dict[str, Any] = {"mode": cfg.mode, "fields": changes}
+        if schema_id != dec.schema_id:
+            detail.update(old_schema_id=dec.schema_id, schema_id=schema_id)
+        return record.evolve(value=encoded), detail
+
+    def _variant(self, dec: Any) -> tuple[Any, int | None]:
+        """The schema to write with (validated, mutated and registered once per writer)."""
+        if dec.schema is None:
+            return None, None
+        key = (dec.schema_id, id(dec.schema))
+        if key not in self._variants:
+            raw = dec.schema.raw
+            fields = mutate.fields(raw)
+            for name in self.config.fields:
+                self._check(fields, name)
+            new = self._mutated(raw)
+            if new is raw:
+                self._variants[key] = (dec.schema, dec.schema_id)
+            else:
+                from streamchaos.codec.registry import ParsedSchema
+
+                registry = self.ctx.codec.registry
+                new_id = (
+                    registry.register(self.config.subject or f"{self.ctx.shadow}-value", new)
+                    if registry and dec.schema_id is not None
+                    else None
+                )
+                self._variants[key] = (ParsedSchema.of(new), new_id)
+        return self._variants[key]
+
+    def _check(self, fields: dict[str, Any], name: str) -> None:
+        if name not in fields:
+            raise FieldError("unknown_field", f"field {name!r} is not in the writer schema")
+        suits = SUITS.get(self.config.mode)
+        kind = mutate.type_name(fields[name]["type"])
+        if suits is not None and kind not in suits:
+            raise FieldError(
+                "wrong_type",
+                f"mode {self.config.mode} does not apply to field {name!r} of type {kind}",
+            )
+
+    def _mutated(self, raw: Any) -> Any:
+        mode, new = self.config.mode, raw
+        for name in self.config.fields:
+            ftype = mutate.fields(new)[name]["type"]
+            if mode == "null" and not mutate.nullable(ftype):
+                new = mutate.make_nullable(new, name)
+            elif mode == "type_flip":
+                new = mutate.retype_field(new, name, "string")
+            elif mode == "drop_feature":
+                new = mutate.drop_field(new, name)
+            elif mode == "unseen_category" and mutate.type_name(ftype) == "enum":
+                new = mutate.add_enum_symbol(new, name, UNSEEN.upper().strip("_"))
+        return new
+
+    def _corrupt(self, value: dict[str, Any], name: str, dec: Any) -> dict[str, Any]:
+        if name not in value:
+            raise FieldError("unknown_field", f"field {name!r} is not in the record")
+        old = value[name]
+        new = self._new(name, old, dec)
+        if self.config.mode == "drop_feature":
+            value.pop(name)
+        else:
+            value[name] = new
+        return {"old": _plain(old), "new": _plain(new)}
+
+    def _new(self, name: str, old: Any, dec: Any) -> Any:
+        mode, cfg = self.config.mode, self.config
+        if mode == "null" or mode == "drop_feature":
+            return None
+        if mode == "nan":
+            return math.nan
+        if mode == "inf":
+            return -math.inf if cfg.negative else math.inf
+        if mode == "type_flip":
+            return str(old).lower() if isinstance(old, bool) else str(old)
+        if mode == "unseen_category":
+            enum = (
+                dec.schema is not None
+                and mutate.type_name(mutate.fields(dec.schema.raw)[name]["type"]) == "enum"
+            )
+            return UNSEEN.upper().strip("_") if enum else UNSEEN
+        if mode == "empty_string":
+            return ""
+        if mode == "stuck":
+            return self._stuck.setdefault(name, old)
+        if old is None:
+            return None
+        if mode == "unit_scale":
+            return type(old)(old * cfg.factor)
+        if mode == "spike":
+            return type(old)(old + self.rng.choice((-1, 1)) * cfg.k * self._sigma(name, old))
+        return _skew(old, cfg.hours)
+
+    def _sigma(self, name: str, x: float) -> float:
+        """Running standard deviation (Welford) of the field's values seen so far."""
+        n, mean, m2 = self._stats.get(name, (0, 0.0, 0.0))
+        n += 1
+        delta = x - mean
+        mean += delta / n
+        m2 += delta * (x - mean)
+        self._stats[name] = (n, mean, m2)
+        sigma = math.sqrt(m2 / (n - 1)) if n > 1 else 0.0
+        return sigma or abs(x) or 1.0
+
+
+def _skew(old: Any, hours: float) -> Any:
+    if isinstance(old, dt.datetime):
+        return old + dt.timedelta(hours=hours)
+    return old + int(hours * 3_600_000)
+
+
+def _plain(v: Any) -> Any:
+    """JSON-friendly ledger values (NaN/inf as strings, datetimes as ISO)."""
+    if isinstance(v, float) and not math.isfinite(v):
+        return str(v)
+    if isinstance(v, dt.datetime):
+        return v.isoformat()
+    return v

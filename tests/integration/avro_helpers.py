@@ -1,0 +1,80 @@
+"""Avro fixtures for the registry tests: a feature schema, producing and reading with
+confluent-kafka's own serializers (what a user's consumer would run)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from confluent_kafka.schema_registry import SchemaRegistryClient
+from confluent_kafka.schema_registry.avro import AvroDeserializer, AvroSerializer
+from confluent_kafka.serialization import MessageField, SerializationContext
+
+from streamchaos.kafkatools import produce_all
+
+SCHEMA = {
+    "type": "record",
+    "name": "Payment",
+    "namespace": "it",
+    "fields": [
+        {"name": "user", "type": "string"},
+        {"name": "amount", "type": "double"},
+        {"name": "count", "type": "long"},
+        {"name": "is_fraud", "type": "boolean"},
+        {
+            "name": "country",
+            "type": {"type": "enum", "name": "Country", "symbols": ["DE", "FR", "US"]},
+        },
+        {"name": "device", "type": "string"},
+        {"name": "note", "type": ["null", "string"], "default": None},
+        {"name": "event_time", "type": "long"},
+    ],
+}
+V1 = {**SCHEMA, "fields": [f for f in SCHEMA["fields"] if f["name"] != "note"]}
+
+
+def row(i: int) -> dict[str, Any]:
+    return {
+        "user": f"u{i % 50}",
+        "amount": 10.0 + (i % 17) * 1.25,
+        "count": i,
+        "is_fraud": i % 11 == 0,
+        "country": ["DE", "FR", "US"][i % 3],
+        "device": ["ios", "android", "web"][i % 3],
+        "note": None if i % 2 else f"n{i}",
+        "event_time": 1_700_000_000_000 + i * 1000,
+    }
+
+
+def client(url: str) -> SchemaRegistryClient:
+    return SchemaRegistryClient({"url": url})
+
+
+def produce_avro(
+    bootstrap: str, url: str, topic: str, n: int, schema: dict = SCHEMA, start: int = 0
+) -> None:
+    ser = AvroSerializer(client(url), json.dumps(schema))
+    ctx = SerializationContext(topic, MessageField.VALUE)
+    produce_all(
+        bootstrap,
+        (
+            {
+                "topic": topic,
+                "key": f"u{i % 50}".encode(),
+                "value": ser(row(i), ctx),
+                "partition": 0,
+            }
+            for i in range(start, start + n)
+        ),
+    )
+
+
+class Reader:
+    """Decodes shadow values the way a user's consumer would (AvroDeserializer)."""
+
+    def __init__(self, url: str, topic: str) -> None:
+        self.de = AvroDeserializer(client(url))
+        self.ctx = SerializationContext(topic, MessageField.VALUE)
+
+    def __call__(self, value: bytes) -> Any:
+        return self.de(value, self.ctx)

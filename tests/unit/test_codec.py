@@ -1,0 +1,104 @@
+"""Wire framing, schema mutations, codecs and the registry's fail-fast backoff."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from confluent_kafka.schema_registry import SchemaRegistryClient
+
+from streamchaos.codec import AvroCodec, JsonCodec, ParsedSchema, Registry, Undecodable, mutate
+from streamchaos.codec.wire import frame, split
+
+RAW = {
+    "type": "record",
+    "name": "R",
+    "fields": [
+        {"name": "a", "type": "double"},
+        {"name": "c", "type": {"type": "enum", "name": "C", "symbols": ["X", "Y"]}},
+        {"name": "n", "type": ["null", "long"], "default": None},
+    ],
+}
+
+
+@pytest.mark.parametrize(
+    ("data", "reason"),
+    [(None, "tombstone"), (b"", "empty"), (b"\x01abcdef", "bad_magic"), (b"\x00\x01", "too_short")],
+)
+def test_split_names_the_reason(data, reason):
+    with pytest.raises(Undecodable) as info:
+        split(data)
+    assert info.value.reason == reason
+
+
+def test_frame_split_round_trip():
+    assert split(frame(258, b"payload")) == (258, b"payload")
+
+
+def test_mutations_leave_the_input_alone():
+    before = repr(RAW)
+    assert [f["name"] for f in mutate.drop_field(RAW, "a")["fields"]] == ["c", "n"]
+    assert mutate.rename_field(RAW, "a", "b")["fields"][0]["name"] == "b"
+    assert mutate.retype_field(RAW, "a", "string")["fields"][0]["type"] == "string"
+    assert mutate.retype_field(RAW, "n", "string")["fields"][2]["type"] == ["null", "string"]
+    assert mutate.make_nullable(RAW, "a")["fields"][0]["type"] == ["null", "double"]
+    assert mutate.add_enum_symbol(RAW, "c", "Z")["fields"][1]["type"]["symbols"] == ["X", "Y", "Z"]
+    with pytest.raises(TypeError):
+        mutate.add_enum_symbol(RAW, "a", "Z")
+    assert repr(RAW) == before
+    assert mutate.type_name(RAW["fields"][2]["type"]) == "long"
+    assert mutate.nullable(RAW["fields"][2]["type"]) and not mutate.nullable("double")
+
+
+def test_local_schema_avro_round_trip_and_strictness():
+    schema = ParsedSchema.of(RAW)
+    codec = AvroCodec(None, schema)
+    value = {"a": math.inf, "c": "Y", "n": 5}
+    data = codec.encode(value, schema, None)
+    assert codec.decode(data).value == value
+    with pytest.raises(Undecodable, match="trailing"):
+        codec.decode(data + b"\x00")
+    with pytest.raises(Undecodable) as info:
+        codec.decode(data[:3])
+    assert info.value.reason == "avro_error"
+
+
+def test_json_codec():
+    codec = JsonCodec()
+    assert codec.decode(codec.encode({"x": 1}, None, None)).value == {"x": 1}
+    with pytest.raises(Undecodable) as info:
+        codec.decode(b"{nope")
+    assert info.value.reason == "not_json"
+
+
+def test_registry_codec_with_in_memory_registry():
+    client = SchemaRegistryClient.new_client({"url": "mock://unit"})
+    registry = Registry("mock://unit", client=client)
+    schema_id = registry.register("t-value", RAW)
+    codec = AvroCodec(registry)
+    data = codec.encode({"a": 1.0, "c": "X", "n": None}, registry.schema(schema_id), schema_id)
+    decoded = codec.decode(data)
+    assert decoded.schema_id == schema_id and decoded.value["c"] == "X"
+    assert registry.register("t-value", RAW) == schema_id  # cached, not re-registered
+
+
+class Down:
+    calls = 0
+
+    def get_schema(self, schema_id):
+        Down.calls += 1
+        raise ConnectionError("refused")
+
+
+def test_unreachable_registry_fails_fast_during_backoff():
+    now = [0.0]
+    registry = Registry("http://x", client=Down(), backoff=5, clock=lambda: now[0])
+    for _ in range(3):
+        with pytest.raises(Undecodable) as info:
+            registry.schema(1)
+        assert info.value.reason == "registry_unavailable"
+    assert Down.calls == 1
+    now[0] = 6
+    with pytest.raises(Undecodable):
+        registry.schema(1)
+    assert Down.calls == 2
