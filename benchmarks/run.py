@@ -1,10 +1,11 @@
 """Throughput of the bridge as a ratio to a plain confluent-kafka passthrough, same run.
 
-Both read the same pre-filled source topic (3 partitions, keyed ~150-byte records with one
-header) from the beginning with a fresh group and write to a shadow topic. The clock starts
-at the first consumed record (the group join is excluded) and stops when the last output is
-acknowledged. Runs alternate plain/bridge to spread the machine's noise; medians are
-reported. Usage: ``make bench`` or ``python -m benchmarks.run [--records N] [--rounds R]``.
+Both read the same pre-filled source topic (3 partitions, keyed ~150-byte
+Confluent-framed Avro records with one header) from the beginning with a fresh group and
+write to a shadow topic. The clock starts at the first consumed record (the group join is
+excluded) and stops when the last output is acknowledged. Runs alternate between the
+loops to spread the machine's noise; medians are reported.
+Usage: ``make bench`` or ``python -m benchmarks.run [--records N] [--rounds R]``.
 """
 
 from __future__ import annotations
@@ -20,23 +21,41 @@ from confluent_kafka import Consumer, Producer
 from prometheus_client import CollectorRegistry
 
 from streamchaos.bridge import Bridge
+from streamchaos.codec import AvroCodec, ParsedSchema, Registry, frame
 from streamchaos.config import config_from_dict
 from streamchaos.kafkaconf import PRODUCER_DEFAULTS
 from streamchaos.kafkatools import create_topics, delete_topics, produce_all, unique_name
 
 PARTITIONS = 3
-VALUE = b'{"amount": 12.5, "merchant": "m-0042", "country": "DE", "device": "ios", ' + b"x" * 80
+SCHEMA = {
+    "type": "record", "name": "Payment", "namespace": "bench",
+    "fields": [
+        {"name": "user", "type": "string"}, {"name": "amount", "type": "double"},
+        {"name": "merchant", "type": "string"}, {"name": "country", "type": "string"},
+        {"name": "device", "type": "string"}, {"name": "count", "type": "long"},
+        {"name": "note", "type": "string"},
+    ],
+}
 
 
-def records(topic: str, n: int) -> Any:
+def records(topic: str, n: int, schema_id: int) -> Any:
+    """Confluent-framed Avro feature records of ~150 bytes with one header."""
+    codec = AvroCodec(None, ParsedSchema.of(SCHEMA))
+    local = ParsedSchema.of(SCHEMA)
     for i in range(n):
+        value = {"user": f"user-{i % 5000}", "amount": 12.5 + i % 100, "merchant": "m-0042",
+                 "country": "DE", "device": "ios", "count": i, "note": "x" * 90}
         yield {
             "topic": topic,
             "key": b"user-%d" % (i % 5000),
-            "value": VALUE,
+            "value": frame(schema_id, codec.encode(value, local, None)),
             "partition": i % PARTITIONS,
             "headers": [("trace", b"t-%d" % i)],
         }
+
+
+def register(url: str, topic: str) -> int:
+    return Registry(url).register(f"{topic}-value", SCHEMA)
 
 
 def plain_passthrough(bootstrap: str, source: str, shadow: str, n: int) -> float:
@@ -117,6 +136,7 @@ def bridge_passthrough(
         "routes": [{"source": source, "shadow": shadow, **(extra or {})}],
         "metrics": {"enabled": False},
         "bridge": bridge or {},
+        "schema_registry": {"url": os.environ.get("SCHEMA_REGISTRY_URL")},
     }
     timed = TimedBridge(config_from_dict(raw, env={}), registry=CollectorRegistry())
     timed.target = n
@@ -135,6 +155,10 @@ SCENARIOS = {
     "bridge + delay 5% (20 ms)": lambda b, s, sh, n: bridge_passthrough(
         b, s, sh, n, extra={"faults": [{"type": "delay", "fraction": 0.05, "delay": "20ms"}]}
     ),
+    "bridge + corrupt 5% (nan, 1 double)": lambda b, s, sh, n: bridge_passthrough(
+        b, s, sh, n, extra={"format": "avro", "faults": [
+            {"type": "corrupt", "fraction": 0.05, "mode": "nan", "fields": ["amount"]}]},
+    ),
 }
 
 
@@ -149,7 +173,8 @@ def main() -> int:
     shadow = source + ".shadow"
     create_topics(bootstrap, [source, shadow], PARTITIONS)
     try:
-        produce_all(bootstrap, records(source, args.records), timeout=300)
+        schema_id = register(os.environ["SCHEMA_REGISTRY_URL"], source)
+        produce_all(bootstrap, records(source, args.records, schema_id), timeout=300)
         rates: dict[str, list[float]] = {name: [] for name in SCENARIOS}
         for r in range(args.rounds):
             for name, scenario in SCENARIOS.items():

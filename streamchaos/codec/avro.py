@@ -60,6 +60,20 @@ class AvroCodec(Codec):
         schema = self.registry.schema(schema_id)
         return Decoded(_read(schema, payload), schema, schema_id)
 
+    def split(self, data: bytes | None) -> tuple[int | None, ParsedSchema, bytes]:
+        """(schema id, writer schema, Avro payload) without decoding the payload."""
+        if self.local is not None:
+            if not data:
+                raise Undecodable("tombstone" if data is None else "empty")
+            return None, self.local, data
+        assert self.registry is not None
+        schema_id, payload = split(data)
+        return schema_id, self.registry.schema(schema_id), payload
+
+    @staticmethod
+    def join(schema_id: int | None, payload: bytes) -> bytes:
+        return payload if schema_id is None else frame(schema_id, payload)
+
     def encode(self, value: Any, schema: ParsedSchema | None, schema_id: int | None) -> bytes:
         assert schema is not None
         buf = io.BytesIO()

@@ -18,6 +18,8 @@ from typing import Any, Literal
 from pydantic import Field, model_validator
 
 from streamchaos.codec import mutate
+from streamchaos.codec.avro import AvroCodec
+from streamchaos.codec.patch import Locator, locator
 from streamchaos.faults.base import FaultConfig, FieldError, ValueFault
 from streamchaos.record import Record
 
@@ -47,6 +49,7 @@ SUITS: dict[str, set[str] | None] = {
     "timestamp_skew": {"long", "timestamp-millis", "timestamp-micros"},
 }
 UNSEEN = "__streamchaos_unseen__"
+PATCHABLE = {"nan", "inf", "unit_scale", "spike"}
 
 
 class CorruptConfig(FaultConfig):
@@ -76,6 +79,7 @@ class Corrupt(ValueFault):
 
     def reset(self) -> None:
         self._variants: dict[tuple[int | None, int], tuple[Any, int | None]] = {}
+        self._locators: dict[tuple[int | None, int], list[Locator] | None] = {}
         self._stuck: dict[str, Any] = {}
         self._stats: dict[str, tuple[int, float, float]] = {}
 
@@ -90,6 +94,10 @@ class Corrupt(ValueFault):
                 "new": record.timestamp + shift,
             }
         codec = self.ctx.codec
+        if cfg.mode in PATCHABLE and isinstance(codec, AvroCodec):
+            patched = self._patch(codec, record)
+            if patched is not None:
+                return patched
         dec = codec.decode(record.value)
         if not isinstance(dec.value, dict):
             raise FieldError("not_a_record", "the value is not a record")
@@ -101,6 +109,25 @@ class Corrupt(ValueFault):
         if schema_id != dec.schema_id:
             detail.update(old_schema_id=dec.schema_id, schema_id=schema_id)
         return record.evolve(value=encoded), detail
+
+    def _patch(self, codec: AvroCodec, record: Record) -> tuple[Record, dict[str, Any]] | None:
+        """Fixed-width fields changed in place in the Avro bytes (no decode, no encode)."""
+        schema_id, schema, payload = codec.split(record.value)
+        key = (schema_id, id(schema))
+        if key not in self._locators:
+            found = [locator(schema.raw, name) for name in self.config.fields]
+            self._locators[key] = None if None in found else found  # type: ignore[assignment]
+        locators = self._locators[key]
+        if locators is None:
+            return None
+        changes = {}
+        for name, loc in zip(self.config.fields, locators, strict=True):
+            old = loc.read(payload)
+            new = self._new(name, old, None)
+            payload, _ = loc.write(payload, new)
+            changes[name] = {"old": _plain(old), "new": _plain(new)}
+        value = codec.join(schema_id, payload)
+        return record.evolve(value=value), {"mode": self.config.mode, "fields": changes}
 
     def _variant(self, dec: Any) -> tuple[Any, int | None]:
         """The schema to write with (validated, mutated and registered once per writer)."""
