@@ -28,11 +28,16 @@ from streamchaos.kafkatools import create_topics, delete_topics, produce_all, un
 
 PARTITIONS = 3
 SCHEMA = {
-    "type": "record", "name": "Payment", "namespace": "bench",
+    "type": "record",
+    "name": "Payment",
+    "namespace": "bench",
     "fields": [
-        {"name": "user", "type": "string"}, {"name": "amount", "type": "double"},
-        {"name": "merchant", "type": "string"}, {"name": "country", "type": "string"},
-        {"name": "device", "type": "string"}, {"name": "count", "type": "long"},
+        {"name": "user", "type": "string"},
+        {"name": "amount", "type": "double"},
+        {"name": "merchant", "type": "string"},
+        {"name": "country", "type": "string"},
+        {"name": "device", "type": "string"},
+        {"name": "count", "type": "long"},
         {"name": "note", "type": "string"},
     ],
 }
@@ -43,8 +48,15 @@ def records(topic: str, n: int, schema_id: int) -> Any:
     codec = AvroCodec(None, ParsedSchema.of(SCHEMA))
     local = ParsedSchema.of(SCHEMA)
     for i in range(n):
-        value = {"user": f"user-{i % 5000}", "amount": 12.5 + i % 100, "merchant": "m-0042",
-                 "country": "DE", "device": "ios", "count": i, "note": "x" * 90}
+        value = {
+            "user": f"user-{i % 5000}",
+            "amount": 12.5 + i % 100,
+            "merchant": "m-0042",
+            "country": "DE",
+            "device": "ios",
+            "count": i,
+            "note": "x" * 90,
+        }
         yield {
             "topic": topic,
             "key": b"user-%d" % (i % 5000),
@@ -156,8 +168,14 @@ SCENARIOS = {
         b, s, sh, n, extra={"faults": [{"type": "delay", "fraction": 0.05, "delay": "20ms"}]}
     ),
     "bridge + corrupt 5% (nan, 1 double)": lambda b, s, sh, n: bridge_passthrough(
-        b, s, sh, n, extra={"format": "avro", "faults": [
-            {"type": "corrupt", "fraction": 0.05, "mode": "nan", "fields": ["amount"]}]},
+        b,
+        s,
+        sh,
+        n,
+        extra={
+            "format": "avro",
+            "faults": [{"type": "corrupt", "fraction": 0.05, "mode": "nan", "fields": ["amount"]}],
+        },
     ),
 }
 
