@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from streamchaos.faults import FAULTS, Fault, FaultConfig
-from streamchaos.faults.base import FaultContext
+from streamchaos.faults.base import FaultContext, ValueFault
 from streamchaos.record import Emission, Record
 from streamchaos.selection import base_seed, key_uniform, uniform, uniforms
 
@@ -57,6 +57,8 @@ class Stage:
         self._bases: dict[int, int] = {}
         self._key_base = base_seed(seed, self.name, topic, "key")
         self._hits: set[int] = set()
+        self.value_fault = issubclass(self.cls, ValueFault)
+        self.seen = self.injected = 0
         self._hit_part, self._hit_lo, self._hit_hi = -1, 0, -1
 
     def instance(self, partition: int) -> Fault:
@@ -74,8 +76,29 @@ class Stage:
             base = self._bases[partition] = base_seed(self.seed, self.name, self.topic, partition)
         return base
 
+    def count_injected(self, outs: list[Emission]) -> None:
+        """Realised injections of this episode (a value fault may leave a selected record)."""
+        if not self.value_fault or any(
+            inj.fault == self.name for em in outs for inj in em.injections
+        ):
+            self.injected += 1
+
+    def episode_stats(self) -> dict[str, float | int]:
+        share = self.injected / self.seen if self.seen else 0.0
+        return {
+            "records": self.seen,
+            "injected": self.injected,
+            "realised_fraction": round(share, 6),
+        }
+
     @property
     def probability(self) -> float:
+        """fraction × intensity; with ``ramp_by: magnitude`` the fault scales its effect
+        by the intensity instead, so every selected record changes a little more."""
+        if self.intensity <= 0:
+            return 0.0
+        if getattr(self.config, "ramp_by", "fraction") == "magnitude":
+            return self.config.fraction
         return self.config.fraction * self.intensity
 
     def draw(self, record: Record) -> float:
@@ -145,6 +168,8 @@ class RouteEngine:
         for stage in self.stages:
             new = 0.0 if self.paused else stage.config.schedule.intensity(now)
             if (new > 0) != (stage.intensity > 0):
+                if new > 0:
+                    stage.seen = stage.injected = 0
                 events.append(
                     EpisodeEvent(stage, "episode_start" if new > 0 else "episode_end", now)
                 )
@@ -187,7 +212,9 @@ class RouteEngine:
                     if em.injections:  # a fresh object: one carry slot per emission
                         rec = rec.evolve()
                         self._carry[id(rec)] = em.injections
-                    nxt.extend(self._attach(inst.apply(rec, now)))
+                    outs = inst.apply(rec, now)
+                    stage.count_injected(outs)
+                    nxt.extend(self._attach(outs))
                 else:
                     if inst.observes:
                         inst.observe(rec, now)
@@ -205,6 +232,12 @@ class RouteEngine:
         return ems
 
     # -- holding ------------------------------------------------------------------------
+
+    def consumed(self, count: int) -> None:
+        """``count`` records of the route arrived: the denominator of realised fractions."""
+        for stage in self.stages:
+            if stage.intensity > 0:
+                stage.seen += count
 
     def oldest_held(self, partition: int) -> int | None:
         oldest = None

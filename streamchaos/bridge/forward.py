@@ -80,6 +80,8 @@ class _Run:
         batch.outputs += fast
         batch.outputs_by_route[state.name] = batch.outputs_by_route.get(state.name, 0) + fast
         state.consumed += self.seen
+        if state.engine is not None:
+            state.engine.consumed(self.seen)
         fwd.metrics.consumed.labels(route=state.name).inc(self.seen)
         self.state = None
         self.seen = self.slow = 0
@@ -279,6 +281,8 @@ class Forwarder:
     def _episode(self, route: str, stage: Any, kind: str, at: float) -> None:
         cfg = stage.config
         detail = cfg.model_dump(mode="json", exclude={"type", "name"})
+        if kind == "episode_end":
+            detail.update(stage.episode_stats())
         self.ledger.episode(route, stage.name, cfg.type, kind, self.at_ms(at), detail)
         labels = {"experiment": self.cfg.experiment, "route": route, "fault": stage.name}
         self.metrics.fault_active.labels(**labels).set(1 if kind == "episode_start" else 0)

@@ -78,3 +78,50 @@ class Reader:
 
     def __call__(self, value: bytes) -> Any:
         return self.de(value, self.ctx)
+
+
+FEATURES = {
+    "type": "record",
+    "name": "Features",
+    "namespace": "it",
+    "fields": [
+        {"name": "user", "type": "string"},
+        {"name": "amount", "type": "double"},
+        {"name": "country", "type": "string"},
+        {"name": "device", "type": "string"},
+        {"name": "note", "type": ["null", "string"], "default": None},
+        {"name": "label", "type": "boolean"},
+    ],
+}
+
+
+def feature_row(i: int) -> dict[str, Any]:
+    """Deterministic, realistic-ish: amount ~ N(50, 10), categoricals with fixed mixes."""
+    import random
+
+    rng = random.Random(i)
+    return {
+        "user": f"u{i % 97}",
+        "amount": rng.gauss(50.0, 10.0),
+        "country": ["DE", "FR", "US", "DE"][i % 4],
+        "device": ["ios", "android"][i % 2],
+        "note": f"n{i}",
+        "label": rng.random() < 0.2,
+    }
+
+
+def produce_features(bootstrap: str, url: str, topic: str, n: int, start: int = 0) -> None:
+    ser = AvroSerializer(client(url), json.dumps(FEATURES))
+    ctx = SerializationContext(topic, MessageField.VALUE)
+    produce_all(
+        bootstrap,
+        (
+            {
+                "topic": topic,
+                "key": f"u{i % 97}".encode(),
+                "value": ser(feature_row(i), ctx),
+                "partition": 0,
+            }
+            for i in range(start, start + n)
+        ),
+    )

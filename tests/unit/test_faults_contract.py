@@ -23,12 +23,19 @@ SETTINGS = {
     "stale_replay": {"lag": 0.2, "mode": "inject"},
     "schema_break": {"mode": "rename_field", "field": "amount", "to": "amt"},
     "corrupt": {"mode": "spike", "fields": ["amount"], "k": 5},
+    "drift": {"features": {"amount": {"shift": 3}, "country": {"new_category": "XX"}}},
+    "label": {"mode": "flip", "field": "label"},
 }
 SCHEMA = ParsedSchema.of(
     {
         "type": "record",
         "name": "Features",
-        "fields": [{"name": "user", "type": "string"}, {"name": "amount", "type": "double"}],
+        "fields": [
+            {"name": "user", "type": "string"},
+            {"name": "amount", "type": "double"},
+            {"name": "country", "type": "string"},
+            {"name": "label", "type": "boolean"},
+        ],
     }
 )
 CODEC = AvroCodec(None, SCHEMA)
@@ -41,7 +48,11 @@ def records(n=200, partition=0):
             partition,
             i,
             b"k%d" % (i % 7),
-            CODEC.encode({"user": f"u{i % 7}", "amount": i * 1.5}, SCHEMA, None),
+            CODEC.encode(
+                {"user": f"u{i % 7}", "amount": i * 1.5, "country": "DE", "label": i % 3 == 0},
+                SCHEMA,
+                None,
+            ),
             (("h", b"x"),),
             1000 + i,
         )
@@ -131,3 +142,10 @@ def test_config_dump_reload_identical(fault_type):
 def test_fault_has_purpose_and_doc(fault_type):
     cls = FAULTS[fault_type]
     assert cls.purpose and cls.__module__ and (cls.__doc__ or random.__doc__)
+
+
+@pytest.mark.parametrize("fault_type", sorted(FAULTS))
+def test_fault_injects_something(fault_type):
+    """A fault that silently does nothing (a misnamed field, a swallowed error) fails here."""
+    _, _, out = run(fault_type)
+    assert any(em.injections for em in out)

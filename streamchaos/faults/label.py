@@ -1,0 +1,148 @@
+"""``label``: faults in training streams, where the label itself is wrong or missing.
+
+``flip`` (to another of ``classes`` at random, a boolean negated, or by a class-conditional
+``matrix: {old: {new: p}}``), ``shuffle`` (labels permuted within windows of ``window``
+selected records: each window gets a permutation of the previous window's labels),
+``remove_class`` (records of ``class_`` dropped, ledgered), ``exclude_segment`` (records
+matching ``where`` dropped: feedback skew).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import ConfigDict, Field, model_validator
+
+from streamchaos.codec.wire import Undecodable
+from streamchaos.faults.base import FaultConfig, FieldError, ValueFault
+from streamchaos.record import Emission, Record
+
+
+class LabelConfig(FaultConfig):
+    type: Literal["label"] = "label"
+    mode: Literal["flip", "shuffle", "remove_class", "exclude_segment"] = "flip"
+    field: str = Field(default="label", description="the label field")
+    classes: list[Any] | None = Field(default=None, description="flip: the label values")
+    matrix: dict[str, dict[str, float]] | None = Field(
+        default=None, description="flip: P(new | old), e.g. {fraud: {legit: 0.3}}"
+    )
+    window: int = Field(default=50, ge=2, description="shuffle: labels permuted together")
+    class_: Any = Field(default=None, alias="class", description="remove_class: the class")
+    where: dict[str, Any] | None = Field(default=None, description="exclude_segment: segment")
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @model_validator(mode="after")
+    def _needs(self) -> LabelConfig:
+        if self.mode == "remove_class" and self.class_ is None:
+            raise ValueError("remove_class needs class")
+        if self.mode == "exclude_segment" and not self.where:
+            raise ValueError("exclude_segment needs where")
+        if self.matrix and any(sum(row.values()) > 1 + 1e-9 for row in self.matrix.values()):
+            raise ValueError("each matrix row's probabilities must sum to at most 1")
+        return self
+
+
+class Label(ValueFault):
+    Config = LabelConfig
+    purpose = (
+        "training-stream faults: label flips, shuffled labels, a class removed, a segment excluded"
+    )
+    config: LabelConfig
+
+    def reset(self) -> None:
+        self._window: list[Any] = []
+        self._pool: list[Any] = []
+
+    def apply(self, record: Record, now: float) -> list[Emission]:
+        if self.config.mode not in ("remove_class", "exclude_segment"):
+            return super().apply(record, now)
+        try:
+            value = self._decoded(record)[1]
+        except Undecodable as exc:
+            self.ctx.undecodable(exc.reason)
+            return [Emission(record, record, [])]
+        except FieldError as exc:
+            self.ctx.error(self.config.label, exc.reason, f"{record.where}: {exc}")
+            return [Emission(record, record, [])]
+        cfg = self.config
+        if cfg.mode == "remove_class" and _same(value.get(cfg.field), cfg.class_):
+            return [
+                Emission(
+                    None,
+                    record,
+                    [self.injection("drop", mode=cfg.mode, label=value.get(cfg.field))],
+                )
+            ]
+        if cfg.mode == "exclude_segment" and all(
+            value.get(k) == v for k, v in (cfg.where or {}).items()
+        ):
+            return [
+                Emission(None, record, [self.injection("drop", mode=cfg.mode, segment=cfg.where)])
+            ]
+        return [Emission(record, record, [])]
+
+    def _decoded(self, record: Record) -> tuple[Any, dict[str, Any]]:
+        dec = self.ctx.codec.decode(record.value)
+        if not isinstance(dec.value, dict) or self.config.field not in dec.value:
+            raise FieldError("unknown_field", f"label field {self.config.field!r} not found")
+        return dec, dec.value
+
+    def change(self, record: Record, now: float) -> tuple[Record, dict[str, Any]] | None:
+        dec, value = self._decoded(record)
+        value = dict(value)
+        old = value[self.config.field]
+        new = self._flip(old) if self.config.mode == "flip" else self._shuffle(old)
+        if new is _KEEP or _same(new, old):
+            return None
+        value[self.config.field] = new
+        encoded = self.ctx.codec.encode(value, dec.schema, dec.schema_id)
+        return record.evolve(value=encoded), {
+            "mode": self.config.mode,
+            "field": self.config.field,
+            "old": old,
+            "new": new,
+        }
+
+    def _flip(self, old: Any) -> Any:
+        cfg, rng = self.config, self.rng
+        if cfg.matrix is not None:
+            row = cfg.matrix.get(str(old).lower() if isinstance(old, bool) else str(old), {})
+            u, acc = rng.random(), 0.0
+            for target, p in row.items():
+                acc += p
+                if u < acc:
+                    return _like(old, target)
+            return _KEEP
+        if cfg.classes:
+            others = [c for c in cfg.classes if not _same(c, old)]
+            return rng.choice(others) if others else _KEEP
+        if isinstance(old, bool):
+            return not old
+        raise FieldError("no_classes", "flip of a non-boolean label needs classes or matrix")
+
+    def _shuffle(self, old: Any) -> Any:
+        """Window k's records get a permutation of window k-1's labels."""
+        new = self._pool.pop() if self._pool else _KEEP
+        self._window.append(old)
+        if len(self._window) >= self.config.window:
+            self._pool = list(self._window)
+            self.rng.shuffle(self._pool)
+            self._window = []
+        return new
+
+
+_KEEP = object()
+
+
+def _same(a: Any, b: Any) -> bool:
+    return (a == b and type(a) is type(b)) or str(a).lower() == str(b).lower()
+
+
+def _like(old: Any, target: str) -> Any:
+    """The matrix's target (a YAML string) in the label's own type."""
+    if isinstance(old, bool):
+        return target.lower() == "true"
+    if isinstance(old, int):
+        return int(target)
+    return target

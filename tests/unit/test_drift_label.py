@@ -1,0 +1,149 @@
+"""Drift and label faults on decoded records, with a fake clock."""
+
+from __future__ import annotations
+
+import random
+import statistics
+from collections import Counter
+
+import pytest
+
+from streamchaos.codec import JsonCodec
+from streamchaos.faults.base import FaultContext
+from streamchaos.faults.drift import Drift
+from streamchaos.faults.label import Label
+from streamchaos.record import Record
+
+CODEC = JsonCodec()
+
+
+def rec(i, **value):
+    return Record("src", 0, i, b"k", CODEC.encode(value, None, None))
+
+
+def make(cls, errors=None, **cfg):
+    fault = cls(cls.Config(**cfg), random.Random(3))
+    fault.ctx = FaultContext(CODEC, "src", "src.shadow")
+    fault.ctx.error = lambda *a: errors.append(a) if errors is not None else None
+    return fault
+
+
+def out_values(fault, records, now=0.0):
+    values = []
+    for r in records:
+        for em in fault.apply(r, now):
+            if em.record is not None:
+                values.append(CODEC.decode(em.record.value).value)
+    return values
+
+
+def normal_records(n, seed=1, **extra):
+    rng = random.Random(seed)
+    return [rec(i, amount=rng.gauss(50, 10), **extra) for i in range(n)]
+
+
+def test_shift_in_sigma_units_after_warmup():
+    f = make(Drift, features={"amount": {"shift": 2, "unit": "sigma"}}, warmup=500)
+    records = normal_records(3000)
+    values = out_values(f, records)
+    before = [CODEC.decode(r.value).value["amount"] for r in records]
+    assert values[:499] == [{"amount": v} for v in before[:499]]  # warm-up passes unchanged
+    shifts = [a["amount"] - b for a, b in zip(values[500:], before[500:], strict=True)]
+    assert statistics.mean(shifts) == pytest.approx(20, rel=0.1)  # 2 × σ≈10
+
+
+def test_absolute_shift_scales_with_linear_intensity():
+    f = make(Drift, features={"amount": {"shift": 10}}, schedule={"shape": "linear", "ramp": 100})
+    [v] = out_values(f, [rec(0, amount=1.0)], now=25)
+    assert v["amount"] == pytest.approx(3.5)
+
+
+def test_ramp_by_fraction_gives_the_full_shift():
+    f = make(
+        Drift,
+        features={"amount": {"shift": 10}},
+        ramp_by="fraction",
+        schedule={"shape": "linear", "ramp": 100},
+    )
+    [v] = out_values(f, [rec(0, amount=1.0)], now=25)
+    assert v["amount"] == 11.0
+
+
+def test_scale_and_noise_change_spread_not_mean():
+    records = normal_records(4000)
+    scaled = out_values(make(Drift, features={"amount": {"scale": 2.0}}, warmup=300), records)
+    noisy = out_values(make(Drift, features={"amount": {"noise": 10}}), records)
+    for values in (scaled[300:], noisy):
+        amounts = [v["amount"] for v in values]
+        assert statistics.mean(amounts) == pytest.approx(50, abs=1.5)
+        assert statistics.stdev(amounts) > 13
+
+
+def test_categorical_remap_new_category_mix_and_null_rate():
+    records = [rec(i, c=["a", "b"][i % 2], n=i) for i in range(4000)]
+    remap = Counter(
+        v["c"]
+        for v in out_values(make(Drift, features={"c": {"remap": {"a": "b"}, "p": 0.5}}), records)
+    )
+    assert remap["a"] == pytest.approx(1000, abs=120)
+    new = Counter(
+        v["c"]
+        for v in out_values(
+            make(Drift, features={"c": {"new_category": "z", "rate": 0.25}}), records
+        )
+    )
+    assert new["z"] == pytest.approx(1000, abs=120)
+    mix = Counter(
+        v["c"]
+        for v in out_values(make(Drift, features={"c": {"mix": {"a": 0.9, "b": 0.1}}}), records)
+    )
+    assert mix["a"] == pytest.approx(3600, abs=150)
+    nulls = sum(
+        v["n"] is None for v in out_values(make(Drift, features={"n": {"null_rate": 0.3}}), records)
+    )
+    assert nulls == pytest.approx(1200, abs=130)
+
+
+def test_segment_only():
+    records = [rec(i, amount=1.0, country=["DE", "FR"][i % 2]) for i in range(10)]
+    values = out_values(
+        make(Drift, features={"amount": {"shift": 5}}, where={"country": "DE"}), records
+    )
+    assert [v["amount"] for v in values] == [6.0, 1.0] * 5
+
+
+def test_missing_feature_is_reported_not_raised():
+    errors = []
+    f = make(Drift, errors, features={"nope": {"shift": 1}})
+    assert out_values(f, [rec(0, amount=1.0)]) == [{"amount": 1.0}]
+    assert errors and errors[0][1] == "unknown_field"
+
+
+def test_label_flip_rate_and_matrix():
+    records = [rec(i, label=i % 4 == 0) for i in range(4000)]
+    flipped = out_values(make(Label, mode="flip"), records)
+    assert all(v["label"] != (i % 4 == 0) for i, v in enumerate(flipped))
+    classes = [rec(i, label=["fraud", "legit"][i % 2]) for i in range(4000)]
+    matrix = out_values(make(Label, mode="flip", matrix={"fraud": {"legit": 0.3}}), classes)
+    assert Counter(v["label"] for v in matrix)["fraud"] == pytest.approx(1400, abs=120)
+
+
+def test_label_shuffle_permutes_within_windows():
+    records = [rec(i, label=i % 5) for i in range(1000)]
+    values = out_values(make(Label, mode="shuffle", window=50), records)
+    labels = [v["label"] for v in values]
+    assert labels[:50] == [i % 5 for i in range(50)]
+    for k in range(1, 20):
+        window = labels[50 * k : 50 * (k + 1)]
+        assert Counter(window) == Counter(i % 5 for i in range(50 * (k - 1), 50 * k))
+    assert labels[50:100] != [i % 5 for i in range(50, 100)]
+
+
+def test_remove_class_and_exclude_segment_drop_with_ledger():
+    f = make(Label, mode="remove_class", **{"class": "fraud"})
+    ems = f.apply(rec(0, label="fraud"), 0) + f.apply(rec(1, label="legit"), 0)
+    assert [em.record is None for em in ems] == [True, False]
+    assert ems[0].injections[0].effect == "drop"
+    g = make(Label, mode="exclude_segment", where={"country": "DE"})
+    ems = g.apply(rec(0, label=1, country="DE"), 0) + g.apply(rec(1, label=1, country="FR"), 0)
+    assert [em.record is None for em in ems] == [True, False]
