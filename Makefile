@@ -14,7 +14,7 @@ help: ## list the targets
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install -q --upgrade pip
-	$(VENV)/bin/pip install -q -e '.[dev]'
+	$(VENV)/bin/pip install -q -e '.[dev,plot]'
 	touch $@
 
 install: $(VENV)/.installed ## create .venv with streamchaos and the dev tools
@@ -26,6 +26,7 @@ down: ## stop what `make up` started
 	scripts/stack.sh down
 
 test: install ## run every test against real services (starts and stops the stack if needed)
+	scripts/ensure-prometheus.sh
 	scripts/with-stack.sh $(PY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
 
 lint: install ## ruff check, ruff format --check, mypy

@@ -1,71 +1,113 @@
-"""`make demo`: synthetic feature traffic → bridge with faults → audit of the ground truth.
-
-Runs on the stack `make up` started (KAFKA_BOOTSTRAP_SERVERS from .local/stack.env).
-"""
+"""`make demo`: synthetic payments → bridge with five fault episodes → reference detector
+on the shadow → audit and scorecard. Runs on the stack `make up` started."""
 
 from __future__ import annotations
 
+import argparse
 import json
-import os
-import random
+import logging
 import sys
 import threading
 import time
-from collections import Counter
 from pathlib import Path
+from types import SimpleNamespace
 
 from streamchaos.audit import audit
 from streamchaos.bridge import Bridge
 from streamchaos.config import load_config
-from streamchaos.kafkatools import create_topics, delete_topics, produce_all
-
-RECORDS, SECONDS = 20_000, 10
-
-
-def synthetic(topic: str, n: int, seconds: float):
-    rng = random.Random(7)
-    pause = seconds / (n / 500)
-    for i in range(n):
-        if i % 500 == 0:
-            time.sleep(pause)
-        row = {
-            "user": f"u{rng.randrange(2000)}",
-            "amount": round(rng.lognormvariate(3, 1), 2),
-            "country": rng.choice(["DE", "FR", "US", "GB", "BR"]),
-            "label": int(rng.random() < 0.03),
-        }
-        yield {
-            "topic": topic,
-            "key": row["user"].encode(),
-            "value": json.dumps(row).encode(),
-            "partition": i % 3,
-        }
+from streamchaos.kafkatools import delete_topics
+from streamchaos.score_cli import run_score
+from streamchaos.synth_cli import ensure_topic, run_synth
+from streamchaos.watch import WatchSettings
+from streamchaos.watch_runner import Watcher, WatchOptions
 
 
 def main() -> int:
-    os.environ.setdefault("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
-    cfg = load_config("configs/demo.yaml")
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seconds", type=float, default=125.0, help="traffic duration")
+    parser.add_argument("--rate", type=float, default=800.0, help="records per second")
+    parser.add_argument("--config", default="configs/demo.yaml")
+    parser.add_argument("--out", default="out", help="folder for the outputs")
+    args = parser.parse_args()
+    out = Path(args.out)
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(message)s")
+    cfg = load_config(args.config)
+    cfg = cfg.model_copy(
+        update={"ledger": cfg.ledger.model_copy(update={"path": out / "demo-ledger.jsonl"})}
+    )
     route = cfg.routes[0]
-    bootstrap = cfg.kafka.bootstrap_servers
+    bootstrap, registry = cfg.kafka.bootstrap_servers, cfg.schema_registry.url
+    assert registry is not None
+    out.mkdir(parents=True, exist_ok=True)
+    for f in ("demo-ledger.jsonl", "demo-alerts.jsonl"):
+        (out / f).unlink(missing_ok=True)
     delete_topics(bootstrap, [route.source, route.shadow])
     time.sleep(1)
-    create_topics(bootstrap, [route.source], partitions=3)
-    ledger = Path(cfg.ledger.path or "out/demo-ledger.jsonl")
-    ledger.unlink(missing_ok=True)
+    ensure_topic(bootstrap, route.source, 3)
+
     bridge = Bridge(cfg)
-    thread = threading.Thread(target=bridge.run, kwargs={"idle_exit": 4}, daemon=True)
-    thread.start()
-    print(f"producing {RECORDS:,} synthetic feature records over ~{SECONDS}s ...", flush=True)
-    produce_all(bootstrap, synthetic(route.source, RECORDS, SECONDS))
-    thread.join(120)
-    entries = [json.loads(line) for line in ledger.read_text().splitlines()]
-    kinds = Counter((e["type"], e["kind"]) for e in entries)
-    print("\nground truth (ledger):")
-    for (ftype, kind), count in sorted(kinds.items()):
-        print(f"  {ftype:<14} {kind:<14} {count:>6}")
-    report = audit(bootstrap, route.source, route.shadow, ledger)
-    print("\n" + report.summary())
-    print(f"\noutputs: ledger {ledger.resolve()}; shadow topic {route.shadow} on {bootstrap}")
+    watcher = Watcher(
+        WatchOptions(
+            bootstrap,
+            route.shadow,
+            registry_url=registry,
+            alerts_path=out / "demo-alerts.jsonl",
+            idle_exit=15,
+        ),
+        WatchSettings(lateness=5.0),
+    )
+    threads = [
+        threading.Thread(target=bridge.run, kwargs={"idle_exit": 10}, daemon=True),
+        threading.Thread(target=watcher.run, daemon=True),
+    ]
+    for t in threads:
+        t.start()
+    print(
+        f"producing synthetic payments for {args.seconds:.0f}s at {args.rate:.0f}/s; "
+        "faults follow configs/demo.yaml ...",
+        flush=True,
+    )
+    run_synth(
+        SimpleNamespace(
+            topic=route.source,
+            count=None,
+            duration=args.seconds,
+            rate=args.rate,
+            seed=7,
+            partitions=3,
+        ),
+        bootstrap,
+        registry,
+    )
+    traffic_end = time.time()
+    for t in threads:
+        t.join(120)
+    report = audit(bootstrap, route.source, route.shadow, out / "demo-ledger.jsonl")
+    print("\n" + report.summary() + "\n")
+    run_score(
+        SimpleNamespace(
+            ledger=str(out / "demo-ledger.jsonl"),
+            alerts=str(out / "demo-alerts.jsonl"),
+            alerts_topic=None,
+            prometheus=None,
+            experiment=None,
+            fault=None,
+            max_delay=10.0,
+            early=0.0,
+            warmup=0.0,
+            json=str(out / "scorecard.json"),
+            run_start=bridge.started_at,
+            run_end=traffic_end,
+            png=str(out / "timeline.png"),
+            step=5.0,
+            bootstrap_servers=bootstrap,
+        )
+    )
+    print(
+        f"\noutputs in {out.resolve()}: demo-ledger.jsonl (ground truth), "
+        "demo-alerts.jsonl (detector), scorecard.json, timeline.png"
+    )
+    json.loads((out / "scorecard.json").read_text())
     return 0 if report.ok else 1
 
 

@@ -9,6 +9,7 @@ import signal
 import sys
 from collections.abc import Sequence
 from types import FrameType
+from typing import Any
 
 from streamchaos.config import load_config
 from streamchaos.errors import ConfigError, StreamChaosError
@@ -49,7 +50,81 @@ def _parser() -> argparse.ArgumentParser:
     aud.add_argument("--lineage-header", default="streamchaos-origin")
     aud.add_argument("--experiment", help="only this experiment's ledger entries")
     aud.add_argument("--timeout", type=float, default=120.0, help="seconds for the whole audit")
+    _synth_parser(sub)
+    _watch_parser(sub)
+    _score_parser(sub)
     return parser
+
+
+def _kafka_args(p: argparse.ArgumentParser, registry: bool = True) -> None:
+    p.add_argument(
+        "--bootstrap-servers",
+        default=os.environ.get("KAFKA_BOOTSTRAP_SERVERS"),
+        help="default: $KAFKA_BOOTSTRAP_SERVERS",
+    )
+    if registry:
+        p.add_argument(
+            "--schema-registry",
+            default=os.environ.get("SCHEMA_REGISTRY_URL"),
+            help="default: $SCHEMA_REGISTRY_URL",
+        )
+
+
+def _synth_parser(sub: Any) -> None:
+    p = sub.add_parser("synth", help="produce synthetic feature records (Avro) to a topic")
+    p.add_argument("--topic", required=True)
+    p.add_argument("--count", type=int, help="records to produce")
+    p.add_argument("--duration", type=float, help="seconds to produce for")
+    p.add_argument("--rate", type=float, help="records per second (default: as fast as possible)")
+    p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--partitions", type=int, default=3, help="when the topic is created")
+    _kafka_args(p)
+
+
+def _watch_parser(sub: Any) -> None:
+    p = sub.add_parser("watch", help="reference detector: KS drift and data-quality checks")
+    p.add_argument("--topic", required=True)
+    p.add_argument("--format", choices=["avro", "json"], default="avro")
+    p.add_argument("--alerts", help="append alerts to this JSON Lines file")
+    p.add_argument("--alerts-topic", help="produce alerts to this topic")
+    p.add_argument("--metrics-port", type=int, help="serve Prometheus gauges on this port")
+    p.add_argument("--metrics-bind", default="127.0.0.1")
+    p.add_argument("--duration", type=float, help="stop after this many seconds")
+    p.add_argument("--idle-exit", type=float, help="stop after this many idle seconds")
+    p.add_argument("--reference", type=int, default=1000, help="records in the reference")
+    p.add_argument("--window", type=int, default=500, help="records in the sliding window")
+    p.add_argument("--alpha", type=float, default=1e-4, help="KS significance level")
+    p.add_argument("--features", help="comma-separated numeric features (default: all)")
+    _kafka_args(p)
+
+
+def _score_parser(sub: Any) -> None:
+    p = sub.add_parser("score", help="score detector alerts against the ledger's episodes")
+    p.add_argument("--ledger", required=True)
+    p.add_argument("--alerts", help="alerts JSON Lines file")
+    p.add_argument("--alerts-topic", help="alerts Kafka topic (JSON values)")
+    p.add_argument("--prometheus", help="Prometheus URL: read ALERTS over the run")
+    p.add_argument("--step", type=float, default=5.0, help="Prometheus query step (s)")
+    p.add_argument(
+        "--max-delay",
+        type=float,
+        default=60.0,
+        help="D: seconds after an episode's end an alert still counts",
+    )
+    p.add_argument("--early", type=float, default=0.0, help="ε: tolerance before a start")
+    p.add_argument("--warmup", type=float, default=0.0, help="ignore alerts this early")
+    p.add_argument(
+        "--run-start",
+        type=float,
+        help="epoch seconds the run began (false-alarm "
+        "time counts from here; default: the first window or alert)",
+    )
+    p.add_argument("--run-end", type=float, help="epoch seconds the run ended")
+    p.add_argument("--experiment", help="only this experiment's episodes")
+    p.add_argument("--fault", action="append", help="only these faults (name or type)")
+    p.add_argument("--json", help="write the scorecard as JSON here")
+    p.add_argument("--png", help="write the timeline picture here (needs matplotlib)")
+    p.add_argument("--bootstrap-servers", default=os.environ.get("KAFKA_BOOTSTRAP_SERVERS"))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -73,6 +148,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             return EXIT_OK
         if args.command == "audit":
             return _audit(args)
+        if args.command == "synth":
+            return _synth(args)
+        if args.command == "watch":
+            return _watch(args)
+        if args.command == "score":
+            from streamchaos.score_cli import run_score
+
+            run_score(args)
+            return EXIT_OK
     except ConfigError as exc:
         print(f"config error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
@@ -131,3 +215,53 @@ def _audit(args: argparse.Namespace) -> int:
     )
     print(report.summary())
     return EXIT_OK if report.ok else EXIT_RUNTIME
+
+
+def _need(value: str | None, flag: str, env: str) -> str:
+    if not value:
+        raise ConfigError(f"{flag}: required (or set {env})")
+    return value
+
+
+def _synth(args: argparse.Namespace) -> int:
+    from streamchaos.synth_cli import run_synth
+
+    if args.count is None and args.duration is None:
+        raise ConfigError("--count or --duration: give one")
+    return run_synth(
+        args,
+        _need(args.bootstrap_servers, "--bootstrap-servers", "KAFKA_BOOTSTRAP_SERVERS"),
+        _need(args.schema_registry, "--schema-registry", "SCHEMA_REGISTRY_URL"),
+    )
+
+
+def _watch(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from streamchaos.watch import WatchSettings
+    from streamchaos.watch_runner import Watcher, WatchOptions
+
+    opts = WatchOptions(
+        bootstrap=_need(args.bootstrap_servers, "--bootstrap-servers", "KAFKA_BOOTSTRAP_SERVERS"),
+        topic=args.topic,
+        format=args.format,
+        registry_url=args.schema_registry if args.format == "avro" else None,
+        alerts_path=Path(args.alerts) if args.alerts else None,
+        alerts_topic=args.alerts_topic,
+        metrics_bind=args.metrics_bind,
+        metrics_port=args.metrics_port,
+        duration=args.duration,
+        idle_exit=args.idle_exit,
+    )
+    if args.format == "avro":
+        _need(args.schema_registry, "--schema-registry", "SCHEMA_REGISTRY_URL")
+    settings = WatchSettings(
+        reference=args.reference,
+        window=args.window,
+        alpha=args.alpha,
+        numeric=args.features.split(",") if args.features else None,
+    )
+    watcher = Watcher(opts, settings)
+    signal.signal(signal.SIGTERM, lambda s, f: watcher.stop())
+    signal.signal(signal.SIGINT, lambda s, f: watcher.stop())
+    return watcher.run()

@@ -90,6 +90,11 @@ class Bridge:
     def metrics_port(self) -> int | None:
         return self._server.port if self._server else None
 
+    @property
+    def started_at(self) -> float | None:
+        """Wall-clock epoch seconds of the experiment's time 0 (None before ``run``)."""
+        return self._fwd.epoch if self._fwd is not None else None
+
     def now(self) -> float:
         """Seconds since the experiment started (the schedules' clock)."""
         return self.clock() - self._t0

@@ -1,14 +1,15 @@
 """``stale_replay``: stale data served as live.
 
 Every record of the partition enters a bounded ring buffer. For a selected record the
-record from ``lag`` ago (the newest one at least that old; else the oldest kept) is
+record from ``lag`` before it (by event time when records carry timestamps, else by the
+bridge's clock; the newest one at least that old, else the oldest kept) is
 emitted instead of it (``mode: replace``) or beside it (``mode: inject``), with its old
 timestamp (``timestamp: keep``) or the live record's (``timestamp: now``).
 """
 
 from __future__ import annotations
 
-from collections import deque
+import bisect
 from typing import Literal
 
 from pydantic import Field
@@ -33,24 +34,39 @@ class StaleReplay(Fault):
     config: StaleReplayConfig
 
     def reset(self) -> None:
-        self._ring: deque[tuple[float, Record]] = deque(maxlen=self.config.buffer)
+        # a ring as two lists with a moving start: bisect needs cheap random access
+        self._times: list[float] = []
+        self._records: list[Record] = []
+        self._start = 0
 
     def observe(self, record: Record, now: float) -> None:
-        self._ring.append((now, record))
+        self._times.append(self._time(record, now))
+        self._records.append(record)
+        if len(self._times) - self._start > self.config.buffer:
+            self._start += 1
+            if self._start >= self.config.buffer:  # compact now and then, not every record
+                del self._times[: self._start], self._records[: self._start]
+                self._start = 0
 
-    def _stale(self, now: float) -> Record | None:
-        cutoff = now - self.config.lag
-        chosen = None
-        for seen, old in self._ring:  # oldest first; keep the newest that is old enough
-            if seen > cutoff:
-                break
-            chosen = old
-        if chosen is None and self._ring:
-            chosen = self._ring[0][1]
-        return chosen
+    @staticmethod
+    def _time(record: Record, now: float) -> float:
+        """The record's event time (seconds) when it has one, else the bridge's clock.
+
+        Event time keeps a replayed sequence moving like the original: each selected
+        record gets the record from ``lag`` before *it*, not one record for a whole batch.
+        """
+        return record.timestamp / 1000 if record.timestamp > 0 else now
+
+    def _stale(self, record: Record, now: float) -> Record | None:
+        """The newest kept record at least ``lag`` older (times are near-sorted)."""
+        if len(self._times) == self._start:
+            return None
+        cutoff = self._time(record, now) - self.config.lag
+        index = bisect.bisect_right(self._times, cutoff, lo=self._start) - 1
+        return self._records[max(index, self._start)]
 
     def apply(self, record: Record, now: float) -> list[Emission]:
-        old = self._stale(now)
+        old = self._stale(record, now)
         self.observe(record, now)
         if old is None:
             return [Emission(record, record, [])]

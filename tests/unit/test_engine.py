@@ -156,18 +156,30 @@ def test_outage_holds_during_window_then_bursts_in_order():
 def test_stale_replay_replace_and_inject():
     f = StaleReplay(StaleReplay.Config(lag=10, mode="replace"), random.Random(1))
     for i in range(20):
-        f.observe(rec(i, ts=1000 + i), float(i))
-    out = f.apply(rec(20, ts=2000), 20.0)
+        f.observe(rec(i, ts=1000 * i), 0.0)  # event time drives the lag, not the clock
+    out = f.apply(rec(20, ts=20_000), 0.0)
     assert len(out) == 1
     assert out[0].record.offset == 20 and out[0].record.value == b"v10"
-    assert out[0].record.timestamp == 1010
+    assert out[0].record.timestamp == 10_000
     assert out[0].injections[0].detail["stale_of"] == {"partition": 0, "offset": 10}
     g = StaleReplay(StaleReplay.Config(lag=10, mode="inject", timestamp="now"), random.Random(1))
     for i in range(20):
-        g.observe(rec(i, ts=1000 + i), float(i))
-    live, stale = g.apply(rec(20, ts=2000), 20.0)
+        g.observe(rec(i), float(i))  # no timestamps: the bridge's clock
+    live, stale = g.apply(rec(20, ts=0), 20.0)
     assert live.record.value == b"v20" and stale.record.value == b"v10"
-    assert stale.record.timestamp == 2000 and stale.injections[0].effect == "extra"
+    assert stale.record.timestamp == 0 and stale.injections[0].effect == "extra"
+
+
+def test_stale_replay_ring_is_bounded_and_follows_the_stream():
+    f = StaleReplay(StaleReplay.Config(lag=5, buffer=100), random.Random(1))
+    picked = []
+    for i in range(1000):
+        if i % 10 == 0:
+            picked.append(f.apply(rec(i, ts=1000 * i), 0.0)[0].record.value)
+        else:
+            f.observe(rec(i, ts=1000 * i), 0.0)
+    assert len(f._times) - f._start <= 100
+    assert picked[50:53] == [b"v495", b"v505", b"v515"]
 
 
 def test_pipeline_carries_earlier_injections_through_holding_stage():

@@ -1,0 +1,97 @@
+"""Run a whole experiment in-process: synthetic traffic → bridge → watch on the shadow."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from confluent_kafka import Producer
+from prometheus_client import CollectorRegistry
+
+from streamchaos.bridge import Bridge
+from streamchaos.config import config_from_dict
+from streamchaos.synth import Generator, encoder, paced
+from streamchaos.watch import WatchSettings
+from streamchaos.watch_runner import Watcher, WatchOptions
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Run:
+    ledger: Path
+    alerts: Path
+    start: float
+    end: float
+    bridge: Bridge
+    watcher: Watcher
+
+
+def run_experiment(
+    bootstrap: str,
+    registry: str,
+    source: str,
+    shadow: str,
+    group: str,
+    tmp: Path,
+    faults: list[dict[str, Any]],
+    *,
+    seconds: float = 24,
+    rate: float = 600,
+    bridge_port: int = 0,
+    watch_port: int | None = None,
+) -> Run:
+    raw = {
+        "experiment": "e2e",
+        "seed": 7,
+        "kafka": {"bootstrap_servers": bootstrap, "group_id": group},
+        "schema_registry": {"url": registry},
+        "routes": [{"source": source, "shadow": shadow, "format": "avro", "faults": faults}],
+        "ledger": {"path": str(tmp / "ledger.jsonl")},
+        "metrics": {"port": bridge_port},
+    }
+    bridge = Bridge(config_from_dict(raw, env={}), registry=CollectorRegistry())
+    watcher = Watcher(
+        WatchOptions(
+            bootstrap,
+            shadow,
+            registry_url=registry,
+            alerts_path=tmp / "alerts.jsonl",
+            metrics_port=watch_port,
+            idle_exit=8,
+        ),
+        WatchSettings(reference=1000, window=500),
+    )
+    threads = [
+        threading.Thread(target=bridge.run, kwargs={"idle_exit": 5}, daemon=True),
+        threading.Thread(target=watcher.run, daemon=True),
+    ]
+    for t in threads:
+        t.start()
+    start = time.time()
+    produce_synthetic(bootstrap, registry, source, seconds, rate)
+    end = time.time()
+    for t in threads:
+        t.join(90)
+    (tmp / "alerts.jsonl").touch()
+    return Run(tmp / "ledger.jsonl", tmp / "alerts.jsonl", start, end, bridge, watcher)
+
+
+def produce_synthetic(
+    bootstrap: str, registry: str, topic: str, seconds: float, rate: float
+) -> None:
+    encode = encoder(registry, topic)
+    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5})
+    for batch in paced(Generator(7), count=None, duration=seconds, rate=rate):
+        for value in batch:
+            producer.produce(topic, encode(value), value["user_id"].encode())
+        producer.poll(0)
+    assert producer.flush(30) == 0
