@@ -4,7 +4,7 @@ WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY streamchaos ./streamchaos
 RUN pip install --no-cache-dir . && useradd --create-home --uid 10001 streamchaos
-USER streamchaos
+USER 10001
 EXPOSE 9464
 ENTRYPOINT ["streamchaos"]
 CMD ["run", "-c", "/config/experiment.yaml"]

@@ -14,6 +14,7 @@ from typing import Any
 from streamchaos.config import load_config
 from streamchaos.errors import ConfigError, StreamChaosError
 from streamchaos.faults.describe import describe_faults
+from streamchaos.logs import setup as setup_logging
 
 log = logging.getLogger("streamchaos")
 
@@ -26,6 +27,12 @@ def _parser() -> argparse.ArgumentParser:
         description="Make ML feature pipelines on Kafka fail on purpose, safely.",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser.add_argument(
+        "--log-format",
+        choices=["text", "json"],
+        default=os.environ.get("STREAMCHAOS_LOG_FORMAT", "text"),
+        help="json: one JSON object per line (default: $STREAMCHAOS_LOG_FORMAT or text)",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run the bridge service")
     run.add_argument("-c", "--config", required=True, help="experiment YAML file")
@@ -133,11 +140,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse exits 2 on usage errors, 0 on --help
         return int(exc.code or 0)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    setup_logging(logging.DEBUG if args.verbose else logging.INFO, args.log_format)
     try:
         if args.command == "validate":
             return _validate(args.config)
@@ -168,7 +171,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _validate(path: str) -> int:
+    from streamchaos.kafkaconf import registry_conf, security_conf
+
     cfg = load_config(path)
+    security_conf(cfg)  # secrets must resolve (their values are never printed)
+    registry_conf(cfg)
     print(
         f"{path}: ok — experiment {cfg.experiment!r}, {len(cfg.routes)} route(s): "
         + ", ".join(f"{r.source} -> {r.shadow}" for r in cfg.routes)
@@ -186,7 +193,7 @@ def _run(path: str, idle_exit: float | None) -> int:
 
     def _on_signal(signum: int, frame: FrameType | None) -> None:
         log.info("received %s: stopping", signal.Signals(signum).name)
-        bridge.stop()
+        bridge.stop(wait=False)
 
     def _on_usr1(signum: int, frame: FrameType | None) -> None:
         bridge.toggle_pause()

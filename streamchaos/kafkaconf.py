@@ -33,8 +33,31 @@ PRODUCER_DEFAULTS: dict[str, Any] = {
 CONSUMER_FIXED: dict[str, Any] = {"enable.auto.commit": False, "enable.auto.offset.store": False}
 
 
+def security_conf(cfg: Config) -> dict[str, Any]:
+    """librdkafka security properties, secrets resolved from the environment or files."""
+    sec = cfg.kafka.security
+    conf: dict[str, Any] = {"security.protocol": sec.protocol}
+    if sec.protocol.startswith("SASL"):
+        assert sec.sasl_password is not None
+        conf["sasl.mechanism"] = sec.sasl_mechanism
+        conf["sasl.username"] = sec.sasl_username
+        conf["sasl.password"] = sec.sasl_password.resolve(
+            "kafka.security.sasl_password"
+        ).get_secret_value()
+    for name in ("ssl_ca_location", "ssl_certificate_location", "ssl_key_location"):
+        value = getattr(sec, name)
+        if value is not None:
+            conf[name.replace("_", ".")] = str(value)
+    if sec.ssl_key_password is not None:
+        conf["ssl.key.password"] = sec.ssl_key_password.resolve(
+            "kafka.security.ssl_key_password"
+        ).get_secret_value()
+    return conf
+
+
 def consumer_conf(cfg: Config) -> dict[str, Any]:
     conf: dict[str, Any] = {"bootstrap.servers": cfg.kafka.bootstrap_servers}
+    conf.update(security_conf(cfg))
     conf.update(CONSUMER_DEFAULTS)
     conf["group.id"] = cfg.group_id
     conf["client.id"] = f"streamchaos-{cfg.experiment}"
@@ -45,6 +68,7 @@ def consumer_conf(cfg: Config) -> dict[str, Any]:
 
 def producer_conf(cfg: Config) -> dict[str, Any]:
     conf: dict[str, Any] = {"bootstrap.servers": cfg.kafka.bootstrap_servers}
+    conf.update(security_conf(cfg))
     conf.update(PRODUCER_DEFAULTS)
     conf["client.id"] = f"streamchaos-{cfg.experiment}"
     conf.update(cfg.kafka.producer)
@@ -54,7 +78,16 @@ def producer_conf(cfg: Config) -> dict[str, Any]:
 def admin_conf(cfg: Config) -> dict[str, Any]:
     """Admin clients share the consumer's connection/security settings, nothing else."""
     conf: dict[str, Any] = {"bootstrap.servers": cfg.kafka.bootstrap_servers}
+    conf.update(security_conf(cfg))
     for key, value in cfg.kafka.consumer.items():
         if key.startswith(("security.", "sasl.", "ssl.")):
             conf[key] = value
     return conf
+
+
+def registry_conf(cfg: Config) -> dict[str, Any]:
+    """Extra SchemaRegistryClient properties (basic auth from a secret)."""
+    auth = cfg.schema_registry.basic_auth
+    if auth is None:
+        return {}
+    return {"basic.auth.user.info": auth.resolve("schema_registry.basic_auth").get_secret_value()}

@@ -28,6 +28,7 @@ class Ledger:
         topic: str | None,
         producer: Any = None,
         clock: Any = time.time,
+        keep: bool = False,
     ) -> None:
         self.experiment = experiment
         self.topic = topic
@@ -38,6 +39,7 @@ class Ledger:
             path.parent.mkdir(parents=True, exist_ok=True)
             self._file = path.open("a", encoding="utf-8")
         self.written = 0
+        self.entries: list[dict[str, Any]] | None = [] if keep else None
 
     def injection(
         self,
@@ -83,6 +85,8 @@ class Ledger:
 
     def write(self, entry: dict[str, Any]) -> None:
         self.written += 1
+        if self.entries is not None:
+            self.entries.append(entry)
         if self._file is None and self.producer is None:
             return
         line = json.dumps(entry, separators=(",", ":"), default=str)

@@ -1,14 +1,19 @@
-"""pytest fixtures for tests that need a real Kafka broker.
+"""pytest fixtures for integration tests with chaos (registered as a ``pytest11`` plugin).
 
-Broker order: ``KAFKA_BOOTSTRAP_SERVERS`` if set → a Testcontainers ``KafkaContainer``
-when a Docker daemon answers → a clear failure (never a skip: a test suite that quietly
-skips its broker tests proves nothing).
+``kafka_bootstrap``: ``KAFKA_BOOTSTRAP_SERVERS`` if set → a Testcontainers
+``KafkaContainer`` when a Docker daemon answers → a clear failure (never a skip: a suite
+that quietly skips its broker tests proves nothing). ``schema_registry_url``:
+``SCHEMA_REGISTRY_URL``. ``topic_factory``: uuid-named topics, deleted after the test.
+``chaos_bridge``: a factory that starts a bridge from a config dict and stops it (release,
+flush, commit) at teardown. See docs/pytest-plugin.md.
 """
 
 from __future__ import annotations
 
+import copy
 import os
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 
@@ -89,3 +94,39 @@ def topic_factory(kafka_bootstrap: str) -> Iterator[TopicFactory]:
 @pytest.fixture
 def group_id() -> str:
     return unique_name("group")
+
+
+@pytest.fixture
+def chaos_bridge(request: pytest.FixtureRequest, kafka_bootstrap: str) -> Iterator[Any]:
+    """``chaos_bridge(config_dict, wait=True)`` → a running ``streamchaos.Bridge``.
+
+    Fills in what a test rarely cares about: the broker, a fresh consumer group, an
+    ephemeral metrics port, the registry URL (when a route is Avro). Waits until partitions
+    are assigned; every bridge is stopped at teardown, and a failed one fails the test.
+    """
+    from streamchaos.bridge import Bridge
+    from streamchaos.config import config_from_dict
+
+    started: list[Any] = []
+
+    def make(config: dict[str, Any], wait: bool = True, timeout: float = 60.0) -> Any:
+        raw = copy.deepcopy(config)
+        raw.setdefault("experiment", "pytest")
+        kafka = raw.setdefault("kafka", {})
+        kafka.setdefault("bootstrap_servers", kafka_bootstrap)
+        kafka.setdefault("group_id", unique_name("chaos"))
+        raw.setdefault("metrics", {"port": 0})
+        if any(
+            r.get("format") == "avro" and not r.get("schema_file") for r in raw.get("routes", [])
+        ):
+            url = request.getfixturevalue("schema_registry_url")
+            raw.setdefault("schema_registry", {}).setdefault("url", url)
+        bridge = Bridge(config_from_dict(raw, env={}), keep_ledger=True).start()
+        started.append(bridge)
+        if wait:
+            bridge.wait_until_assigned(timeout)
+        return bridge
+
+    yield make
+    codes = [bridge.stop() for bridge in started]
+    assert all(code in (0, None) for code in codes), f"a chaos bridge exited with {codes}"

@@ -18,6 +18,7 @@ from confluent_kafka.admin import AdminClient
 from prometheus_client import CollectorRegistry
 
 from streamchaos.bridge.forward import Forwarder, RouteState
+from streamchaos.bridge.health import Health
 from streamchaos.bridge.offsets import TP, Batch, OffsetTracker
 from streamchaos.bridge.topics import prepare_ledger_topic, prepare_shadows
 from streamchaos.codec import Registry, codec_for
@@ -25,7 +26,7 @@ from streamchaos.config import Config, Route
 from streamchaos.errors import BridgeError
 from streamchaos.faults.base import FaultContext
 from streamchaos.httpserver import ControlServer
-from streamchaos.kafkaconf import admin_conf, consumer_conf, producer_conf
+from streamchaos.kafkaconf import admin_conf, consumer_conf, producer_conf, registry_conf
 from streamchaos.ledger import Ledger
 from streamchaos.metrics import Metrics
 
@@ -39,8 +40,19 @@ ASSIGN_GRACE = 60.0
 class Bridge:
     """Run with ``run()`` (blocking); ``stop()``/``pause()``/``resume()`` from any thread."""
 
-    def __init__(self, cfg: Config, *, registry: CollectorRegistry | None = None) -> None:
+    def __init__(
+        self,
+        cfg: Config,
+        *,
+        registry: CollectorRegistry | None = None,
+        keep_ledger: bool = False,
+    ) -> None:
         self.cfg = cfg
+        self.keep_ledger = keep_ledger
+        self.exit_code: int | None = None
+        self._thread: threading.Thread | None = None
+        self._assigned_event = threading.Event()
+        self.health: Health | None = None
         self.registry = registry if registry is not None else CollectorRegistry()
         self.metrics = Metrics(self.registry, cfg)
         self.tracker = OffsetTracker()
@@ -61,8 +73,63 @@ class Bridge:
 
     # -- control --------------------------------------------------------------------
 
-    def stop(self) -> None:
+    def stop(self, wait: bool = True, timeout: float = 120.0) -> int | None:
+        """Ask the bridge to stop: release held records, flush, commit (see ``_shutdown``).
+
+        For a bridge started with ``start()``, waits (by default) and returns its exit code;
+        from a signal handler or the foreground, call with ``wait=False``.
+        """
         self._stop.set()
+        if wait and self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout)
+            if self._thread.is_alive():
+                raise BridgeError(f"the bridge did not stop within {timeout:.0f}s")
+        return self.exit_code
+
+    def start(self, idle_exit: float | None = None) -> Bridge:
+        """Run in a background thread (for tests and embedding); returns ``self``."""
+        if self._thread is not None:
+            raise BridgeError("this bridge was started already")
+        self._thread = threading.Thread(
+            target=self._run_in_thread, args=(idle_exit,), name="streamchaos-bridge", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def _run_in_thread(self, idle_exit: float | None) -> None:
+        try:
+            self.run(idle_exit)
+        except Exception as exc:  # surfaced through exit_code and the log
+            log.error("bridge failed: %s", exc)
+            self.error = exc
+            self.exit_code = 1
+            self._assigned_event.set()
+
+    error: Exception | None = None
+
+    def wait_until_assigned(self, timeout: float = 60.0) -> set[TP]:
+        """Block until partitions are assigned (or the bridge failed); return them."""
+        if not self._assigned_event.wait(timeout):
+            raise BridgeError(f"no partitions assigned within {timeout:.0f}s")
+        if self.error is not None:
+            raise BridgeError(f"the bridge failed: {self.error}") from self.error
+        return set(self.assigned)
+
+    @property
+    def ledger_entries(self) -> list[dict[str, Any]]:
+        """Ledger entries written so far (``keep_ledger=True``)."""
+        if self.ledger is None or self.ledger.entries is None:
+            return []
+        return list(self.ledger.entries)
+
+    def counters(self) -> dict[str, float]:
+        """Every streamchaos sample as ``name{labels}`` → value (what /metrics shows)."""
+        out = {}
+        for metric in self.registry.collect():
+            for sample in metric.samples:
+                labels = ",".join(f'{k}="{v}"' for k, v in sorted(sample.labels.items()))
+                out[f"{sample.name}{{{labels}}}"] = sample.value
+        return out
 
     def pause(self) -> None:
         """Kill switch: all faults off, held records released → pure passthrough."""
@@ -103,22 +170,27 @@ class Bridge:
 
     def run(self, idle_exit: float | None = None) -> int:
         """Bridge until ``stop()`` or ``idle_exit`` seconds without input; return an exit code."""
-        self._open()
         try:
+            self._open()
             self._loop(idle_exit)
         finally:
-            code = self._shutdown()
+            code = self.exit_code = self._shutdown()
         return code
 
     def _open(self) -> None:
         cfg = self.cfg
-        admin = AdminClient(admin_conf(cfg))
-        shadows = prepare_shadows(admin, cfg)
+        aconf = admin_conf(cfg)
+        aconf["error_cb"] = self._client_error
+        admin = AdminClient(aconf)
+        self.health = Health(admin, lambda: len(self.assigned))
+        shadows = prepare_shadows(admin, cfg, fatal=lambda: self._fatal)
         if cfg.ledger.topic:
             prepare_ledger_topic(admin, cfg.ledger.topic)
         sr = cfg.schema_registry
         registry = (
-            Registry(sr.url, timeout=sr.timeout, backoff=sr.retry_backoff) if sr.url else None
+            Registry(sr.url, timeout=sr.timeout, backoff=sr.retry_backoff, extra=registry_conf(cfg))
+            if sr.url
+            else None
         )
         for route in cfg.routes:
             ctx = self._fault_context(route, registry)
@@ -127,7 +199,9 @@ class Bridge:
         pconf["error_cb"] = self._client_error
         self._producer = Producer(pconf)
         self._t0 = self.clock()
-        self.ledger = Ledger(cfg.experiment, cfg.ledger.path, cfg.ledger.topic, self._producer)
+        self.ledger = Ledger(
+            cfg.experiment, cfg.ledger.path, cfg.ledger.topic, self._producer, keep=self.keep_ledger
+        )
         self._fwd = Forwarder(
             cfg, self._producer, self.tracker, self.metrics, self.ledger, self._routes, time.time()
         )
@@ -144,6 +218,8 @@ class Bridge:
         )
         if cfg.metrics.enabled:
             self._server = ControlServer(self.registry, cfg.metrics.bind, cfg.metrics.port)
+            self._server.add("GET", "/healthz", self.health.healthz)
+            self._server.add("GET", "/readyz", self.health.readyz)
             self._server.add("POST", "/pause", self._http_pause)
             self._server.add("POST", "/resume", self._http_resume)
             self._server.start()
@@ -182,7 +258,9 @@ class Bridge:
         interval = self.cfg.bridge.commit_interval
         last_input = next_commit = self.now()
         paused = False
+        beat = self.health.heartbeat if self.health else (lambda: None)
         while not self._stop.is_set():
+            beat()
             now = self.now()
             if self._paused.is_set() != paused:
                 paused = self._set_paused(not paused, now)
@@ -230,6 +308,8 @@ class Bridge:
         Exit code 1 when a delivery finally failed or the flush timed out, else 0.
         """
         code = 0
+        if self.health is not None:
+            self.health.stopping = True
         now = self.now()
         if self._fwd is not None:
             released = self._fwd.release(None, now)
@@ -315,6 +395,8 @@ class Bridge:
         self.assigned.update(tps)
         self.ever_assigned.update(tps)
         log.info("assigned %s", _fmt(tps))
+        if self.assigned:
+            self._assigned_event.set()
 
     def _on_revoke(self, consumer: Any, partitions: list[TopicPartition]) -> None:
         """Hand partitions over without loss.

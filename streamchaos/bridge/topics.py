@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 from confluent_kafka import KafkaException
@@ -15,12 +16,26 @@ from streamchaos.errors import BridgeError
 log = logging.getLogger(__name__)
 
 
-def partition_counts(admin: AdminClient, topics: list[str], timeout: float) -> dict[str, int]:
-    """Partition count of each topic that exists; missing topics are absent from the result."""
-    try:
-        meta = admin.list_topics(timeout=timeout)
-    except KafkaException as exc:
-        raise BridgeError(f"cannot reach the Kafka cluster: {exc.args[0]}") from exc
+def partition_counts(
+    admin: AdminClient,
+    topics: list[str],
+    timeout: float,
+    fatal: Callable[[], str | None] = lambda: None,
+) -> dict[str, int]:
+    """Partition count of each topic that exists; missing topics are absent from the result.
+
+    Asks in short rounds so an authentication failure (``fatal``) ends the wait at once.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            meta = admin.list_topics(timeout=min(2.0, timeout))
+            break
+        except KafkaException as exc:
+            if fatal():
+                raise BridgeError(str(fatal())) from exc
+            if time.monotonic() >= deadline:
+                raise BridgeError(f"cannot reach the Kafka cluster: {exc.args[0]}") from exc
     out = {}
     for name in topics:
         tmeta = meta.topics.get(name)
@@ -29,14 +44,19 @@ def partition_counts(admin: AdminClient, topics: list[str], timeout: float) -> d
     return out
 
 
-def prepare_shadows(admin: AdminClient, cfg: Config, timeout: float = 30.0) -> dict[str, int]:
+def prepare_shadows(
+    admin: AdminClient,
+    cfg: Config,
+    timeout: float = 30.0,
+    fatal: Callable[[], str | None] = lambda: None,
+) -> dict[str, int]:
     """Partition count per shadow topic, creating missing ones where ``create_shadow`` is set.
 
     A shadow that is missing and not to be created is a startup error: producing to it
     would either fail every record or let broker auto-creation pick a partition count.
     """
     names = [r.source for r in cfg.routes] + [r.shadow for r in cfg.routes]
-    counts = partition_counts(admin, names, timeout)
+    counts = partition_counts(admin, names, timeout, fatal)
     to_create = []
     for i, route in enumerate(cfg.routes):
         if route.shadow in counts:

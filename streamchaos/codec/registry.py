@@ -53,12 +53,15 @@ class Registry:
         backoff: float = 5.0,
         clock: Callable[[], float] = time.monotonic,
         client: Any = None,
+        extra: dict[str, Any] | None = None,
     ) -> None:
         self.url = url
         self.client = (
             client
             if client is not None
-            else SchemaRegistryClient({"url": url, "timeout": timeout, "max.retries": 0})
+            else SchemaRegistryClient(
+                {"url": url, "timeout": timeout, "max.retries": 0, **(extra or {})}
+            )
         )
         self.backoff = backoff
         self.clock = clock

@@ -57,3 +57,36 @@ def test_dockerfile_entrypoint_matches_compose():
     assert 'ENTRYPOINT ["streamchaos"]' in text
     assert "USER " in text and "EXPOSE 9464" in text
     assert compose()["services"]["streamchaos"]["build"] == "."
+
+
+def manifests():
+    return {
+        d["kind"]: d for d in yaml.safe_load_all((ROOT / "configs/kubernetes.yaml").read_text())
+    }
+
+
+def test_kubernetes_manifest_agrees_with_the_image_and_the_bridge(monkeypatch):
+    docs = manifests()
+    assert set(docs) == {"ConfigMap", "Deployment", "Service"}
+    pod = docs["Deployment"]["spec"]["template"]["spec"]
+    [container] = pod["containers"]
+    args = container["args"]
+    config_path = args[args.index("-c") + 1]
+    [mount] = container["volumeMounts"]
+    assert config_path == f"{mount['mountPath']}/experiment.yaml"
+    experiment = docs["ConfigMap"]["data"]["experiment.yaml"]
+    monkeypatch.setenv("KAFKA_SASL_PASSWORD", "not-used")
+    from streamchaos.config import config_from_dict
+
+    cfg = config_from_dict(yaml.safe_load(experiment), env={})
+    assert cfg.kafka.security.sasl_password.env == "KAFKA_SASL_PASSWORD"
+    env_names = {e["name"] for e in container["env"]}
+    assert "KAFKA_SASL_PASSWORD" in env_names
+    [port] = container["ports"]
+    assert port["containerPort"] == cfg.metrics.port and cfg.metrics.bind == "0.0.0.0"
+    assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    assert pod["terminationGracePeriodSeconds"] > cfg.bridge.shutdown_timeout
+    docker = (ROOT / "Dockerfile").read_text()
+    assert f"USER {pod['securityContext']['runAsUser']}" in docker
+    assert docs["Service"]["spec"]["ports"][0]["port"] == cfg.metrics.port

@@ -1,0 +1,143 @@
+"""The bridge as a library and as a service: thread API, health endpoints."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from streamchaos.audit import audit
+from streamchaos.kafkatools import create_topics, produce_all
+from tests.integration.conftest import keyed_records, wait_until
+from tests.integration.experiment import free_port
+
+pytestmark = pytest.mark.integration
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_bridge_in_a_thread_start_assigned_inject_stop_loses_nothing(
+    kafka_bootstrap, topic_factory, chaos_bridge, tmp_path
+):
+    source = topic_factory(partitions=2)
+    shadow = topic_factory(partitions=2, suffix=".shadow")
+    ledger = tmp_path / "ledger.jsonl"
+    bridge = chaos_bridge(
+        {
+            "routes": [
+                {
+                    "source": source,
+                    "shadow": shadow,
+                    "faults": [
+                        {"type": "delay", "fraction": 0.2, "delay": "30s"},
+                        {"type": "drop", "fraction": 0.05},
+                        {"type": "duplicate", "fraction": 0.05},
+                    ],
+                }
+            ],
+            "ledger": {"path": str(ledger)},
+        }
+    )
+    assert bridge.assigned == {(source, 0), (source, 1)}
+    produce_all(kafka_bootstrap, keyed_records(source, 2000, 2))
+    wait_until(
+        lambda: (
+            bridge.counters()[f'streamchaos_records_consumed_total{{route="{source}"}}'] == 2000
+        ),
+        60,
+        "consumed",
+    )
+    assert bridge.counters()[f'streamchaos_held_records{{fault="delay",route="{source}"}}'] >= 0
+    assert bridge.stop() == 0  # the 30 s delays are released, not waited for
+    kinds = {e["type"] for e in bridge.ledger_entries if e["kind"] == "injection"}
+    assert kinds == {"delay", "drop", "duplicate"}
+    assert audit(kafka_bootstrap, source, shadow, ledger).ok
+
+
+@pytest.fixture
+def private_broker(tmp_path):
+    """A broker of this test's own, so the test can take it away."""
+    env = dict(
+        os.environ,
+        STACK_DIR=str(tmp_path / "stack"),
+        STACK_REGISTRY="0",
+        KAFKA_PORT=str(free_port()),
+        KAFKA_CONTROLLER_PORT=str(free_port()),
+    )
+    env["KAFKA_SASL_PORT"] = str(free_port())
+    up = subprocess.run(
+        ["bash", str(ROOT / "scripts/stack.sh"), "up"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert up.returncode == 0, up.stdout + up.stderr
+    stack = {"bootstrap": f"127.0.0.1:{env['KAFKA_PORT']}", "env": env, "up": True}
+
+    def down() -> None:
+        if stack["up"]:
+            subprocess.run(
+                ["bash", str(ROOT / "scripts/stack.sh"), "down"],
+                env=env,
+                capture_output=True,
+                timeout=120,
+            )
+            stack["up"] = False
+
+    stack["down"] = down
+    yield stack
+    down()
+
+
+def get(url: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=10) as resp:
+            return resp.status, resp.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
+
+
+def test_health_before_assignment_during_and_after_the_broker_goes_away(private_broker):
+    from streamchaos.bridge import Bridge
+    from streamchaos.config import config_from_dict
+
+    bootstrap = private_broker["bootstrap"]
+    create_topics(bootstrap, ["svc.features.shadow"], 1)
+    cfg = config_from_dict(
+        {
+            "experiment": "svc",
+            "kafka": {
+                "bootstrap_servers": bootstrap,
+                "group_id": "svc",
+                "consumer": {"topic.metadata.refresh.interval.ms": 1000},
+            },
+            "routes": [{"source": "svc.features", "shadow": "svc.features.shadow"}],
+            "metrics": {"port": 0},
+        },
+        env={},
+    )
+    bridge = Bridge(cfg).start()
+    wait_until(lambda: bridge.metrics_port is not None, 30, "metrics server")
+    base = f"http://127.0.0.1:{bridge.metrics_port}"
+    try:
+        assert get(f"{base}/healthz") == (200, "ok\n")
+        status, text = get(f"{base}/readyz")
+        assert (status, text.strip()) == (503, "no partitions assigned")
+
+        create_topics(bootstrap, ["svc.features"], 1)
+        bridge.wait_until_assigned(60)
+        wait_until(lambda: get(f"{base}/readyz")[0] == 200, 30, "ready")
+
+        private_broker["down"]()
+        wait_until(
+            lambda: get(f"{base}/readyz") == (503, "broker unreachable\n"),
+            30,
+            "not ready without a broker",
+        )
+        assert get(f"{base}/healthz")[0] == 200
+    finally:
+        bridge.stop(timeout=120)
