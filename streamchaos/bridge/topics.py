@@ -32,6 +32,7 @@ def partition_counts(
             meta = admin.list_topics(timeout=min(2.0, timeout))
             break
         except KafkaException as exc:
+            admin.poll(0.1)  # error callbacks (e.g. authentication) are served here
             if fatal():
                 raise BridgeError(str(fatal())) from exc
             if time.monotonic() >= deadline:
