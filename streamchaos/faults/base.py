@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import math
 import random
+from collections.abc import Callable
 from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -173,21 +175,49 @@ class ValueFault(Fault):
     ctx: FaultContext
 
     def apply(self, record: Record, now: float) -> list[Emission]:
-        from streamchaos.codec.wire import Undecodable
+        return self.guarded(record, lambda: self._modify(record, now))
 
-        try:
-            out = self.change(record, now)
-        except Undecodable as exc:
-            self.ctx.undecodable(exc.reason)
-            return [Emission(record, record, [])]
-        except FieldError as exc:
-            self.ctx.error(self.config.label, exc.reason, f"{record.where}: {exc}")
-            return [Emission(record, record, [])]
+    def _modify(self, record: Record, now: float) -> list[Emission]:
+        out = self.change(record, now)
         if out is None:
             return [Emission(record, record, [])]
         changed, detail = out
         return [Emission(changed, record, [self.injection("modify", **detail)])]
 
+    def guarded(self, record: Record, act: Callable[[], list[Emission]]) -> list[Emission]:
+        """Run ``act``; a record it cannot decode or change passes unchanged, reported."""
+        from streamchaos.codec.wire import Undecodable
+
+        try:
+            return act()
+        except Undecodable as exc:
+            self.ctx.undecodable(exc.reason)
+        except FieldError as exc:
+            self.ctx.error(self.config.label, exc.reason, f"{record.where}: {exc}")
+        return [Emission(record, record, [])]
+
     def change(self, record: Record, now: float) -> tuple[Record, dict[str, Any]] | None:
         """The changed record and the ledger detail, or None to leave it alone."""
         raise NotImplementedError
+
+
+class RunningStats:
+    """Welford mean and standard deviation, optionally frozen after ``limit`` values."""
+
+    def __init__(self, limit: int | None = None) -> None:
+        self.limit = limit
+        self.n = 0
+        self.mean = 0.0
+        self._m2 = 0.0
+
+    def add(self, x: float) -> None:
+        if self.limit is not None and self.n >= self.limit:
+            return
+        self.n += 1
+        delta = x - self.mean
+        self.mean += delta / self.n
+        self._m2 += delta * (x - self.mean)
+
+    @property
+    def sigma(self) -> float:
+        return math.sqrt(self._m2 / (self.n - 1)) if self.n > 1 else 0.0

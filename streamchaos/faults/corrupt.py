@@ -20,7 +20,7 @@ from pydantic import Field, model_validator
 from streamchaos.codec import mutate
 from streamchaos.codec.avro import AvroCodec
 from streamchaos.codec.patch import Locator, locator
-from streamchaos.faults.base import FaultConfig, FieldError, ValueFault
+from streamchaos.faults.base import FaultConfig, FieldError, RunningStats, ValueFault
 from streamchaos.record import Record
 
 MODES = (
@@ -81,7 +81,7 @@ class Corrupt(ValueFault):
         self._variants: dict[tuple[int | None, int], tuple[Any, int | None]] = {}
         self._locators: dict[tuple[int | None, int], list[Locator] | None] = {}
         self._stuck: dict[str, Any] = {}
-        self._stats: dict[str, tuple[int, float, float]] = {}
+        self._stats: dict[str, RunningStats] = {}
 
     def change(self, record: Record, now: float) -> tuple[Record, dict[str, Any]] | None:
         cfg = self.config
@@ -219,15 +219,10 @@ class Corrupt(ValueFault):
         return _skew(old, cfg.hours)
 
     def _sigma(self, name: str, x: float) -> float:
-        """Running standard deviation (Welford) of the field's values seen so far."""
-        n, mean, m2 = self._stats.get(name, (0, 0.0, 0.0))
-        n += 1
-        delta = x - mean
-        mean += delta / n
-        m2 += delta * (x - mean)
-        self._stats[name] = (n, mean, m2)
-        sigma = math.sqrt(m2 / (n - 1)) if n > 1 else 0.0
-        return sigma or abs(x) or 1.0
+        """Standard deviation of the field's values seen so far (this one included)."""
+        stats = self._stats.setdefault(name, RunningStats())
+        stats.add(x)
+        return stats.sigma or abs(x) or 1.0
 
 
 def _skew(old: Any, hours: float) -> Any:

@@ -21,7 +21,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from streamchaos.codec import mutate
-from streamchaos.faults.base import FaultConfig, FieldError, ValueFault
+from streamchaos.faults.base import FaultConfig, FieldError, RunningStats, ValueFault
 from streamchaos.record import Record
 
 
@@ -81,7 +81,7 @@ class Drift(ValueFault):
     config: DriftConfig
 
     def reset(self) -> None:
-        self._stats: dict[str, tuple[int, float, float]] = {}
+        self._stats: dict[str, RunningStats] = {}
         self._checked: set[int] = set()
 
     def change(self, record: Record, now: float) -> tuple[Record, dict[str, Any]] | None:
@@ -161,16 +161,10 @@ class Drift(ValueFault):
         return round(new) if isinstance(old, int) else new
 
     def _observe(self, name: str, x: float) -> tuple[int, float, float]:
-        """Welford mean/σ over the first ``warmup`` values, then frozen (the reference)."""
-        n, mean, m2 = self._stats.get(name, (0, 0.0, 0.0))
-        if n < self.config.warmup:
-            n += 1
-            delta = x - mean
-            mean += delta / n
-            m2 += delta * (x - mean)
-            self._stats[name] = (n, mean, m2)
-        sigma = math.sqrt(m2 / (n - 1)) if n > 1 else 0.0
-        return n, mean, sigma
+        """Mean and σ over the first ``warmup`` values, then frozen (the reference)."""
+        stats = self._stats.setdefault(name, RunningStats(self.config.warmup))
+        stats.add(x)
+        return stats.n, stats.mean, stats.sigma
 
 
 _WARMING = object()

@@ -13,7 +13,6 @@ from typing import Any, Literal
 
 from pydantic import ConfigDict, Field, model_validator
 
-from streamchaos.codec.wire import Undecodable
 from streamchaos.faults.base import FaultConfig, FieldError, ValueFault
 from streamchaos.record import Emission, Record
 
@@ -57,29 +56,18 @@ class Label(ValueFault):
     def apply(self, record: Record, now: float) -> list[Emission]:
         if self.config.mode not in ("remove_class", "exclude_segment"):
             return super().apply(record, now)
-        try:
-            value = self._decoded(record)[1]
-        except Undecodable as exc:
-            self.ctx.undecodable(exc.reason)
-            return [Emission(record, record, [])]
-        except FieldError as exc:
-            self.ctx.error(self.config.label, exc.reason, f"{record.where}: {exc}")
-            return [Emission(record, record, [])]
+        return self.guarded(record, lambda: self._drop(record))
+
+    def _drop(self, record: Record) -> list[Emission]:
+        """Drop (ledgered) a record of the removed class or the excluded segment."""
+        value = self._decoded(record)[1]
         cfg = self.config
         if cfg.mode == "remove_class" and _same(value.get(cfg.field), cfg.class_):
-            return [
-                Emission(
-                    None,
-                    record,
-                    [self.injection("drop", mode=cfg.mode, label=value.get(cfg.field))],
-                )
-            ]
-        if cfg.mode == "exclude_segment" and all(
-            value.get(k) == v for k, v in (cfg.where or {}).items()
-        ):
-            return [
-                Emission(None, record, [self.injection("drop", mode=cfg.mode, segment=cfg.where)])
-            ]
+            inj = self.injection("drop", mode=cfg.mode, label=value.get(cfg.field))
+            return [Emission(None, record, [inj])]
+        where = cfg.where or {}
+        if cfg.mode == "exclude_segment" and all(value.get(k) == v for k, v in where.items()):
+            return [Emission(None, record, [self.injection("drop", mode=cfg.mode, segment=where)])]
         return [Emission(record, record, [])]
 
     def _decoded(self, record: Record) -> tuple[Any, dict[str, Any]]:
