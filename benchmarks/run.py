@@ -158,6 +158,11 @@ def bridge_passthrough(
     return n / (timed.end - timed.start)
 
 
+DRIFT5 = {
+    "type": "drift",
+    "features": {f: {"shift": 3.0} for f in ("amount", "count", "f1", "f2", "f3")},
+}
+
 SCENARIOS = {
     "plain": plain_passthrough,
     "bridge": bridge_passthrough,
@@ -166,6 +171,20 @@ SCENARIOS = {
     ),
     "bridge + delay 5% (20 ms)": lambda b, s, sh, n: bridge_passthrough(
         b, s, sh, n, extra={"faults": [{"type": "delay", "fraction": 0.05, "delay": "20ms"}]}
+    ),
+    "bridge + drift 5% (5 numeric features)": lambda b, s, sh, n: bridge_passthrough(
+        b,
+        s,
+        sh,
+        n,
+        extra={"format": "avro", "faults": [DRIFT5 | {"fraction": 0.05}]},
+    ),
+    "bridge + drift 10% (5 numeric features)": lambda b, s, sh, n: bridge_passthrough(
+        b,
+        s,
+        sh,
+        n,
+        extra={"format": "avro", "faults": [DRIFT5 | {"fraction": 0.10}]},
     ),
     "bridge + corrupt 5% (nan, 1 double)": lambda b, s, sh, n: bridge_passthrough(
         b,

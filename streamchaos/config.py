@@ -20,6 +20,7 @@ from streamchaos.faults import FAULTS, VALUE_FAULTS, FaultSpec
 from streamchaos.units import Duration
 
 Scalar = str | int | float | bool
+TOPIC_NAME = r"^[A-Za-z0-9._-]{1,249}$"
 
 
 class _Model(BaseModel):
@@ -90,6 +91,22 @@ class KafkaSettings(_Model):
     security: SecuritySettings = Field(default_factory=SecuritySettings)
 
     @model_validator(mode="after")
+    def _delivery_safety(self) -> KafkaSettings:
+        """Settings under which a delivery report would not mean 'the broker has it'."""
+        acks = str(self.producer.get("acks", "all")).lower()
+        if acks not in ("all", "-1"):
+            raise ValueError(
+                f"producer.acks: {acks!r} would let offsets be committed for records the "
+                "broker never stored; the bridge needs acks=all"
+            )
+        if str(self.producer.get("enable.idempotence", True)).lower() in ("false", "0"):
+            raise ValueError(
+                "producer.enable.idempotence: the bridge keeps it on (no duplicates or "
+                "reordering from its own retries)"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _no_inline_secrets(self) -> KafkaSettings:
         for section in ("consumer", "producer"):
             for key in getattr(self, section):
@@ -113,8 +130,8 @@ class SchemaRegistrySettings(_Model):
 class Route(_Model):
     """One source topic bridged to one shadow topic."""
 
-    source: str = Field(min_length=1)
-    shadow: str = Field(min_length=1)
+    source: str = Field(pattern=TOPIC_NAME, description="a topic name, not a pattern")
+    shadow: str = Field(pattern=TOPIC_NAME)
     format: Literal["avro", "json", "bytes"] = "bytes"
     create_shadow: bool = False
     schema_file: Path | None = Field(
@@ -144,7 +161,7 @@ class Route(_Model):
 
 class LedgerSettings(_Model):
     path: Path | None = None
-    topic: str | None = None
+    topic: str | None = Field(default=None, pattern=TOPIC_NAME)
 
 
 class MetricsSettings(_Model):
@@ -233,6 +250,18 @@ def shadow_only_problems(cfg: Config) -> list[str]:
     if cfg.ledger.topic is not None and cfg.ledger.topic in sources:
         problems.append(f"ledger.topic: {cfg.ledger.topic!r} is a source topic")
     for i, route in enumerate(cfg.routes):
+        for j, fault in enumerate(route.faults):
+            subject = getattr(fault, "subject", None)
+            if subject and any(subject.startswith(f"{src}-") for src in sources):
+                problems.append(
+                    f"routes[{i}].faults[{j}].subject: {subject!r} is a source topic's "
+                    "subject; new schemas go to the shadow's subject or a dedicated one"
+                )
+            if fault.type == "schema_break" and route.format != "avro":
+                problems.append(
+                    f"routes[{i}].faults[{j}].type: schema_break needs format avro "
+                    f"(routes[{i}].format is {route.format})"
+                )
         decodes = any(f.type in VALUE_FAULTS for f in route.faults)
         if (
             route.format == "avro"

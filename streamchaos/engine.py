@@ -15,9 +15,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from streamchaos.faults import FAULTS, Fault, FaultConfig
-from streamchaos.faults.base import FaultContext, ValueFault
-from streamchaos.record import Emission, Record
-from streamchaos.selection import base_seed, key_uniform, uniform, uniforms
+from streamchaos.faults.base import FaultContext
+from streamchaos.record import Emission, Injection, Record
+from streamchaos.selection import base_seed, key_uniform, splitmix, uniform, uniforms
+
+RNG_SALT = 0x5EED_5EED_5EED_5EED
 
 
 class Budget:
@@ -57,8 +59,7 @@ class Stage:
         self._bases: dict[int, int] = {}
         self._key_base = base_seed(seed, self.name, topic, "key")
         self._hits: set[int] = set()
-        self.value_fault = issubclass(self.cls, ValueFault)
-        self.seen = self.injected = 0
+        self.seen = self.injected = 0  # records and ledgered injections in this episode
         self._hit_part, self._hit_lo, self._hit_hi = -1, 0, -1
 
     def instance(self, partition: int) -> Fault:
@@ -76,12 +77,9 @@ class Stage:
             base = self._bases[partition] = base_seed(self.seed, self.name, self.topic, partition)
         return base
 
-    def count_injected(self, outs: list[Emission]) -> None:
-        """Realised injections of this episode (a value fault may leave a selected record)."""
-        if not self.value_fault or any(
-            inj.fault == self.name for em in outs for inj in em.injections
-        ):
-            self.injected += 1
+    def rng_seed(self, record: Record) -> int:
+        """Seed for the fault's draws on ``record``: replaying an offset repeats its draws."""
+        return splitmix(self.base(record.partition) ^ RNG_SALT ^ record.offset)
 
     def episode_stats(self) -> dict[str, float | int]:
         share = self.injected / self.seen if self.seen else 0.0
@@ -158,7 +156,9 @@ class RouteEngine:
         self.stages = [Stage(cfg, topic, seed, ctx) for cfg in faults]
         self.needs_all = any(s.config.select == "key" or s.cls.observes for s in self.stages)
         self.paused = False
-        self._carry: dict[int, list] = {}  # id(record held) -> injections of earlier stages
+        # id(record) -> (the record, injections of earlier stages); the record is kept so
+        # its id cannot be reused by another record while the entry lives
+        self._carry: dict[int, tuple[Record, list[Injection]]] = {}
 
     # -- time ---------------------------------------------------------------------------
 
@@ -211,10 +211,9 @@ class RouteEngine:
                 if stage.selects(rec, now):
                     if em.injections:  # a fresh object: one carry slot per emission
                         rec = rec.evolve()
-                        self._carry[id(rec)] = em.injections
-                    outs = inst.apply(rec, now)
-                    stage.count_injected(outs)
-                    nxt.extend(self._attach(outs))
+                        self._carry[id(rec)] = (rec, em.injections)
+                    inst.rng.seed(stage.rng_seed(rec))  # draws are a function of the record
+                    nxt.extend(self._attach(inst.apply(rec, now)))
                 else:
                     if inst.observes:
                         inst.observe(rec, now)
@@ -227,8 +226,8 @@ class RouteEngine:
         if self._carry:
             for em in ems:
                 carried = self._carry.pop(id(em.source), None)
-                if carried:
-                    em.injections[:0] = carried
+                if carried is not None and carried[0] is em.source:
+                    em.injections[:0] = carried[1]
         return ems
 
     # -- holding ------------------------------------------------------------------------
@@ -265,6 +264,9 @@ class RouteEngine:
 
     def forget(self, partitions: Iterable[int]) -> None:
         parts = list(partitions)
+        for key, (rec, _) in list(self._carry.items()):
+            if rec.partition in parts:
+                del self._carry[key]
         for stage in self.stages:
             for part in parts:
                 stage.instances.pop(part, None)

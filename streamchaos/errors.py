@@ -15,3 +15,12 @@ class BridgeError(StreamChaosError):
 
 class CodecError(StreamChaosError):
     """A record could not be decoded or encoded; the message names the record."""
+
+
+class FieldError(StreamChaosError):
+    """A fault cannot apply to a record (a missing field, a wrong type, a refused schema):
+    the record passes unchanged, the cause is logged once and counted."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason

@@ -9,11 +9,14 @@ JSON Lines file and/or a Kafka topic. Every line written is also counted in
 from __future__ import annotations
 
 import json
+import logging
 import time
 from pathlib import Path
 from typing import IO, Any
 
 from streamchaos.record import Injection, Record
+
+log = logging.getLogger(__name__)
 
 
 def coords(topic: str, partition: int, offset: int) -> dict[str, Any]:
@@ -39,6 +42,7 @@ class Ledger:
             path.parent.mkdir(parents=True, exist_ok=True)
             self._file = path.open("a", encoding="utf-8")
         self.written = 0
+        self.failed = 0
         self.entries: list[dict[str, Any]] | None = [] if keep else None
 
     def injection(
@@ -93,7 +97,14 @@ class Ledger:
         if self._file is not None:
             self._file.write(line + "\n")
         if self.producer is not None:
-            self.producer.produce(self.topic, line.encode(), self.experiment.encode())
+            self.producer.produce(
+                self.topic, line.encode(), self.experiment.encode(), on_delivery=self._delivered
+            )
+
+    def _delivered(self, err: Any, msg: Any) -> None:
+        if err is not None:
+            self.failed += 1
+            log.error("ledger entry not delivered to %s: %s", self.topic, err)
 
     def flush(self) -> None:
         if self._file is not None:

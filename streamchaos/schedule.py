@@ -32,6 +32,8 @@ class Schedule(BaseModel):
             raise ValueError("every and on go together (active `on` seconds of every `every`)")
         if self.every is not None and self.on is not None and not 0 < self.on <= self.every:
             raise ValueError("on must be > 0 and <= every")
+        if self.shape == "step" and self.ramp > 0:
+            raise ValueError("ramp needs shape linear or sigmoid (step is abrupt)")
         if self.shape == "sigmoid" and self.ramp <= 0:
             raise ValueError("a sigmoid shape needs a ramp > 0 (its 12%→88% width)")
         return self

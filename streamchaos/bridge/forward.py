@@ -14,6 +14,8 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any
 
+from confluent_kafka import KafkaException
+
 from streamchaos.bridge.offsets import TP, Batch, OffsetTracker
 from streamchaos.config import Config, Route
 from streamchaos.engine import RouteEngine
@@ -40,6 +42,22 @@ class RouteState:
         self.consumed = 0
         self.produced = 0
         self.failed = 0
+
+
+class _Rejected:
+    """Stands in for the message of a delivery report when ``produce`` itself refused."""
+
+    def __init__(self, topic: str, partition: int) -> None:
+        self._topic, self._partition = topic, partition
+
+    def topic(self) -> str:
+        return self._topic
+
+    def partition(self) -> int:
+        return self._partition
+
+    def offset(self) -> int:
+        return -1
 
 
 class _Run:
@@ -110,6 +128,9 @@ class Forwarder:
         self.engines = [(s, s.engine) for s in routes.values() if s.engine is not None]
         self.on_consume_error: Callable[[Any], None] = lambda err: None
         self._injection_counters: dict[tuple[str, str, str], Any] = {}
+        self._stages = {
+            (st.name, stage.name): stage for st, eng in self.engines for stage in eng.stages
+        }
 
     def at_ms(self, now: float) -> int:
         return int((self.epoch + now) * 1000)
@@ -166,8 +187,8 @@ class Forwarder:
                     ts if ts_type else 0,
                     headers,
                 )
-            except BufferError:
-                self._when_room(
+            except (BufferError, KafkaException):
+                self._produce_slowly(
                     shadow,
                     msg.value(),
                     msg.key(),
@@ -214,8 +235,8 @@ class Forwarder:
                     rec.timestamp,
                     headers or None,
                 )
-            except BufferError:
-                self._when_room(
+            except (BufferError, KafkaException):
+                self._produce_slowly(
                     state.shadow,
                     rec.value,
                     rec.key,
@@ -254,16 +275,24 @@ class Forwarder:
                 experiment=self.cfg.experiment, route=route, fault=inj.fault, type=inj.type
             )
         counter.inc()
+        stage = self._stages.get((route, inj.fault))
+        if stage is not None:
+            stage.injected += 1
 
-    def _when_room(self, *args: Any) -> None:
-        """The local queue is full: serve delivery reports until there is room."""
+    def _produce_slowly(self, *args: Any) -> None:
+        """``produce`` refused: wait for room when the queue is full; a record the client
+        rejects outright (e.g. larger than ``message.max.bytes``) is a failed delivery —
+        counted, never committed — not a crash."""
         while True:
-            self.producer.poll(0.05)
             try:
                 self.producer.produce(*args)
                 return
             except BufferError:
-                continue
+                self.producer.poll(0.05)
+            except KafkaException as exc:
+                callback = args[4]
+                callback(exc.args[0], _Rejected(args[0], args[3]))
+                return
 
     # -- time-driven work ---------------------------------------------------------------
 

@@ -276,7 +276,6 @@ class Bridge:
             if now >= next_commit:
                 self._commit()
                 fwd.update_gauges()
-                self.ledger.flush() if self.ledger else None
                 next_commit = now + interval
             if not self.ever_assigned:  # a group join is not idleness (up to a minute)
                 last_input = max(last_input, min(now, ASSIGN_GRACE))
@@ -300,11 +299,12 @@ class Bridge:
         """Stop cleanly without losing anything.
 
         1. stop consuming (the loop has returned);
-        2. release every held record and produce it; end open fault episodes;
+        2. release every held record and produce it;
         3. flush the producer, so every output is acknowledged or finally failed;
-        4. commit what landed (synchronously);
-        5. close the consumer (leaves the group; its revoke callback finds nothing left);
-        6. close the ledger, stop the HTTP server.
+        4. end open fault episodes (their counts are complete now);
+        5. commit what landed (synchronously; the ledger file is flushed first);
+        6. close the consumer (leaves the group; its revoke callback finds nothing left);
+        7. close the ledger, stop the HTTP server.
         Exit code 1 when a delivery finally failed or the flush timed out, else 0.
         """
         code = 0
@@ -315,7 +315,6 @@ class Bridge:
             released = self._fwd.release(None, now)
             if released:
                 log.info("released %d held records", released)
-            self._fwd.close_episodes(now)
         if self._producer is not None:
             left = self._producer.flush(self.cfg.bridge.shutdown_timeout)
             if left:
@@ -323,6 +322,10 @@ class Bridge:
                     "%d records undelivered after %.0fs", left, self.cfg.bridge.shutdown_timeout
                 )
                 code = 1
+        if self._fwd is not None:  # after the flush: the episodes' counts are complete
+            self._fwd.close_episodes(now)
+            if self._producer is not None and self.cfg.ledger.topic:
+                self._producer.flush(self.cfg.bridge.shutdown_timeout)
         if self._consumer is not None:
             self._commit()
             try:
@@ -378,6 +381,10 @@ class Bridge:
     # -- offsets and rebalancing ----------------------------------------------------
 
     def _commit(self, tps: list[TP] | None = None) -> None:
+        """Commit what landed; the ledger file is flushed first, so no committed offset's
+        ground truth can be lost to a crash between the two."""
+        if self.ledger is not None:
+            self.ledger.flush()
         points = self.tracker.to_commit(tps)
         if points:
             offsets = [TopicPartition(t, p, o) for (t, p), o in points.items()]

@@ -21,6 +21,7 @@ from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
 from confluent_kafka.schema_registry.error import SchemaRegistryError
 
 from streamchaos.codec.wire import Undecodable
+from streamchaos.errors import FieldError
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +70,7 @@ class Registry:
         self._by_id: dict[int, ParsedSchema] = {}
         self._registered: dict[tuple[str, str], int] = {}
         self._compat_none: set[str] = set()
+        self._refused: dict[tuple[str, str], str] = {}
 
     def _call(self, what: str, fn: Callable[[], Any]) -> Any:
         if self.clock() < self._down_until:
@@ -92,7 +94,13 @@ class Registry:
             if exc.http_status_code == 404:
                 raise Undecodable("unknown_schema_id", f"schema id {schema_id} unknown") from exc
             raise RegistryUnavailable(f"registry error: {exc}") from exc
-        parsed = self._by_id[schema_id] = ParsedSchema.of(found.schema_str)
+        if getattr(found, "schema_type", "AVRO") not in (None, "AVRO"):
+            raise Undecodable("unsupported_schema", f"schema id {schema_id} is not Avro")
+        try:
+            parsed = ParsedSchema.of(found.schema_str)
+        except Exception as exc:  # references, Protobuf/JSON Schema, invalid JSON
+            raise Undecodable("unsupported_schema", f"schema id {schema_id}: {exc}") from exc
+        self._by_id[schema_id] = parsed
         return parsed
 
     def register(self, subject: str, raw: Any) -> int:
@@ -101,19 +109,29 @@ class Registry:
         key = (subject, text)
         if key in self._registered:
             return self._registered[key]
+        if key in self._refused:  # asked once; the answer will not change by asking again
+            raise FieldError("registration_refused", self._refused[key])
         if subject not in self._compat_none and self.clock() >= self._down_until:
             _set_none(self.client, subject)
             self._compat_none.add(subject)
-        schema_id = self._call(
-            "register_schema", lambda: self.client.register_schema(subject, Schema(text, "AVRO"))
-        )
+        try:
+            schema_id = self._call(
+                "register_schema",
+                lambda: self.client.register_schema(subject, Schema(text, "AVRO")),
+            )
+        except SchemaRegistryError as exc:  # refused (409, 422, 403): a fault cannot apply
+            self._refused[key] = f"{subject}: {exc}"
+            raise FieldError("registration_refused", self._refused[key]) from exc
         self._registered[key] = schema_id
         self._by_id.setdefault(schema_id, ParsedSchema.of(raw))
         return int(schema_id)
 
     def versions(self, subject: str) -> list[tuple[int, int]]:
         """(version, schema id) of every version of ``subject``, oldest first."""
-        numbers = self._call("get_versions", lambda: self.client.get_versions(subject))
+        try:
+            numbers = self._call("get_versions", lambda: self.client.get_versions(subject))
+        except SchemaRegistryError as exc:
+            raise FieldError("no_subject", f"{subject}: {exc}") from exc
         out = []
         for number in sorted(numbers):
             reg = self._call("get_version", partial(self.client.get_version, subject, number))

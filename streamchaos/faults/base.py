@@ -19,6 +19,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from streamchaos.errors import FieldError
 from streamchaos.record import Emission, Injection, Record
 from streamchaos.schedule import Schedule
 
@@ -147,14 +148,6 @@ class BufferedFault(Fault):
         return self._held.oldest_offset()
 
 
-class FieldError(Exception):
-    """A configured field does not fit the record (missing, wrong type): logged, counted."""
-
-    def __init__(self, reason: str, message: str) -> None:
-        super().__init__(message)
-        self.reason = reason
-
-
 class FaultContext:
     """What a record-level fault may use: the route's codec and where to report trouble.
 
@@ -194,6 +187,8 @@ class ValueFault(Fault):
             self.ctx.undecodable(exc.reason)
         except FieldError as exc:
             self.ctx.error(self.config.label, exc.reason, f"{record.where}: {exc}")
+        except Exception as exc:  # bad input never stops the bridge (DESIGN invariant 5)
+            self.ctx.error(self.config.label, "unexpected", f"{record.where}: {exc!r}")
         return [Emission(record, record, [])]
 
     def change(self, record: Record, now: float) -> tuple[Record, dict[str, Any]] | None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import struct
 from typing import Any, Literal
 
 from pydantic import Field, model_validator
@@ -20,6 +21,7 @@ from pydantic import Field, model_validator
 from streamchaos.codec import mutate
 from streamchaos.codec.avro import AvroCodec
 from streamchaos.codec.patch import Locator, locator
+from streamchaos.codec.wire import Undecodable
 from streamchaos.faults.base import FaultConfig, FieldError, RunningStats, ValueFault
 from streamchaos.record import Record
 
@@ -122,9 +124,12 @@ class Corrupt(ValueFault):
             return None
         changes = {}
         for name, loc in zip(self.config.fields, locators, strict=True):
-            old = loc.read(payload)
-            new = self._new(name, old, None)
-            payload, _ = loc.write(payload, new)
+            try:
+                old = loc.read(payload)
+                new = self._new(name, old, None)
+                payload, _ = loc.write(payload, new)
+            except (IndexError, struct.error) as exc:
+                raise Undecodable("avro_error", f"not valid Avro for its schema: {exc}") from exc
             changes[name] = {"old": _plain(old), "new": _plain(new)}
         value = codec.join(schema_id, payload)
         return record.evolve(value=value), {"mode": self.config.mode, "fields": changes}

@@ -38,7 +38,7 @@ class SchemaBreakConfig(FaultConfig):
     type: Literal["schema_break"] = "schema_break"
     mode: Literal[WIRE + CONTRACT] = "bad_magic"  # type: ignore[valid-type]
     field: str | None = Field(default=None, description="contract breaks: the field to break")
-    to: str | None = Field(
+    to: str | None = Field(  # validated below: a field name, or an Avro primitive type
         default=None,
         description="rename_field: new name; change_type: new Avro type (default string)",
     )
@@ -50,6 +50,8 @@ class SchemaBreakConfig(FaultConfig):
     def _needs_field(self) -> SchemaBreakConfig:
         if self.mode in CONTRACT and self.mode != "old_version" and not self.field:
             raise ValueError(f"mode {self.mode} needs a field")
+        if self.mode == "change_type" and self.to is not None and self.to not in CASTS:
+            raise ValueError(f"to: {self.to!r} is not one of {sorted(CASTS)}")
         return self
 
 

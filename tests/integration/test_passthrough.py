@@ -238,3 +238,25 @@ def test_metrics_endpoint_serves_contract_names(kafka_bootstrap, topic_factory, 
         "streamchaos_commit_lag_records",
     ):
         assert f'{name}{{route="{source}"}}' in text
+
+
+def test_a_record_the_client_refuses_is_a_failed_delivery_not_a_crash(
+    kafka_bootstrap, topic_factory, group_id
+):
+    source = topic_factory(partitions=1)
+    shadow = topic_factory(partitions=1, suffix=".shadow")
+    records = [{"topic": source, "value": b"small-%d" % i} for i in range(10)]
+    records.append({"topic": source, "value": b"x" * 5000})
+    records += [{"topic": source, "value": b"after-%d" % i} for i in range(10)]
+    produce_all(kafka_bootstrap, records)
+    raw = bridge_config(kafka_bootstrap, group_id, [{"source": source, "shadow": shadow}])
+    raw["kafka"]["producer"] = {"message.max.bytes": 2000}  # produce() refuses the big one
+    registry = CollectorRegistry()
+
+    assert Bridge(config_from_dict(raw, env={}), registry=registry).run(idle_exit=3) == 1
+
+    value = registry.get_sample_value
+    assert value("streamchaos_produce_errors_total", {"route": source}) == 1
+    assert value("streamchaos_records_consumed_total", {"route": source}) == 21
+    assert committed_offsets(kafka_bootstrap, group_id, source)[0] <= 10
+    assert len(read_all(kafka_bootstrap, shadow, expect=20)) == 20

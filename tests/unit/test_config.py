@@ -232,3 +232,46 @@ def test_validate_checks_secrets_without_printing_them(tmp_path, monkeypatch, ca
     assert main(["validate", "-c", str(path)]) == 0
     captured = capsys.readouterr()
     assert "s3cr3t-value" not in captured.out + captured.err
+
+
+@pytest.mark.parametrize(
+    ("changes", "start"),
+    [
+        ({"routes": [{"source": "^features.*", "shadow": "x.shadow"}]}, "routes[0].source:"),
+        ({"ledger": {"topic": "bad topic"}}, "ledger.topic:"),
+        ({"kafka": {"producer": {"acks": 1}}}, "kafka.producer.acks:"),
+        (
+            {"kafka": {"producer": {"enable.idempotence": False}}},
+            "kafka.producer.enable.idempotence:",
+        ),
+    ],
+)
+def test_settings_that_would_break_the_invariants(changes, start):
+    assert refused(with_changes(**changes)).startswith(start)
+
+
+def test_fault_subject_may_not_be_a_source_subject_and_wire_breaks_need_avro():
+    fault = {
+        "type": "schema_break",
+        "mode": "drop_field",
+        "field": "x",
+        "subject": "features.a-value",
+    }
+    route = {
+        "source": "features.a",
+        "shadow": "features.a.shadow",
+        "format": "avro",
+        "faults": [fault],
+    }
+    data = with_changes(routes=[route], schema_registry={"url": "http://r"})
+    assert refused(data).startswith("routes[0].faults[0].subject:")
+    route = {**route, "format": "json", "faults": [{"type": "schema_break"}]}
+    assert refused(with_changes(routes=[route])).startswith(
+        "routes[0].faults[0].type: schema_break needs format avro"
+    )
+
+
+def test_ramp_without_a_shape_is_refused():
+    fault = {"type": "drop", "schedule": {"ramp": "2m"}}
+    route = {"source": "a", "shadow": "a.shadow", "faults": [fault]}
+    assert "ramp needs shape linear or sigmoid" in refused(with_changes(routes=[route]))

@@ -222,3 +222,36 @@ def test_copies_held_by_a_later_stage_keep_their_own_injections():
     _, released = eng.tick(1.0)
     effects = sorted(i.effect for em in released for i in em.injections)
     assert len(released) == 3 and effects == ["extra", "extra", "modify", "modify", "modify"]
+
+
+def test_forgetting_a_partition_drops_its_carried_injections():
+    eng = engine(
+        {"type": "drop", "fraction": 0.0},
+        {"type": "duplicate", "fraction": 1.0, "copies": 1, "spacing": 5},
+        {"type": "delay", "fraction": 1.0, "delay": 1.0},
+    )
+    eng.tick(0)
+    eng.process(rec(0), 0)  # the copy (with its injection) is held by duplicate, then delay
+    eng.tick(5.0)
+    assert eng._carry
+    eng.forget([0])
+    assert not eng._carry
+    released = eng.tick(10.0)[1] + eng.process(rec(1, partition=1), 10.0)
+    assert all(
+        i.type != "duplicate" or em.source.partition == 0 for em in released for i in em.injections
+    )
+
+
+def test_draws_depend_on_the_record_not_on_what_came_before():
+    """A restart replays offsets 6.. from the last commit: the same draws must follow."""
+    cfg = {"type": "delay", "fraction": 0.5, "distribution": "uniform", "min": 0, "max": 9}
+
+    def delays(first):
+        eng = engine(cfg)
+        eng.tick(0)
+        for i in range(first, 40):
+            eng.process(rec(i), 0.0)
+        return {em.source.offset: em.injections[0].detail["delay_ms"] for em in eng.drain()}
+
+    full, resumed = delays(0), delays(6)
+    assert resumed and {o: d for o, d in full.items() if o >= 6} == resumed

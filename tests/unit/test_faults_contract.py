@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import copy
+import json
 import random
+import tempfile
+from pathlib import Path
 
 import pytest
 
@@ -39,6 +42,8 @@ SCHEMA = ParsedSchema.of(
     }
 )
 CODEC = AvroCodec(None, SCHEMA)
+SCHEMA_FILE = Path(tempfile.mkdtemp()) / "features.avsc"
+SCHEMA_FILE.write_text(json.dumps(SCHEMA.raw))
 
 
 def records(n=200, partition=0):
@@ -82,7 +87,15 @@ def run(fault_type, seed=7, n=200):
 def _config(fault):
     raw = {
         "experiment": "e",
-        "routes": [{"source": "src", "shadow": "src.shadow", "format": "json", "faults": [fault]}],
+        "routes": [
+            {
+                "source": "src",
+                "shadow": "src.shadow",
+                "format": "avro",
+                "schema_file": str(SCHEMA_FILE),
+                "faults": [fault],
+            }
+        ],
     }
     return config_from_dict(raw, env={}).routes[0].faults[0]
 
