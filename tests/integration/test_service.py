@@ -141,3 +141,43 @@ def test_health_before_assignment_during_and_after_the_broker_goes_away(private_
         assert get(f"{base}/healthz")[0] == 200
     finally:
         bridge.stop(timeout=120)
+
+
+def test_kill_switch_releases_held_records_and_turns_faults_off(
+    kafka_bootstrap, topic_factory, chaos_bridge
+):
+    source = topic_factory(partitions=1)
+    shadow = topic_factory(partitions=1, suffix=".shadow")
+    bridge = chaos_bridge(
+        {
+            "routes": [
+                {
+                    "source": source,
+                    "shadow": shadow,
+                    "faults": [{"type": "delay", "fraction": 1.0, "delay": "10m"}],
+                }
+            ]
+        }
+    )
+    base = f"http://127.0.0.1:{bridge.metrics_port}"
+    produce_all(kafka_bootstrap, keyed_records(source, 100, 1))
+    held = f'streamchaos_held_records{{fault="delay",route="{source}"}}'
+    wait_until(lambda: bridge.counters()[held] == 100, 60, "100 held")
+    request = urllib.request.Request(f"{base}/pause", method="POST")
+    assert urllib.request.urlopen(request, timeout=10).read() == b"paused\n"
+    wait_until(lambda: bridge.counters()[held] == 0, 60, "released by the kill switch")
+    produce_all(kafka_bootstrap, keyed_records(source, 50, 1, start=100))
+    wait_until(
+        lambda: bridge.counters()[f'streamchaos_records_produced_total{{route="{source}"}}'] == 150,
+        60,
+        "passthrough",
+    )
+    active = f'streamchaos_fault_active{{experiment="pytest",fault="delay",route="{source}"}}'
+    assert bridge.counters()[active] == 0
+    request = urllib.request.Request(f"{base}/resume", method="POST")
+    assert urllib.request.urlopen(request, timeout=10).status == 200
+    produce_all(kafka_bootstrap, keyed_records(source, 10, 1, start=150))
+    wait_until(lambda: bridge.counters()[held] == 10, 60, "faults back on")
+    assert bridge.stop() == 0
+    kinds = [e["kind"] for e in bridge.ledger_entries if e["kind"] != "injection"]
+    assert kinds == ["episode_start", "episode_end", "episode_start", "episode_end"]
