@@ -280,8 +280,22 @@ class Bridge:
             if not self.ever_assigned:  # a group join is not idleness (up to a minute)
                 last_input = max(last_input, min(now, ASSIGN_GRACE))
             if idle_exit is not None and now - last_input >= idle_exit:
-                log.info("no input for %.1fs: stopping (--idle-exit)", idle_exit)
-                break
+                # idle means caught up, not "a slow first fetch" (bounded by the grace)
+                if self._caught_up() or now - last_input >= idle_exit + ASSIGN_GRACE:
+                    log.info("no input for %.1fs: stopping (--idle-exit)", idle_exit)
+                    break
+
+    def _caught_up(self) -> bool:
+        """Every assigned partition's position has reached its high watermark."""
+        try:
+            tps = [TopicPartition(t, p) for t, p in self.assigned]
+            for tp in self._consumer.position(tps):
+                _, high = self._consumer.get_watermark_offsets(tp, cached=True)
+                if high < 0 or tp.offset < 0 or tp.offset < high:
+                    return high == 0  # an empty partition has nothing to wait for
+            return True
+        except KafkaException:
+            return False
 
     def _set_paused(self, paused: bool, now: float) -> bool:
         assert self._fwd is not None

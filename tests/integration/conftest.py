@@ -103,7 +103,7 @@ def bridge_process(tmp_path: Path) -> Iterator[Callable[..., BridgeProcess]]:
 
 def keyed_records(topic: str, n: int, partitions: int, start: int = 0) -> Iterator[dict[str, Any]]:
     """Keyed records with headers and explicit timestamps, round-robin over partitions."""
-    base_ts = 1_700_000_000_000
+    base_ts = int(time.time() * 1000) - 3_600_000  # an hour ago: inside any retention
     for i in range(start, start + n):
         yield {
             "topic": topic,
