@@ -279,11 +279,15 @@ class Bridge:
                 next_commit = now + interval
             if not self.ever_assigned:  # a group join is not idleness (up to a minute)
                 last_input = max(last_input, min(now, ASSIGN_GRACE))
-            if idle_exit is not None and now - last_input >= idle_exit:
-                # idle means caught up, not "a slow first fetch" (bounded by the grace)
-                if self._caught_up() or now - last_input >= idle_exit + ASSIGN_GRACE:
-                    log.info("no input for %.1fs: stopping (--idle-exit)", idle_exit)
-                    break
+            if self._idle_over(idle_exit, now - last_input):
+                log.info("no input for %.1fs: stopping (--idle-exit)", idle_exit)
+                break
+
+    def _idle_over(self, idle_exit: float | None, idle: float) -> bool:
+        """Idle means caught up, not a slow first fetch (which the grace still bounds)."""
+        if idle_exit is None or idle < idle_exit:
+            return False
+        return self._caught_up() or idle >= idle_exit + ASSIGN_GRACE
 
     def _caught_up(self) -> bool:
         """Every assigned partition's position has reached its high watermark."""
