@@ -8,7 +8,6 @@ is per source partition, so a partition can move between bridge processes.
 
 from __future__ import annotations
 
-import random
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -17,7 +16,14 @@ import numpy as np
 from streamchaos.faults import FAULTS, Fault, FaultConfig
 from streamchaos.faults.base import FaultContext
 from streamchaos.record import Emission, Injection, Record
-from streamchaos.selection import base_seed, key_uniform, splitmix, uniform, uniforms
+from streamchaos.selection import (
+    RecordRandom,
+    base_seed,
+    key_uniform,
+    splitmix,
+    uniform,
+    uniforms,
+)
 
 RNG_SALT = 0x5EED_5EED_5EED_5EED
 
@@ -60,12 +66,14 @@ class Stage:
         self._key_base = base_seed(seed, self.name, topic, "key")
         self._hits: set[int] = set()
         self.seen = self.injected = 0  # records and ledgered injections in this episode
+        # looked up once: a missing attribute on a pydantic model costs microseconds
+        self.ramp_by_magnitude = getattr(config, "ramp_by", None) == "magnitude"
         self._hit_part, self._hit_lo, self._hit_hi = -1, 0, -1
 
     def instance(self, partition: int) -> Fault:
         inst = self.instances.get(partition)
         if inst is None:
-            rng = random.Random(base_seed(self.seed, self.name, self.topic, partition, "rng"))
+            rng = RecordRandom(base_seed(self.seed, self.name, self.topic, partition, "rng"))
             inst = self.instances[partition] = self.cls(self.config, rng)
             if self.ctx is not None:
                 inst.ctx = self.ctx  # type: ignore[attr-defined]
@@ -95,7 +103,7 @@ class Stage:
         by the intensity instead, so every selected record changes a little more."""
         if self.intensity <= 0:
             return 0.0
-        if getattr(self.config, "ramp_by", "fraction") == "magnitude":
+        if self.ramp_by_magnitude:
             return self.config.fraction
         return self.config.fraction * self.intensity
 

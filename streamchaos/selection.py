@@ -9,6 +9,7 @@ record) or one at a time in Python; both give identical draws.
 from __future__ import annotations
 
 import hashlib
+import random
 import zlib
 
 import numpy as np
@@ -50,3 +51,38 @@ def key_uniform(base: int, key: bytes | None) -> float:
     """The draw for an entity key (key mode): all records of a key share it."""
     h = zlib.crc32(key or b"", base & 0xFFFFFFFF)
     return (splitmix(base ^ (h << 32 | h)) >> 11) / _TWO53
+
+
+class RecordRandom(random.Random):
+    """A ``random.Random`` whose whole state is one 64-bit word (splitmix64).
+
+    Faults reseed it for every record they act on (so a replayed offset repeats its draws);
+    Mersenne Twister's ``seed()`` costs ~4 µs, this one's a few ns. ``uniform``,
+    ``randrange``, ``choice``, ``shuffle``, ``gauss``, ``expovariate``… all work, since
+    they are built on ``random()`` and ``getrandbits()``.
+    """
+
+    _state = 0
+
+    def seed(self, a: object = None, version: int = 2) -> None:
+        self._state = (a if isinstance(a, int) else base_seed(a)) & MASK
+
+    def _next(self) -> int:
+        self._state = (self._state + 0x9E3779B97F4A7C15) & MASK
+        return splitmix(self._state)
+
+    def random(self) -> float:
+        return (self._next() >> 11) / _TWO53
+
+    def getrandbits(self, k: int) -> int:
+        bits, out = 0, 0
+        while bits < k:
+            out = (out << 64) | self._next()
+            bits += 64
+        return out >> (bits - k)
+
+    def getstate(self) -> tuple[int, ...]:
+        return (self._state,)
+
+    def setstate(self, state: tuple[int, ...]) -> None:
+        self._state = state[0]

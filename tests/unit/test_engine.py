@@ -255,3 +255,15 @@ def test_draws_depend_on_the_record_not_on_what_came_before():
 
     full, resumed = delays(0), delays(6)
     assert resumed and {o: d for o, d in full.items() if o >= 6} == resumed
+
+
+def test_record_random_is_a_cheap_reseedable_random():
+    from streamchaos.selection import RecordRandom
+
+    a, b = RecordRandom(42), RecordRandom(42)
+    assert [a.random() for _ in range(5)] == [b.random() for _ in range(5)]
+    a.seed(7)
+    values = [a.uniform(0, 1) for _ in range(2000)]
+    assert 0.45 < sum(values) / len(values) < 0.55 and min(values) >= 0
+    assert set(a.choice("abc") for _ in range(200)) == {"a", "b", "c"}
+    assert 0 <= a.randrange(256) < 256
