@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import json
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ import fastavro
 
 from streamchaos.codec.registry import ParsedSchema, Registry
 from streamchaos.codec.wire import Undecodable, frame, split
+from streamchaos.errors import CodecError
 
 
 @dataclass
@@ -26,17 +28,30 @@ class Decoded:
     schema_id: int | None
 
 
-class Codec:
+class Codec(ABC):
     """The codec of one route: ``decode(bytes) -> Decoded``, ``encode(...) -> bytes``."""
 
     format = "bytes"
     registry: Registry | None = None
 
+    @abstractmethod
+    def decode(self, data: bytes | None) -> Decoded: ...
+
+    @abstractmethod
+    def encode(self, value: Any, schema: ParsedSchema | None, schema_id: int | None) -> bytes: ...
+
+
+class BytesCodec(Codec):
+    """``format: bytes``: values are opaque, so nothing is decoded (value faults are refused
+    for such routes at load time)."""
+
     def decode(self, data: bytes | None) -> Decoded:
         raise Undecodable("not_decodable", "route format is bytes")
 
     def encode(self, value: Any, schema: ParsedSchema | None, schema_id: int | None) -> bytes:
-        raise NotImplementedError
+        if not isinstance(value, bytes):
+            raise CodecError(f"a bytes route can only carry bytes, not {type(value).__name__}")
+        return value
 
 
 class AvroCodec(Codec):
@@ -114,4 +129,4 @@ def codec_for(fmt: str, registry: Registry | None, schema_file: Path | None) -> 
         return AvroCodec(registry, local)
     if fmt == "json":
         return JsonCodec()
-    return Codec()
+    return BytesCodec()

@@ -14,6 +14,7 @@ import heapq
 import itertools
 import math
 import random
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import Any, ClassVar, Literal
 
@@ -45,8 +46,8 @@ class FaultConfig(BaseModel):
         return self.name or self.type
 
 
-class Fault:
-    """Base class; subclasses set ``Config`` and override ``apply`` (and maybe more)."""
+class Fault(ABC):
+    """Base class; subclasses set ``Config`` and implement ``apply`` (and maybe more)."""
 
     Config: ClassVar[type[FaultConfig]]
     purpose: ClassVar[str] = ""
@@ -61,12 +62,15 @@ class Fault:
 
     def reset(self) -> None:
         """Rebuild mutable state (a partition's state starts empty on assignment)."""
+        return None  # optional hook: stateless faults have nothing to rebuild
 
+    @abstractmethod
     def apply(self, record: Record, now: float) -> list[Emission]:
-        raise NotImplementedError
+        """Emissions for one selected record (none while it is held)."""
 
     def observe(self, record: Record, now: float) -> None:
         """See a record this fault did not select (only when ``observes``)."""
+        return None  # optional hook
 
     def due(self, now: float) -> list[Emission]:
         return []
@@ -191,9 +195,9 @@ class ValueFault(Fault):
             self.ctx.error(self.config.label, "unexpected", f"{record.where}: {exc!r}")
         return [Emission(record, record, [])]
 
+    @abstractmethod
     def change(self, record: Record, now: float) -> tuple[Record, dict[str, Any]] | None:
         """The changed record and the ledger detail, or None to leave it alone."""
-        raise NotImplementedError
 
 
 class RunningStats:

@@ -133,10 +133,6 @@ def query(url: str, q: str) -> list:
     return body["data"]["result"]
 
 
-@pytest.mark.skipif(
-    PROMETHEUS is None and not sys.platform.startswith("linux"),
-    reason="never skipped on Linux: make test installs the prometheus package",
-)
 def test_real_prometheus_scrapes_evaluates_rules_and_feeds_the_scorer(
     kafka_bootstrap, schema_registry_url, topic_factory, group_id, tmp_path
 ):
