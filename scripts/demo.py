@@ -10,13 +10,13 @@ import sys
 import threading
 import time
 from pathlib import Path
-from types import SimpleNamespace
 
 from streamchaos.audit import audit
 from streamchaos.bridge import Bridge
+from streamchaos.cli import build_parser
 from streamchaos.config import load_config
 from streamchaos.kafkatools import delete_topics
-from streamchaos.score_cli import run_score
+from streamchaos.score_cli import run_score, score_options
 from streamchaos.synth_cli import ensure_topic, run_synth
 from streamchaos.watch import WatchSettings
 from streamchaos.watch_runner import Watcher, WatchOptions
@@ -67,40 +67,43 @@ def main() -> int:
         "faults follow configs/demo.yaml ...",
         flush=True,
     )
-    run_synth(
-        SimpleNamespace(
-            topic=route.source,
-            count=None,
-            duration=args.seconds,
-            rate=args.rate,
-            seed=7,
-            partitions=3,
-        ),
-        bootstrap,
-        registry,
+    synth = build_parser().parse_args(
+        [
+            "synth",
+            "--topic",
+            route.source,
+            "--duration",
+            str(args.seconds),
+            "--rate",
+            str(args.rate),
+            "--seed",
+            "7",
+            "--partitions",
+            "3",
+        ]
     )
+    run_synth(synth, bootstrap, registry)
     traffic_end = time.time()
     for t in threads:
         t.join(120)
     report = audit(bootstrap, route.source, route.shadow, out / "demo-ledger.jsonl")
     print("\n" + report.summary() + "\n")
     run_score(
-        SimpleNamespace(
-            ledger=str(out / "demo-ledger.jsonl"),
-            alerts=str(out / "demo-alerts.jsonl"),
-            alerts_topic=None,
-            prometheus=None,
-            experiment=None,
-            fault=None,
-            max_delay=10.0,
-            early=0.0,
-            warmup=0.0,
-            json=str(out / "scorecard.json"),
-            run_start=bridge.started_at,
-            run_end=traffic_end,
-            png=str(out / "timeline.png"),
-            step=5.0,
-            bootstrap_servers=bootstrap,
+        score_options(
+            "--ledger",
+            str(out / "demo-ledger.jsonl"),
+            "--alerts",
+            str(out / "demo-alerts.jsonl"),
+            "--max-delay",
+            "10",
+            "--json",
+            str(out / "scorecard.json"),
+            "--png",
+            str(out / "timeline.png"),
+            "--run-start",
+            str(bridge.started_at),
+            "--run-end",
+            str(traffic_end),
         )
     )
     print(

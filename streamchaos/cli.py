@@ -21,7 +21,8 @@ log = logging.getLogger("streamchaos")
 EXIT_OK, EXIT_RUNTIME, EXIT_CONFIG = 0, 1, 2
 
 
-def _parser() -> argparse.ArgumentParser:
+def build_parser() -> argparse.ArgumentParser:
+    """The CLI's parser; also how code builds a command's options (e.g. ``score``)."""
     parser = argparse.ArgumentParser(
         prog="streamchaos",
         description="Make ML feature pipelines on Kafka fail on purpose, safely.",
@@ -135,7 +136,7 @@ def _score_parser(sub: Any) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = _parser()
+    parser = build_parser()
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse exits 2 on usage errors, 0 on --help

@@ -160,7 +160,6 @@ class RouteEngine:
         ctx: FaultContext | None = None,
     ) -> None:
         self.topic = topic
-        self.ctx = ctx
         self.stages = [Stage(cfg, topic, seed, ctx) for cfg in faults]
         self.needs_all = any(s.config.select == "key" or s.cls.observes for s in self.stages)
         self.paused = False

@@ -67,6 +67,13 @@ def prometheus_alerts(url: str, episodes: list[Episode], pad: float, step: float
     return alerts_from_prometheus(body, step=step)
 
 
+def score_options(*argv: str) -> Any:
+    """``score``'s options from command-line words, defaults included (for code and tests)."""
+    from streamchaos.cli import build_parser
+
+    return build_parser().parse_args(["score", *argv])
+
+
 def run_score(args: Any) -> tuple[Scorecard, list[Alert]]:
     entries = read_ledger(Path(args.ledger))
     if args.experiment:
@@ -75,7 +82,15 @@ def run_score(args: Any) -> tuple[Scorecard, list[Alert]]:
     if args.fault:
         episodes = [e for e in episodes if e.fault in args.fault or e.type in args.fault]
     alerts = load_alerts(args, episodes)
-    card = score(episodes, alerts, max_delay=args.max_delay, early=args.early, warmup=args.warmup)
+    card = score(
+        episodes,
+        alerts,
+        max_delay=args.max_delay,
+        early=args.early,
+        warmup=args.warmup,
+        run_start=args.run_start,
+        run_end=args.run_end,
+    )
     print(card.table())
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)

@@ -95,7 +95,6 @@ class _Run:
         fwd.tracker.consumed((self.topic, self.part), self.high)
         fast = self.seen - self.slow
         batch.remaining += fast
-        batch.outputs += fast
         batch.outputs_by_route[state.name] = batch.outputs_by_route.get(state.name, 0) + fast
         state.consumed += self.seen
         if state.engine is not None:
@@ -221,31 +220,21 @@ class Forwarder:
             if self.lineage is not None:
                 headers.append((self.lineage, f"{src.topic}/{src.partition}/{src.offset}".encode()))
             part = rec.partition if rec.partition < state.shadow_partitions else -1
-            batch.remaining += 1
-            batch.outputs += 1
-            batch.outputs_by_route[route] = batch.outputs_by_route.get(route, 0) + 1
+            batch.add_output(route)
+            args = (
+                state.shadow,
+                rec.value,
+                rec.key,
+                part,
+                callback,
+                None,
+                rec.timestamp,
+                headers or None,
+            )
             try:
-                self.producer.produce(
-                    state.shadow,
-                    rec.value,
-                    rec.key,
-                    part,
-                    callback,
-                    None,
-                    rec.timestamp,
-                    headers or None,
-                )
+                self.producer.produce(*args)
             except (BufferError, KafkaException):
-                self._produce_slowly(
-                    state.shadow,
-                    rec.value,
-                    rec.key,
-                    part,
-                    callback,
-                    None,
-                    rec.timestamp,
-                    headers or None,
-                )
+                self._produce_slowly(*args)
 
     def _injected_delivered(
         self, batch: Batch, route: str, em: Emission, at_ms: int, err: Any, msg: Any

@@ -25,21 +25,12 @@ TP = tuple[str, int]
 class Batch:
     """Outputs produced together; ``on_delivery`` is handed to every ``produce`` call."""
 
-    __slots__ = (
-        "_tracker",
-        "failures",
-        "lows",
-        "outputs",
-        "outputs_by_route",
-        "remaining",
-        "sealed",
-    )
+    __slots__ = ("_tracker", "failures", "lows", "outputs_by_route", "remaining", "sealed")
 
     def __init__(self, tracker: OffsetTracker) -> None:
         self._tracker = tracker
         self.lows: dict[TP, int] = {}
         self.remaining = 0
-        self.outputs = 0
         self.outputs_by_route: dict[str, int] = {}
         self.sealed = False
         self.failures: list[tuple[Any, Any]] = []
@@ -50,9 +41,10 @@ class Batch:
         if low is None or offset < low:
             self.lows[tp] = offset
 
-    def add_output(self) -> None:
+    def add_output(self, route: str = "") -> None:
+        """One more output in flight (the hot loop adds its fast outputs in bulk)."""
         self.remaining += 1
-        self.outputs += 1
+        self.outputs_by_route[route] = self.outputs_by_route.get(route, 0) + 1
 
     def on_delivery(self, err: Any, msg: Any) -> None:
         if err is not None:

@@ -53,6 +53,7 @@ class Bridge:
         self._thread: threading.Thread | None = None
         self._assigned_event = threading.Event()
         self.health: Health | None = None
+        self.error: Exception | None = None  # why a started bridge failed
         self.registry = registry if registry is not None else CollectorRegistry()
         self.metrics = Metrics(self.registry, cfg)
         self.tracker = OffsetTracker()
@@ -104,8 +105,6 @@ class Bridge:
             self.error = exc
             self.exit_code = 1
             self._assigned_event.set()
-
-    error: Exception | None = None
 
     def wait_until_assigned(self, timeout: float = 60.0) -> set[TP]:
         """Block until partitions are assigned (or the bridge failed); return them."""
@@ -375,8 +374,8 @@ class Bridge:
 
     def _batch_complete(self, batch: Batch) -> None:
         """Count what landed per route; log and count what finally failed."""
-        by_shadow = {s.shadow: s for s in self._routes.values()}
         failed: dict[str, int] = {}
+        by_shadow = self._fwd.by_shadow if self._fwd is not None else {}
         for err, msg in batch.failures:
             state = by_shadow.get(msg.topic())
             name = state.name if state is not None else msg.topic()
