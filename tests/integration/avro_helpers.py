@@ -4,6 +4,7 @@ confluent-kafka's own serializers (what a user's consumer would run)."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from confluent_kafka.schema_registry import SchemaRegistryClient
@@ -51,8 +52,16 @@ def client(url: str) -> SchemaRegistryClient:
 
 
 def produce_avro(
-    bootstrap: str, url: str, topic: str, n: int, schema: dict = SCHEMA, start: int = 0
+    bootstrap: str,
+    url: str,
+    topic: str,
+    n: int,
+    schema: dict = SCHEMA,
+    start: int = 0,
+    make_row: Callable[[int], dict[str, Any]] | None = None,
 ) -> None:
+    """Rows ``start..start+n`` serialized with confluent-kafka's AvroSerializer."""
+    make = make_row or row
     ser = AvroSerializer(client(url), json.dumps(schema))
     ctx = SerializationContext(topic, MessageField.VALUE)
     produce_all(
@@ -60,8 +69,8 @@ def produce_avro(
         (
             {
                 "topic": topic,
-                "key": f"u{i % 50}".encode(),
-                "value": ser(row(i), ctx),
+                "key": str(make(i)["user"]).encode(),
+                "value": ser(make(i), ctx),
                 "partition": 0,
             }
             for i in range(start, start + n)
@@ -111,17 +120,4 @@ def feature_row(i: int) -> dict[str, Any]:
 
 
 def produce_features(bootstrap: str, url: str, topic: str, n: int, start: int = 0) -> None:
-    ser = AvroSerializer(client(url), json.dumps(FEATURES))
-    ctx = SerializationContext(topic, MessageField.VALUE)
-    produce_all(
-        bootstrap,
-        (
-            {
-                "topic": topic,
-                "key": f"u{i % 97}".encode(),
-                "value": ser(feature_row(i), ctx),
-                "partition": 0,
-            }
-            for i in range(start, start + n)
-        ),
-    )
+    produce_avro(bootstrap, url, topic, n, FEATURES, start, make_row=feature_row)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import math
-from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -15,7 +14,7 @@ from streamchaos.audit import audit
 from streamchaos.bridge import Bridge
 from streamchaos.config import config_from_dict
 from streamchaos.kafkatools import produce_all, read_all
-from tests.integration.avro_helpers import SCHEMA, V1, Reader, client, produce_avro, row
+from tests.integration.avro_helpers import V1, Reader, client, produce_avro, row
 from tests.integration.conftest import bridge_config, origin_of
 
 pytestmark = pytest.mark.integration
@@ -247,11 +246,6 @@ def test_bad_input_passes_through_counted_and_nothing_is_lost(
     }
     assert len(injections(ledger, source)) == 40
     assert audit(kafka_bootstrap, source, shadow, ledger).ok
-    assert (
-        Counter(json.loads(line)["kind"] for line in ledger.read_text().splitlines())["injection"]
-        == 40
-    )
-    assert SCHEMA["name"] == "Payment"
 
 
 def test_registry_outage_mid_run_then_recovery(

@@ -9,12 +9,11 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 
 from streamchaos.audit import read_ledger
-from streamchaos.score_cli import run_score
+from streamchaos.score_cli import run_score, score_options
 from streamchaos.scoring import alerts_from_jsonl, episodes_from_ledger, score
 from tests.integration.experiment import free_port, run_experiment
 
@@ -31,26 +30,23 @@ DRIFT = [
 ]
 
 
-def score_args(run, **extra):
-    base = dict(
-        ledger=str(run.ledger),
-        alerts=str(run.alerts),
-        alerts_topic=None,
-        prometheus=None,
-        experiment=None,
-        fault=None,
-        max_delay=10.0,
-        early=0.0,
-        warmup=0.0,
-        json=None,
-        png=None,
-        step=1.0,
-        run_start=run.start,
-        run_end=run.end,
-        bootstrap_servers=None,
-    )
-    base.update(extra)
-    return SimpleNamespace(**base)
+def score_args(run, *words, alerts=True):
+    """``streamchaos score`` options for a run, as the command line would build them."""
+    base = [
+        "--ledger",
+        str(run.ledger),
+        "--max-delay",
+        "10",
+        "--step",
+        "1",
+        "--run-start",
+        str(run.start),
+        "--run-end",
+        str(run.end),
+    ]
+    if alerts:
+        base += ["--alerts", str(run.alerts)]
+    return score_options(*base, *words)
 
 
 def test_watch_detects_a_two_sigma_step_and_the_scorecard_says_so(
@@ -61,9 +57,8 @@ def test_watch_detects_a_two_sigma_step_and_the_scorecard_says_so(
     run = run_experiment(
         kafka_bootstrap, schema_registry_url, source, shadow, group_id, tmp_path, DRIFT
     )
-    card, alerts = run_score(
-        score_args(run, json=str(tmp_path / "card.json"), png=str(tmp_path / "timeline.png"))
-    )
+    json_out, png_out = str(tmp_path / "card.json"), str(tmp_path / "timeline.png")
+    card, alerts = run_score(score_args(run, "--json", json_out, "--png", png_out))
     assert card.episodes == 1 and card.recall == 1.0, card.table()
     [row] = card.results
     assert 0 <= row.delay <= 10
@@ -160,7 +155,7 @@ def test_real_prometheus_scrapes_evaluates_rules_and_feeds_the_scorer(
         # the run is over and its targets gone: read what was scraped during it
         injected = query(url, "max_over_time(streamchaos_injections_total[10m])")
         assert injected and float(injected[0]["value"][1]) > 0
-        card, _ = run_score(score_args(run, alerts=None, prometheus=url, fault=["drift"]))
+        card, _ = run_score(score_args(run, "--prometheus", url, "--fault", "drift", alerts=False))
         assert card.recall == 1.0, card.table()
         fired = query(url, 'max_over_time(ALERTS{alertstate="firing"}[10m])')
         names = {a["metric"]["alertname"] for a in fired}

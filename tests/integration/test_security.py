@@ -31,14 +31,13 @@ def sasl():
 
 
 def run_cli(args, env, timeout=90):
-    proc = subprocess.run(
+    return subprocess.run(
         [sys.executable, "-m", "streamchaos", *args],
         env=env,
         capture_output=True,
         text=True,
         timeout=timeout,
     )
-    return proc, None
 
 
 def sasl_config(tmp_path, sasl, source, shadow):
@@ -79,9 +78,9 @@ def test_right_credentials_bridge_and_no_secret_in_any_output(
     produce_all(kafka_bootstrap, keyed_records(source, 100, 1))
     path = sasl_config(tmp_path, sasl, source, shadow)
     env = env_with(sasl["password"])
-    validate, _ = run_cli(["validate", "-c", str(path)], env)
-    run, _ = run_cli(["-v", "run", "-c", str(path), "--idle-exit", "3"], env)
-    json_run, _ = run_cli(["--log-format", "json", "run", "-c", str(path), "--idle-exit", "2"], env)
+    validate = run_cli(["validate", "-c", str(path)], env)
+    run = run_cli(["-v", "run", "-c", str(path), "--idle-exit", "3"], env)
+    json_run = run_cli(["--log-format", "json", "run", "-c", str(path), "--idle-exit", "2"], env)
     assert validate.returncode == 0 and run.returncode == 0, run.stderr[-2000:]
     assert len(read_all(kafka_bootstrap, shadow, expect=100)) == 100
     for proc in (validate, run, json_run):
@@ -92,7 +91,7 @@ def test_wrong_credentials_fail_fast_with_a_clear_error(sasl, tmp_path):
     path = sasl_config(tmp_path, sasl, unique_name("src"), unique_name("src") + ".shadow")
     wrong = "definitely-not-" + sasl["password"]
     # a hang would end in TimeoutExpired: the bound is the subprocess timeout, not a timing
-    proc, _ = run_cli(["run", "-c", str(path)], env_with(wrong), timeout=120)
+    proc = run_cli(["run", "-c", str(path)], env_with(wrong), timeout=120)
     assert proc.returncode == 1, proc.stderr[-2000:]
     assert "authentication failed" in proc.stderr.lower()
     assert wrong not in proc.stdout + proc.stderr

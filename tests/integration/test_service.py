@@ -50,7 +50,8 @@ def test_bridge_in_a_thread_start_assigned_inject_stop_loses_nothing(
         60,
         "consumed",
     )
-    assert bridge.counters()[f'streamchaos_held_records{{fault="delay",route="{source}"}}'] >= 0
+    held = f'streamchaos_held_records{{fault="delay",route="{source}"}}'
+    wait_until(lambda: bridge.counters()[held] > 0, 30, "the 30 s delays holding records")
     assert bridge.stop() == 0  # the 30 s delays are released, not waited for
     kinds = {e["type"] for e in bridge.ledger_entries if e["kind"] == "injection"}
     assert kinds == {"delay", "drop", "duplicate"}
