@@ -21,6 +21,7 @@ from confluent_kafka import Consumer, Producer
 from prometheus_client import CollectorRegistry
 
 from streamchaos.bridge import Bridge
+from streamchaos.bridge.runner import fewer_collections
 from streamchaos.codec import AvroCodec, ParsedSchema, Registry, frame
 from streamchaos.config import config_from_dict
 from streamchaos.kafkaconf import PRODUCER_DEFAULTS
@@ -38,6 +39,9 @@ SCHEMA = {
         {"name": "country", "type": "string"},
         {"name": "device", "type": "string"},
         {"name": "count", "type": "long"},
+        {"name": "f1", "type": "double"},
+        {"name": "f2", "type": "double"},
+        {"name": "f3", "type": "double"},
         {"name": "note", "type": "string"},
     ],
 }
@@ -55,7 +59,10 @@ def records(topic: str, n: int, schema_id: int) -> Any:
             "country": "DE",
             "device": "ios",
             "count": i,
-            "note": "x" * 90,
+            "f1": i % 7 * 0.5,
+            "f2": i % 11 * 1.5,
+            "f3": i % 13 * 2.5,
+            "note": "x" * 66,
         }
         yield {
             "topic": topic,
@@ -70,8 +77,16 @@ def register(url: str, topic: str) -> int:
     return Registry(url).register(f"{topic}-value", SCHEMA)
 
 
-def plain_passthrough(bootstrap: str, source: str, shadow: str, n: int) -> float:
-    """The baseline: a tuned consume→produce loop with no bookkeeping at all."""
+def plain_passthrough(
+    bootstrap: str, source: str, shadow: str, n: int, tune_gc: bool = False
+) -> float:
+    """The baseline: a tuned consume→produce loop with no bookkeeping at all (and, with
+    ``tune_gc``, the garbage-collector setting the bridge's CLI uses)."""
+    with fewer_collections(tune_gc):
+        return _plain(bootstrap, source, shadow, n)
+
+
+def _plain(bootstrap: str, source: str, shadow: str, n: int) -> float:
     consumer = Consumer(
         {
             "bootstrap.servers": bootstrap,
@@ -150,7 +165,7 @@ def bridge_passthrough(
         "bridge": bridge or {},
         "schema_registry": {"url": os.environ.get("SCHEMA_REGISTRY_URL")},
     }
-    timed = TimedBridge(config_from_dict(raw, env={}), registry=CollectorRegistry())
+    timed = TimedBridge(config_from_dict(raw, env={}), registry=CollectorRegistry(), tune_gc=True)
     timed.target = n
     timed.run(idle_exit=60)
     if timed.start is None or timed.end is None:
@@ -165,6 +180,9 @@ DRIFT5 = {
 
 SCENARIOS = {
     "plain": plain_passthrough,
+    "plain, GC tuned like the bridge": lambda b, s, sh, n: plain_passthrough(
+        b, s, sh, n, tune_gc=True
+    ),
     "bridge": bridge_passthrough,
     "bridge, no lineage header": lambda b, s, sh, n: bridge_passthrough(
         b, s, sh, n, bridge={"lineage_header": None}

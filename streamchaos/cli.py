@@ -190,7 +190,7 @@ def _run(path: str, idle_exit: float | None) -> int:
     if idle_exit is not None and idle_exit <= 0:
         raise ConfigError("--idle-exit: must be a positive number of seconds")
     cfg = load_config(path)
-    bridge = Bridge(cfg)
+    bridge = Bridge(cfg, tune_gc=True)
 
     def _on_signal(signum: int, frame: FrameType | None) -> None:
         log.info("received %s: stopping", signal.Signals(signum).name)
