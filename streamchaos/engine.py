@@ -26,6 +26,7 @@ from streamchaos.selection import (
 )
 
 RNG_SALT = 0x5EED_5EED_5EED_5EED
+DRAW_WINDOW = 4096  # offsets whose selection draws are computed at once, per partition
 
 
 class Budget:
@@ -69,6 +70,7 @@ class Stage:
         # looked up once: a missing attribute on a pydantic model costs microseconds
         self.ramp_by_magnitude = getattr(config, "ramp_by", None) == "magnitude"
         self._hit_part, self._hit_lo, self._hit_hi = -1, 0, -1
+        self._draws: dict[int, tuple[int, np.ndarray]] = {}  # partition -> (first, draws)
 
     def instance(self, partition: int) -> Fault:
         inst = self.instances.get(partition)
@@ -131,15 +133,31 @@ class Stage:
             self.intensity = value
             self._hit_hi = -1  # cached hits were drawn at the old probability
 
-    def candidates(self, partition: int, first: int, count: int) -> set[int]:
-        """Offsets in [first, first+count) this stage would select (record mode)."""
+    def candidates(self, partition: int, first: int, count: int) -> list[int]:
+        """Offsets in [first, first+count) this stage would select (record mode), ascending.
+
+        The draws are kept for a window of offsets ahead (they do not depend on the
+        probability, which a ramp changes every tick), so a consumed batch costs one
+        comparison over its range instead of hashing every offset again.
+        """
         p = self.probability
         if p <= 0:
-            return set()
-        hits = np.flatnonzero(uniforms(self.base(partition), first, count) < p) + first
-        self._hits = set(hits.tolist())
+            return []
+        window = self._draws.get(partition)
+        if window is None or not window[0] <= first <= first + count <= window[0] + len(window[1]):
+            span = max(count, DRAW_WINDOW)
+            window = self._draws[partition] = (first, uniforms(self.base(partition), first, span))
+        lo = first - window[0]
+        hits = (np.flatnonzero(window[1][lo : lo + count] < p) + first).tolist()
+        self._hits = set(hits)
         self._hit_part, self._hit_lo, self._hit_hi = partition, first, first + count
-        return self._hits
+        return hits
+
+    def forget(self, partition: int) -> None:
+        self.instances.pop(partition, None)
+        self._draws.pop(partition, None)
+        if self._hit_part == partition:
+            self._hit_hi = -1
 
 
 @dataclass
@@ -193,40 +211,86 @@ class RouteEngine:
 
     # -- records ------------------------------------------------------------------------
 
-    def candidates(self, partition: int, first: int, count: int) -> set[int] | None:
-        """Offsets that may be selected by some stage; None = every record must be seen."""
-        if self.needs_all:
-            return None
-        found: set[int] = set()
+    def candidates(self, partition: int, first: int, count: int) -> list[int]:
+        """Offsets in [first, first+count) some stage may select, ascending (record-mode
+        stages only: with ``needs_all`` every record must go through the engine)."""
+        found: list[int] = []
+        merged = False
         for stage in self.stages:
             if stage.probability > 0 and stage.config.select == "record":
-                found |= stage.candidates(partition, first, count)
-        return found
+                hits = stage.candidates(partition, first, count)
+                if found and hits:
+                    found, merged = found + hits, True
+                elif hits:
+                    found = hits
+        return sorted(set(found)) if merged else found
 
     def process(self, record: Record, now: float) -> list[Emission]:
         return self._continue(0, [Emission(record, record, [])], now)
 
+    def process_many(self, records: list[Record], now: float) -> list[list[Emission]]:
+        """``process`` of each record, as one call: ``result[i]`` is what ``records[i]``
+        became. A stage whose fault takes batches (``Fault.batched``) gets every record it
+        selects at once, per partition; each stage still sees its records in order, so the
+        outputs equal those of ``process`` one by one."""
+        outs = [[Emission(r, r, [])] for r in records]
+        if self.paused:
+            return outs
+        for stage in self.stages:
+            if stage.cls.batched:
+                self._batched_stage(stage, outs, now)
+            else:
+                for i, ems in enumerate(outs):
+                    outs[i] = self._stage(stage, ems, now)
+        return outs
+
     def _continue(self, start: int, ems: list[Emission], now: float) -> list[Emission]:
         for stage in self.stages[start:]:
-            nxt: list[Emission] = []
-            for em in ems:
+            ems = self._stage(stage, ems, now)
+        return ems
+
+    def _stage(self, stage: Stage, ems: list[Emission], now: float) -> list[Emission]:
+        nxt: list[Emission] = []
+        for em in ems:
+            rec = em.record
+            if rec is None or self.paused:
+                nxt.append(em)
+                continue
+            inst = stage.instance(rec.partition)
+            if stage.selects(rec, now):
+                if em.injections:  # a fresh object: one carry slot per emission
+                    rec = rec.evolve()
+                    self._carry[id(rec)] = (rec, em.injections)
+                inst.rng.seed(stage.rng_seed(rec))  # draws are a function of the record
+                nxt.extend(self._attach(inst.apply(rec, now)))
+            else:
+                if inst.observes:
+                    inst.observe(rec, now)
+                nxt.append(em)
+        return nxt
+
+    def _batched_stage(self, stage: Stage, outs: list[list[Emission]], now: float) -> None:
+        """A one-in, one-out stage over all the records it selects, in place."""
+        picked: dict[int, list[tuple[list[Emission], int, Emission]]] = {}
+        for ems in outs:
+            for j, em in enumerate(ems):
                 rec = em.record
-                if rec is None or self.paused:
-                    nxt.append(em)
+                if rec is None:
                     continue
-                inst = stage.instance(rec.partition)
                 if stage.selects(rec, now):
-                    if em.injections:  # a fresh object: one carry slot per emission
-                        rec = rec.evolve()
-                        self._carry[id(rec)] = (rec, em.injections)
-                    inst.rng.seed(stage.rng_seed(rec))  # draws are a function of the record
-                    nxt.extend(self._attach(inst.apply(rec, now)))
+                    picked.setdefault(rec.partition, []).append((ems, j, em))
                 else:
+                    inst = stage.instance(rec.partition)
                     if inst.observes:
                         inst.observe(rec, now)
-                    nxt.append(em)
-            ems = nxt
-        return ems
+        for part, items in picked.items():
+            recs = [em.record for _, _, em in items if em.record is not None]
+            seeds = [stage.rng_seed(r) for r in recs]
+            results = stage.instance(part).apply_many(recs, seeds, now)
+            for (ems, j, em), res in zip(items, results, strict=True):
+                if em.injections:  # injections of earlier stages stay with the record
+                    res.injections[:0] = em.injections
+                ems[j] = res
 
     def _attach(self, ems: list[Emission]) -> list[Emission]:
         """Give injections of earlier stages back to the emission that carries the record."""
@@ -276,4 +340,4 @@ class RouteEngine:
                 del self._carry[key]
         for stage in self.stages:
             for part in parts:
-                stage.instances.pop(part, None)
+                stage.forget(part)

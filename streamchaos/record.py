@@ -27,6 +27,10 @@ class Record(NamedTuple):
     def evolve(self, **changes: Any) -> Record:
         return self._replace(**changes)
 
+    def with_value(self, value: bytes | None) -> Record:
+        """``evolve(value=...)`` in a fifth of the time (the value faults' common case)."""
+        return Record._make((self[0], self[1], self[2], self[3], value, self[5], self[6]))
+
     @property
     def where(self) -> str:
         """``topic[partition]@offset``, how errors and logs name a record."""
@@ -36,14 +40,16 @@ class Record(NamedTuple):
     def from_message(cls, msg: Any) -> Record:
         ts_type, ts = msg.timestamp()
         headers = msg.headers()
-        return cls(
-            msg.topic(),
-            msg.partition(),
-            msg.offset(),
-            msg.key(),
-            msg.value(),
-            tuple(headers) if headers else (),
-            ts if ts_type else 0,
+        return cls._make(
+            (
+                msg.topic(),
+                msg.partition(),
+                msg.offset(),
+                msg.key(),
+                msg.value(),
+                tuple(headers) if headers else (),
+                ts if ts_type else 0,
+            )
         )
 
 

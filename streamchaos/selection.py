@@ -38,7 +38,12 @@ def uniform(base: int, offset: int) -> float:
 
 def uniforms(base: int, first: int, count: int) -> np.ndarray:
     """Draws for offsets first .. first+count-1, identical to ``uniform`` one by one."""
-    x = np.arange(first, first + count, dtype=np.uint64) ^ np.uint64(base)
+    return keyed_uniforms(np.arange(first, first + count, dtype=np.uint64), base)
+
+
+def keyed_uniforms(keys: np.ndarray, salt: int) -> np.ndarray:
+    """``(splitmix(key ^ salt) >> 11) / 2**53`` for every key of a uint64 array."""
+    x = keys ^ np.uint64(salt)
     with np.errstate(over="ignore"):
         x = x + np.uint64(0x9E3779B97F4A7C15)
         x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)

@@ -60,13 +60,16 @@ class _Rejected:
         return -1
 
 
+NO_PICKS: dict[int, list[Emission]] = {}
+
+
 class _Run:
     """Bookkeeping for a run of consecutive records of one partition within a batch."""
 
-    __slots__ = ("batch", "fwd", "high", "part", "seen", "size", "slow", "state", "topic")
+    __slots__ = ("batch", "fwd", "high", "part", "seen", "slow", "state", "topic")
 
-    def __init__(self, fwd: Forwarder, batch: Batch, size: int) -> None:
-        self.fwd, self.batch, self.size = fwd, batch, size
+    def __init__(self, fwd: Forwarder, batch: Batch) -> None:
+        self.fwd, self.batch = fwd, batch
         self.topic, self.part, self.high = "", -1, -1
         self.seen = self.slow = 0
         self.state: RouteState | None = None
@@ -81,11 +84,60 @@ class _Run:
         shadow_part = part if part < state.shadow_partitions else -1
         return state.shadow, shadow_part, f"{topic}/{part}/".encode(), state.engine
 
-    def candidates(self, first: int) -> tuple[set[int] | None, int]:
+    def pick(self, msgs: list[Any], start: int, now: float) -> tuple[dict[int, Any], int]:
+        """Run the engine over the records of this run, from ``msgs[start]``, that a fault
+        may select, all at once; return their outputs by offset, and the offset up to which
+        that answer holds. Selection is by offset, so a contiguous run finds its picks by
+        index arithmetic; gaps (compaction, transaction markers) take a scan."""
         engine = self.state.engine if self.state is not None else None
         if engine is None:
-            return set(), 1 << 62
-        return engine.candidates(self.part, first, self.size), first + self.size
+            return NO_PICKS, 1 << 62
+        first = msgs[start].offset()
+        end = first + len(msgs) - start
+        if engine.needs_all:
+            found = self._scan(msgs, start)
+            end = msgs[found[-1]].offset() + 1
+        else:
+            cands = engine.candidates(self.part, first, end - first)
+            if not cands:
+                return NO_PICKS, end
+            by_index = self._by_index(msgs, start, first, sorted(cands))
+            if by_index is not None:
+                found = by_index
+            else:
+                found = self._scan(msgs, start)
+                last = msgs[found[-1]].offset()
+                if last >= end:
+                    cands, end = engine.candidates(self.part, first, last + 1 - first), last + 1
+                wanted = set(cands)
+                found = [j for j in found if msgs[j].offset() in wanted]
+        records = [Record.from_message(msgs[j]) for j in found]
+        outs = engine.process_many(records, now)
+        return {rec.offset: ems for rec, ems in zip(records, outs, strict=True)}, end
+
+    def _by_index(
+        self, msgs: list[Any], start: int, first: int, offsets: list[int]
+    ) -> list[int] | None:
+        found = []
+        for offset in offsets:
+            j = start + offset - first
+            msg = msgs[j]
+            if msg.offset() != offset or msg.partition() != self.part or msg.topic() != self.topic:
+                return None
+            found.append(j)
+        return found
+
+    def _scan(self, msgs: list[Any], start: int) -> list[int]:
+        """Indices of this run's records from ``start`` on (until another partition)."""
+        found = []
+        for j in range(start, len(msgs)):
+            msg = msgs[j]
+            if msg.error() is not None:
+                continue
+            if msg.partition() != self.part or msg.topic() != self.topic:
+                break
+            found.append(j)
+        return found
 
     def close(self) -> None:
         state = self.state
@@ -146,12 +198,12 @@ class Forwarder:
         produce = self.producer.produce
         on_delivery = batch.on_delivery
         lineage = self.lineage
-        run = _Run(self, batch, len(msgs))
+        run = _Run(self, batch)
         shadow, shadow_part, prefix = "", -1, b""
         engine: RouteEngine | None = None
-        cand: set[int] | None = set()
-        cand_end = 0
-        for msg in msgs:
+        picks: dict[int, list[Emission]] = NO_PICKS
+        picks_end = 0
+        for index, msg in enumerate(msgs):
             if msg.error() is not None:
                 self.on_consume_error(msg.error())
                 continue
@@ -160,16 +212,19 @@ class Forwarder:
             offset = msg.offset()
             if part != run.part or topic != run.topic:
                 shadow, shadow_part, prefix, engine = run.switch(topic, part, offset)
-                cand, cand_end = run.candidates(offset)
+                picks, picks_end = run.pick(msgs, index, now)
             run.seen += 1
             run.high = offset
             if engine is not None:
-                if offset >= cand_end:
-                    cand, cand_end = run.candidates(offset)
-                if cand is None or offset in cand:
-                    run.slow += 1
-                    self.emit(topic, engine.process(Record.from_message(msg), now), batch, now)
-                    continue
+                if offset >= picks_end:
+                    picks, picks_end = run.pick(msgs, index, now)
+                if picks:
+                    ems = picks.get(offset)
+                    if ems is not None:
+                        run.slow += 1
+                        if ems:
+                            self.emit(topic, ems, batch, now)
+                        continue
             headers = msg.headers()
             if lineage is not None:
                 origin = (lineage, prefix + b"%d" % offset)

@@ -1,10 +1,12 @@
-"""Patch a fixed-width field (float, double) inside Avro bytes without decoding the record.
+"""Patch numeric fields inside Avro bytes without decoding the record.
 
-Decoding and re-encoding a whole record costs ~10 µs in fastavro; finding one field by
-skipping the ones before it and overwriting its 4 or 8 bytes costs a fraction of that.
-A ``Locator`` is built once per writer schema; it works for records whose fields before
-the target are primitives, enums, fixed or unions of those (the common flat feature
-record) and returns None otherwise, so callers fall back to the full decode.
+Decoding and re-encoding a whole record costs ~10 µs in fastavro; finding fields by
+skipping the ones before them and rewriting their bytes costs a fraction of that.
+A ``Locator`` (one float/double field, overwritten in place) or ``Spans`` (several
+int/long/float/double fields; a varint that changes length is spliced) is built once per
+writer schema. Both work for records whose fields before the targets are primitives,
+enums, fixed or unions of those (the common flat feature record) and are None
+otherwise, so callers fall back to the full decode.
 """
 
 from __future__ import annotations
@@ -128,3 +130,106 @@ def locator(schema: Any, name: str) -> Locator | None:
             return None
         skips.append(skip)
     return None
+
+
+_INT_RANGE = {"int": (-(1 << 31), (1 << 31) - 1), "long": (-(1 << 63), (1 << 63) - 1)}
+
+
+def zigzag_bytes(value: int) -> bytes:
+    """Avro's encoding of an int/long: zigzag, then a little-endian base-128 varint."""
+    n = (value << 1) ^ (value >> 63)
+    out = bytearray()
+    while n > 0x7F:
+        out.append((n & 0x7F) | 0x80)
+        n >>= 7
+    out.append(n)
+    return bytes(out)
+
+
+class Spans:
+    """Several top-level numeric fields of a record: read them in one pass, rewrite some.
+
+    ``read`` returns each target's (start, end, value) in ``names`` order; ``write`` puts
+    new values (None: keep) into those byte ranges and returns the new payload.
+    """
+
+    def __init__(self, names: list[str], plan: list[tuple[int, Skip | str]]) -> None:
+        self.names = names
+        self.kinds: list[str] = [""] * len(names)
+        for index, step in plan:
+            if index >= 0:
+                self.kinds[index] = str(step)
+        self._plan = plan  # schema order up to the last target: (name index | -1, skip | kind)
+        self._backwards = [index for index, _ in reversed(plan) if index >= 0]
+
+    def read(self, payload: bytes) -> list[tuple[int, int, float | int]]:
+        out: list[tuple[int, int, float | int]] = [(0, 0, 0)] * len(self.names)
+        pos = 0
+        for index, step in self._plan:
+            if index < 0:
+                pos = step(payload, pos)  # type: ignore[operator]
+                continue
+            start = pos
+            value: float | int
+            if step == "double":
+                value = _DOUBLE.unpack_from(payload, pos)[0]
+                pos += 8
+            elif step == "float":
+                value = _FLOAT.unpack_from(payload, pos)[0]
+                pos += 4
+            else:
+                value, pos = _zigzag(payload, pos)
+            out[index] = (start, pos, value)
+        if pos > len(payload):
+            raise IndexError("record shorter than its schema")
+        return out
+
+    def write(
+        self,
+        payload: bytes,
+        spans: list[tuple[int, int, float | int]],
+        values: list[float | int | None],
+    ) -> bytes:
+        out = bytearray(payload)
+        for index in self._backwards:  # from the end: a resized varint moves nothing before it
+            value = values[index]
+            if value is not None:
+                start, end, _ = spans[index]
+                out[start:end] = _encode(self.kinds[index], value)
+        return bytes(out)
+
+
+def _encode(kind: str, value: float | int) -> bytes:
+    if kind == "double":
+        return _DOUBLE.pack(value)
+    if kind == "float":
+        return _FLOAT.pack(value)
+    low, high = _INT_RANGE[kind]
+    number = int(value)
+    if not low <= number <= high:
+        raise OverflowError(f"{number} does not fit an Avro {kind}")
+    return zigzag_bytes(number)
+
+
+def spans(schema: Any, names: list[str]) -> Spans | None:
+    """``Spans`` for top-level int/long/float/double fields ``names``, or None."""
+    if not isinstance(schema, dict) or schema.get("type") != "record":
+        return None
+    wanted = {name: i for i, name in enumerate(names)}
+    plan: list[tuple[int, Skip | str]] = []
+    for field in schema.get("fields", []):
+        if not wanted:
+            break
+        ftype = field["type"]
+        index = wanted.pop(field["name"], None)
+        if index is not None:
+            kind = ftype if isinstance(ftype, str) else None
+            if kind not in ("int", "long", "float", "double"):
+                return None  # logical types, unions: the full decode handles them
+            plan.append((index, kind))
+            continue
+        skip = skipper(ftype)
+        if skip is None:
+            return None
+        plan.append((-1, skip))
+    return Spans(names, plan) if not wanted else None

@@ -53,6 +53,7 @@ class Fault(ABC):
     purpose: ClassVar[str] = ""
     holds: ClassVar[bool] = False
     observes: ClassVar[bool] = False
+    batched: ClassVar[bool] = False  # apply_many: one emission per record, all at once
 
     def __init__(self, config: FaultConfig, rng: random.Random) -> None:
         self.config = config
@@ -67,6 +68,15 @@ class Fault(ABC):
     @abstractmethod
     def apply(self, record: Record, now: float) -> list[Emission]:
         """Emissions for one selected record (none while it is held)."""
+
+    def apply_many(self, records: list[Record], seeds: list[int], now: float) -> list[Emission]:
+        """Exactly one emission per record (faults with ``batched``); ``seeds[i]`` is what
+        ``rng`` is seeded with for ``records[i]``. By default, one ``apply`` at a time."""
+        out = []
+        for record, seed in zip(records, seeds, strict=True):
+            self.rng.seed(seed)
+            out.extend(self.apply(record, now))
+        return out
 
     def observe(self, record: Record, now: float) -> None:
         """See a record this fault did not select (only when ``observes``)."""
@@ -170,6 +180,7 @@ class ValueFault(Fault):
     """Decode the selected record, change its value, encode it; bad input passes unchanged."""
 
     ctx: FaultContext
+    batched = True  # one emission per record, always (``guarded``)
 
     def apply(self, record: Record, now: float) -> list[Emission]:
         return self.guarded(record, lambda: self._modify(record, now))
@@ -183,17 +194,22 @@ class ValueFault(Fault):
 
     def guarded(self, record: Record, act: Callable[[], list[Emission]]) -> list[Emission]:
         """Run ``act``; a record it cannot decode or change passes unchanged, reported."""
-        from streamchaos.codec.wire import Undecodable
-
         try:
             return act()
-        except Undecodable as exc:
-            self.ctx.undecodable(exc.reason)
-        except FieldError as exc:
-            self.ctx.error(self.config.label, exc.reason, f"{record.where}: {exc}")
         except Exception as exc:  # bad input never stops the bridge (DESIGN invariant 5)
-            self.ctx.error(self.config.label, "unexpected", f"{record.where}: {exc!r}")
+            self.report(record, exc)
         return [Emission(record, record, [])]
+
+    def report(self, record: Record, exc: Exception) -> None:
+        """Count (and log once) why ``record`` passes unchanged."""
+        from streamchaos.codec.wire import Undecodable
+
+        if isinstance(exc, Undecodable):
+            self.ctx.undecodable(exc.reason)
+        elif isinstance(exc, FieldError):
+            self.ctx.error(self.config.label, exc.reason, f"{record.where}: {exc}")
+        else:
+            self.ctx.error(self.config.label, "unexpected", f"{record.where}: {exc!r}")
 
     @abstractmethod
     def change(self, record: Record, now: float) -> tuple[Record, dict[str, Any]] | None:

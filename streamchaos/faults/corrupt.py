@@ -110,7 +110,7 @@ class Corrupt(ValueFault):
         detail: dict[str, Any] = {"mode": cfg.mode, "fields": changes}
         if schema_id != dec.schema_id:
             detail.update(old_schema_id=dec.schema_id, schema_id=schema_id)
-        return record.evolve(value=encoded), detail
+        return record.with_value(encoded), detail
 
     def _patch(self, codec: AvroCodec, record: Record) -> tuple[Record, dict[str, Any]] | None:
         """Fixed-width fields changed in place in the Avro bytes (no decode, no encode)."""
@@ -132,7 +132,7 @@ class Corrupt(ValueFault):
                 raise Undecodable("avro_error", f"not valid Avro for its schema: {exc}") from exc
             changes[name] = {"old": _plain(old), "new": _plain(new)}
         value = codec.join(schema_id, payload)
-        return record.evolve(value=value), {"mode": self.config.mode, "fields": changes}
+        return record.with_value(value), {"mode": self.config.mode, "fields": changes}
 
     def _variant(self, dec: Any) -> tuple[Any, int | None]:
         """The schema to write with (validated, mutated and registered once per writer)."""

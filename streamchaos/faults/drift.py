@@ -8,6 +8,12 @@ Intensity follows the schedule; ``ramp_by: magnitude`` (default) scales every se
 record's change by it, ``ramp_by: fraction`` gives more records the full change.
 ``where: {field: value}`` limits the drift to a segment.
 
+The selected records of a consumed batch are drifted together: their feature values
+become numpy columns, every draw is a pure function of (record seed, feature, purpose),
+so a record drifts the same way alone or in any batch. Numeric-only drift on flat Avro
+records rewrites the fields in the Avro bytes (``codec.patch.Spans``) instead of a full
+decode and encode.
+
 >>> cfg = DriftConfig(features={"amount": {"shift": 5}})
 >>> cfg.features["amount"].shift
 5.0
@@ -15,14 +21,22 @@ record's change by it, ``ramp_by: fraction`` gives more records the full change.
 
 from __future__ import annotations
 
+import bisect
 import math
+import struct
+from abc import ABC, abstractmethod
+from itertools import accumulate
 from typing import Any, Literal
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from streamchaos.codec import mutate
+from streamchaos.codec.avro import AvroCodec
+from streamchaos.codec.patch import Spans, spans
 from streamchaos.faults.base import FaultConfig, FieldError, RunningStats, ValueFault
-from streamchaos.record import Record
+from streamchaos.record import Emission, Record
+from streamchaos.selection import keyed_uniforms, splitmix
 
 
 class FeatureDrift(BaseModel):
@@ -83,40 +97,101 @@ class Drift(ValueFault):
     def reset(self) -> None:
         self._stats: dict[str, RunningStats] = {}
         self._checked: set[int] = set()
+        self._spans: dict[int, Spans | None] = {}
+        cfg = self.config
+        self._names = list(cfg.features)
+        self._patchable = cfg.where is None and all(
+            spec.numeric and spec.null_rate is None for spec in cfg.features.values()
+        )
+
+    # -- the fault protocol: one record, or a batch, the same way --------------------
+
+    def apply(self, record: Record, now: float) -> list[Emission]:
+        return self._drift_many([record], [self.rng.getrandbits(64)], now)
+
+    def apply_many(self, records: list[Record], seeds: list[int], now: float) -> list[Emission]:
+        keys = []
+        for seed in seeds:  # the key ``apply`` draws from the rng seeded for the record
+            self.rng.seed(seed)
+            keys.append(self.rng.getrandbits(64))
+        return self._drift_many(records, keys, now)
 
     def change(self, record: Record, now: float) -> tuple[Record, dict[str, Any]] | None:
+        [em] = self.apply(record, now)
+        return None if not em.injections else (em.record, em.injections[0].detail)  # type: ignore[return-value]
+
+    def _drift_many(self, records: list[Record], keys: list[int], now: float) -> list[Emission]:
+        out = [Emission(r, r, []) for r in records]
+        rows: list[tuple[int, _Row]] = []
+        for i, record in enumerate(records):
+            try:
+                row = self._read(record)
+            except Exception as exc:  # bad input passes unchanged, reported
+                self.report(record, exc)
+                continue
+            if row is not None:
+                rows.append((i, row))
+        if not rows:
+            return out
+        intensity = self.config.schedule.intensity(now)
+        if self.config.ramp_by == "fraction":
+            intensity = 1.0 if intensity > 0 else 0.0
+        columns = [[row.values[f] for _, row in rows] for f in range(len(self._names))]
+        row_keys = np.array([keys[i] for i, _ in rows], dtype=np.uint64)
+        news = self._compute(columns, row_keys, intensity)
+        for r, (i, row) in enumerate(rows):
+            changes = {}
+            for f, name in enumerate(self._names):
+                old, new = columns[f][r], news[f][r]
+                if new is not _KEEP and (new != old or type(new) is not type(old)):
+                    changes[name] = {"old": old, "new": new}
+            if changes:
+                record = records[i]
+                try:
+                    value = row.write(changes)
+                except Exception as exc:
+                    self.report(record, exc)
+                    continue
+                detail = {"intensity": round(intensity, 6), "features": changes}
+                out[i] = Emission(
+                    record.with_value(value), record, [self.injection("modify", **detail)]
+                )
+        return out
+
+    # -- reading and writing one record --------------------------------------------
+
+    def _read(self, record: Record) -> _Row | None:
+        """The record's feature values (None: outside the ``where`` segment)."""
         codec = self.ctx.codec
+        if self._patchable and isinstance(codec, AvroCodec):
+            schema_id, schema, payload = codec.split(record.value)
+            if id(schema) not in self._spans:
+                self._check(schema)
+                self._spans[id(schema)] = spans(schema.raw, self._names)
+            located = self._spans[id(schema)]
+            if located is not None:
+                try:
+                    found = located.read(payload)
+                except (IndexError, struct.error) as exc:
+                    raise _undecodable(exc) from exc
+                return _Patched(codec, schema_id, payload, located, found)
         dec = codec.decode(record.value)
         if not isinstance(dec.value, dict):
             raise FieldError("not_a_record", "the value is not a record")
-        self._check(dec)
-        value = dict(dec.value)
-        for name in self.config.features:
+        self._check(dec.schema)
+        value = dec.value
+        for name in self._names:
             if name not in value:
                 raise FieldError("unknown_field", f"field {name!r} is not in the record")
         where = self.config.where
         if where and any(value.get(k) != v for k, v in where.items()):
             return None
-        intensity = self.config.schedule.intensity(now)
-        if self.config.ramp_by == "fraction":
-            intensity = 1.0 if intensity > 0 else 0.0
-        changes = {}
-        for name, spec in self.config.features.items():
-            old = value.get(name)
-            new = self._drift(name, spec, old, intensity)
-            if new is not _WARMING and new != old:
-                value[name] = new
-                changes[name] = {"old": old, "new": new}
-        if not changes:
-            return None
-        schema, schema_id = self._schema(dec)
-        encoded = codec.encode(value, schema, schema_id)
-        return record.evolve(value=encoded), {"intensity": round(intensity, 6), "features": changes}
+        return _Decoded(codec, dec, value, self._names)
 
-    def _check(self, dec: Any) -> None:
-        if dec.schema is None or id(dec.schema) in self._checked:
+    def _check(self, schema: Any) -> None:
+        if schema is None or id(schema) in self._checked:
             return
-        fields = mutate.fields(dec.schema.raw)
+        fields = mutate.fields(schema.raw)
         for name, spec in self.config.features.items():
             if name not in fields:
                 raise FieldError("unknown_field", f"field {name!r} is not in the writer schema")
@@ -125,46 +200,154 @@ class Drift(ValueFault):
                 raise FieldError("wrong_type", f"numeric drift on {name!r} of type {kind}")
             if spec.null_rate and not mutate.nullable(fields[name]["type"]):
                 raise FieldError("wrong_type", f"null_rate on non-nullable field {name!r}")
-        self._checked.add(id(dec.schema))
+        self._checked.add(id(schema))
 
-    def _schema(self, dec: Any) -> tuple[Any, int | None]:
-        return dec.schema, dec.schema_id
+    # -- the drift itself, column by column ----------------------------------------
 
-    def _drift(self, name: str, spec: FeatureDrift, old: Any, i: float) -> Any:
-        rng = self.rng
-        if spec.null_rate is not None and rng.random() < spec.null_rate * i:
-            return None
-        if old is None:
-            return old
-        if spec.numeric:
-            return self._numeric(name, spec, old, i)
-        if spec.remap is not None and old in spec.remap and rng.random() < spec.p * i:
-            return spec.remap[old]
-        if spec.new_category is not None and rng.random() < spec.rate * i:
-            return spec.new_category
-        if spec.mix is not None and rng.random() < i:
-            return rng.choices(list(spec.mix), weights=list(spec.mix.values()))[0]
-        return old
+    def _compute(self, columns: list[list[Any]], keys: np.ndarray, i: float) -> list[list[Any]]:
+        """New values per feature and record (``_KEEP``: unchanged)."""
+        news = []
+        for f, (name, spec) in enumerate(self.config.features.items()):
+            old = columns[f]
+            new: list[Any] = [_KEEP] * len(old)
+            alive = [j for j, v in enumerate(old) if v is not None]
+            if spec.null_rate is not None:
+                nulled = _draws(keys, f, "null") < spec.null_rate * i
+                for j in alive:
+                    if nulled[j]:
+                        new[j] = None
+                alive = [j for j in alive if not nulled[j]]
+            if alive and spec.numeric:
+                self._numeric(name, spec, old, new, alive, keys, f, i)
+            elif alive:
+                self._categorical(spec, old, new, alive, keys, f, i)
+            news.append(new)
+        return news
 
-    def _numeric(self, name: str, spec: FeatureDrift, old: float, i: float) -> Any:
-        n, mean, sigma = self._observe(name, float(old))
-        if n < self.config.warmup and (spec.unit == "sigma" or spec.scale is not None):
-            return _WARMING
-        unit = sigma if spec.unit == "sigma" else 1.0
-        new = float(old)
-        if spec.scale is not None:
-            new = mean + (new - mean) * (1 + (spec.scale - 1) * i)
-        if spec.shift is not None:
-            new += spec.shift * unit * i
-        if spec.noise is not None:
-            new += self.rng.gauss(0.0, spec.noise * unit * i)
-        return round(new) if isinstance(old, int) else new
-
-    def _observe(self, name: str, x: float) -> tuple[int, float, float]:
-        """Mean and σ over the first ``warmup`` values, then frozen (the reference)."""
+    def _numeric(
+        self,
+        name: str,
+        spec: FeatureDrift,
+        old: list[Any],
+        new: list[Any],
+        alive: list[int],
+        keys: np.ndarray,
+        f: int,
+        i: float,
+    ) -> None:
+        x = np.array([old[j] for j in alive], dtype=np.float64)
         stats = self._stats.setdefault(name, RunningStats(self.config.warmup))
-        stats.add(x)
-        return stats.n, stats.mean, stats.sigma
+        warming = np.zeros(len(alive), dtype=bool)
+        k = 0
+        while k < len(alive) and stats.n < self.config.warmup:  # the warm-up, in order
+            stats.add(float(x[k]))
+            warming[k] = stats.n < self.config.warmup
+            k += 1
+        unit = stats.sigma if spec.unit == "sigma" else 1.0
+        y = x.copy()
+        if spec.scale is not None:
+            y = stats.mean + (y - stats.mean) * (1 + (spec.scale - 1) * i)
+        if spec.shift is not None:
+            y += spec.shift * unit * i
+        if spec.noise is not None:
+            y += _gauss(keys[alive], f) * (spec.noise * unit * i)
+        if spec.unit == "sigma" or spec.scale is not None:
+            y[warming] = x[warming]  # no reference yet: warming records pass unchanged
+        for k, j in enumerate(alive):
+            v = old[j]
+            new[j] = round(float(y[k])) if isinstance(v, int) else float(y[k])
+
+    def _categorical(
+        self,
+        spec: FeatureDrift,
+        old: list[Any],
+        new: list[Any],
+        alive: list[int],
+        keys: np.ndarray,
+        f: int,
+        i: float,
+    ) -> None:
+        remap = _draws(keys, f, "remap") if spec.remap is not None else None
+        novel = _draws(keys, f, "new") if spec.new_category is not None else None
+        mix = _draws(keys, f, "mix") if spec.mix is not None else None
+        pick = _draws(keys, f, "pick") if spec.mix is not None else None
+        for j in alive:
+            v = old[j]
+            if remap is not None and spec.remap and v in spec.remap and remap[j] < spec.p * i:
+                new[j] = spec.remap[v]
+            elif novel is not None and novel[j] < spec.rate * i:
+                new[j] = spec.new_category
+            elif mix is not None and pick is not None and spec.mix and mix[j] < i:
+                targets = list(spec.mix)
+                edges = list(accumulate(spec.mix.values()))
+                new[j] = targets[min(bisect.bisect_right(edges, pick[j]), len(targets) - 1)]
 
 
-_WARMING = object()
+class _Row(ABC):
+    """One record's feature values and how to write changed ones back."""
+
+    values: list[Any]
+
+    @abstractmethod
+    def write(self, changes: dict[str, dict[str, Any]]) -> bytes: ...
+
+
+class _Decoded(_Row):
+    def __init__(self, codec: Any, dec: Any, value: dict[str, Any], names: list[str]) -> None:
+        self.codec, self.dec, self.value = codec, dec, value
+        self.values = [value.get(name) for name in names]
+
+    def write(self, changes: dict[str, dict[str, Any]]) -> bytes:
+        value = dict(self.value)
+        for name, change in changes.items():
+            value[name] = change["new"]
+        return bytes(self.codec.encode(value, self.dec.schema, self.dec.schema_id))
+
+
+class _Patched(_Row):
+    def __init__(
+        self,
+        codec: AvroCodec,
+        schema_id: int | None,
+        payload: bytes,
+        located: Spans,
+        found: list[tuple[int, int, float | int]],
+    ) -> None:
+        self.codec, self.schema_id, self.payload = codec, schema_id, payload
+        self.located, self.found = located, found
+        self.values = [v for _, _, v in found]
+
+    def write(self, changes: dict[str, dict[str, Any]]) -> bytes:
+        new = [changes[name]["new"] if name in changes else None for name in self.located.names]
+        try:
+            payload = self.located.write(self.payload, self.found, new)
+        except OverflowError as exc:
+            raise FieldError("out_of_range", str(exc)) from exc
+        return self.codec.join(self.schema_id, payload)
+
+
+_SALTS: dict[tuple[int, str], int] = {}
+
+
+def _draws(keys: np.ndarray, feature: int, purpose: str) -> np.ndarray:
+    """A uniform draw per record for one (feature, purpose): independent of the batch."""
+    salt = _SALTS.get((feature, purpose))
+    if salt is None:
+        code = sum(ord(c) << (8 * n) for n, c in enumerate(purpose[:6]))
+        salt = _SALTS[(feature, purpose)] = splitmix(feature << 48 ^ code)
+    return keyed_uniforms(keys, salt)
+
+
+def _gauss(keys: np.ndarray, feature: int) -> np.ndarray:
+    """Standard normal draws (Box-Muller) from two uniforms per record."""
+    u1, u2 = _draws(keys, feature, "gauss1"), _draws(keys, feature, "gauss2")
+    return np.sqrt(-2.0 * np.log1p(-u1)) * np.cos(2.0 * math.pi * u2)
+
+
+def _undecodable(exc: Exception) -> Exception:
+    from streamchaos.codec.wire import Undecodable
+
+    return Undecodable("avro_error", f"not valid Avro for its schema: {exc}")
+
+
+_KEEP = object()

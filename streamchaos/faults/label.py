@@ -85,7 +85,7 @@ class Label(ValueFault):
             return None
         value[self.config.field] = new
         encoded = self.ctx.codec.encode(value, dec.schema, dec.schema_id)
-        return record.evolve(value=encoded), {
+        return record.with_value(encoded), {
             "mode": self.config.mode,
             "field": self.config.field,
             "old": old,

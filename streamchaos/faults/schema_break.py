@@ -68,7 +68,7 @@ class SchemaBreak(ValueFault):
             value, detail = self._wire(record.value)
         else:
             value, detail = self._contract(record)
-        return record.evolve(value=value), {"mode": self.config.mode, **detail}
+        return record.with_value(value), {"mode": self.config.mode, **detail}
 
     def _wire(self, data: bytes | None) -> tuple[bytes, dict[str, Any]]:
         schema_id, payload = split(data)  # only framed values can be broken on the wire

@@ -8,7 +8,7 @@ from collections import Counter
 
 import pytest
 
-from streamchaos.codec import JsonCodec
+from streamchaos.codec import AvroCodec, JsonCodec, ParsedSchema
 from streamchaos.faults.base import FaultContext
 from streamchaos.faults.drift import Drift
 from streamchaos.faults.label import Label
@@ -117,6 +117,68 @@ def test_missing_feature_is_reported_not_raised():
     f = make(Drift, errors, features={"nope": {"shift": 1}})
     assert out_values(f, [rec(0, amount=1.0)]) == [{"amount": 1.0}]
     assert errors and errors[0][1] == "unknown_field"
+
+
+AVRO_SCHEMA = ParsedSchema.of(
+    {
+        "type": "record",
+        "name": "F",
+        "fields": [
+            {"name": "user", "type": "string"},
+            {"name": "amount", "type": "double"},
+            {"name": "count", "type": "long"},
+            {"name": "small", "type": "int"},
+        ],
+    }
+)
+AVRO = AvroCodec(None, AVRO_SCHEMA)
+NUMERIC_DRIFT = {
+    "amount": {"shift": 2, "unit": "sigma", "noise": 0.5},
+    "count": {"shift": 1000},
+    "small": {"scale": 3},
+}
+
+
+def test_avro_fields_rewritten_in_place_drift_like_a_full_decode():
+    """The byte-patching path (flat Avro, numeric drift) gives the values, ledger details
+    and warm-up of the decode path, record for record."""
+    rng = random.Random(5)
+    values = [
+        {"user": f"u{i}", "amount": rng.gauss(50, 10), "count": i * 7, "small": i % 13 - 6}
+        for i in range(400)
+    ]
+    patched = make(Drift, features=NUMERIC_DRIFT, warmup=50)
+    patched.ctx = FaultContext(AVRO, "src", "src.shadow")
+    decoded = make(Drift, features=NUMERIC_DRIFT, warmup=50)
+    seeds = list(range(400))
+    via_patch = patched.apply_many(
+        [
+            Record("src", 0, i, b"k", AVRO.encode(v, AVRO_SCHEMA, None))
+            for i, v in enumerate(values)
+        ],
+        seeds,
+        0.0,
+    )
+    via_decode = decoded.apply_many([rec(i, **v) for i, v in enumerate(values)], seeds, 0.0)
+    assert [AVRO.decode(e.record.value).value for e in via_patch] == [
+        CODEC.decode(e.record.value).value for e in via_decode
+    ]
+    assert [[i.detail for i in e.injections] for e in via_patch] == [
+        [i.detail for i in e.injections] for e in via_decode
+    ]
+    features = [e.injections[0].detail["features"] for e in via_patch]
+    assert "amount" not in features[10] and "amount" in features[60]  # σ warms up first
+    assert sum(bool(e.injections) for e in via_patch) == 400
+
+
+def test_truncated_avro_passes_unchanged_and_is_counted():
+    reasons = []
+    f = make(Drift, features={"count": {"shift": 1}})
+    f.ctx = FaultContext(AVRO, "src", "src.shadow")
+    f.ctx.undecodable = reasons.append
+    data = AVRO.encode({"user": "abc", "amount": 1.0, "count": 5, "small": 1}, AVRO_SCHEMA, None)
+    bad = Record("src", 0, 1, b"k", data[:6])
+    assert f.apply(bad, 0.0)[0].record is bad and reasons == ["avro_error"]
 
 
 def test_label_flip_rate_and_matrix():

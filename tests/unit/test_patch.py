@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import math
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from streamchaos.codec import AvroCodec, ParsedSchema
-from streamchaos.codec.patch import locator
+from streamchaos.codec.patch import locator, spans
 
 RAW = {
     "type": "record",
@@ -84,3 +85,75 @@ def test_unsupported_layouts_fall_back():
     assert locator(RAW, "after") is None  # an array stands before it
     assert locator(RAW, "user") is None  # not fixed-width
     assert locator(RAW, "missing") is None
+
+
+SPAN_RAW = {
+    "type": "record",
+    "name": "S",
+    "fields": [
+        {"name": "user", "type": "string"},
+        {"name": "amount", "type": "double"},
+        {"name": "opt", "type": ["null", "string"]},
+        {"name": "count", "type": "long"},
+        {"name": "small", "type": "int"},
+        {"name": "f", "type": "float"},
+        {"name": "tail", "type": "string"},
+    ],
+}
+SPAN_SCHEMA = ParsedSchema.of(SPAN_RAW)
+SPAN_CODEC = AvroCodec(None, SPAN_SCHEMA)
+INT32 = st.integers(-(2**31), 2**31 - 1)
+INT64 = st.integers(-(2**63), 2**63 - 1)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    user=st.text(max_size=300),
+    opt=st.one_of(st.none(), st.text(max_size=20)),
+    amount=st.floats(allow_nan=False),
+    count=INT64,
+    small=INT32,
+    new_count=st.one_of(st.none(), INT64),
+    new_small=st.one_of(st.none(), INT32),
+    new_amount=st.one_of(st.none(), st.floats(allow_nan=False)),
+)
+def test_spans_rewrite_equals_decode_change_encode(
+    user, opt, amount, count, small, new_count, new_small, new_amount
+):
+    """Varints that change length are spliced; fields after them stay intact."""
+    value = {
+        "user": user,
+        "amount": amount,
+        "opt": opt,
+        "count": count,
+        "small": small,
+        "f": 0.5,
+        "tail": "end",
+    }
+    data = SPAN_CODEC.encode(value, SPAN_SCHEMA, None)
+    located = spans(SPAN_RAW, ["small", "amount", "count"])
+    assert located is not None
+    found = located.read(data)
+    assert [v for _, _, v in found] == [small, amount, count]
+    patched = located.write(data, found, [new_small, new_amount, new_count])
+    want = dict(value)
+    for name, new in (("small", new_small), ("amount", new_amount), ("count", new_count)):
+        if new is not None:
+            want[name] = new
+    assert SPAN_CODEC.decode(patched).value == want
+
+
+def test_spans_refuse_what_they_cannot_write():
+    located = spans(SPAN_RAW, ["small"])
+    data = SPAN_CODEC.encode(
+        {"user": "u", "amount": 1.0, "opt": None, "count": 1, "small": 1, "f": 0.5, "tail": ""},
+        SPAN_SCHEMA,
+        None,
+    )
+    with pytest.raises(OverflowError):
+        located.write(data, located.read(data), [2**31])
+    assert spans(SPAN_RAW, ["opt"]) is None  # a union: the full decode handles it
+    assert spans(SPAN_RAW, ["tail", "missing"]) is None
+    assert spans(RAW, ["after"]) is None  # an array stands before it
+    with pytest.raises(IndexError):
+        located.read(data[:3])
