@@ -114,12 +114,14 @@ class Stage:
             return key_uniform(self._key_base, record.key)
         return uniform(self.base(record.partition), record.offset)
 
-    def selects(self, record: Record, now: float) -> bool:
+    def selects(self, record: Record, now: float, p: float | None = None) -> bool:
         """The deterministic draw, then the budget (which only ever lets fewer through).
 
-        Offsets inside the range ``candidates`` last computed are looked up, not re-hashed.
+        Offsets inside the range ``candidates`` last computed are looked up, not re-hashed;
+        ``p``: the probability, when the caller already has it.
         """
-        p = self.probability
+        if p is None:
+            p = self.probability
         if p <= 0:
             return False
         if record.partition == self._hit_part and self._hit_lo <= record.offset < self._hit_hi:
@@ -272,12 +274,13 @@ class RouteEngine:
     def _batched_stage(self, stage: Stage, outs: list[list[Emission]], now: float) -> None:
         """A one-in, one-out stage over all the records it selects, in place."""
         picked: dict[int, list[tuple[list[Emission], int, Emission]]] = {}
+        p = stage.probability
         for ems in outs:
             for j, em in enumerate(ems):
                 rec = em.record
                 if rec is None:
                     continue
-                if stage.selects(rec, now):
+                if p > 0 and stage.selects(rec, now, p):
                     picked.setdefault(rec.partition, []).append((ems, j, em))
                 else:
                     inst = stage.instance(rec.partition)
@@ -285,7 +288,8 @@ class RouteEngine:
                         inst.observe(rec, now)
         for part, items in picked.items():
             recs = [em.record for _, _, em in items if em.record is not None]
-            seeds = [stage.rng_seed(r) for r in recs]
+            salt = stage.base(part) ^ RNG_SALT
+            seeds = [splitmix(salt ^ r.offset) for r in recs]  # = stage.rng_seed(r)
             results = stage.instance(part).apply_many(recs, seeds, now)
             for (ems, j, em), res in zip(items, results, strict=True):
                 if em.injections:  # injections of earlier stages stay with the record

@@ -44,6 +44,7 @@ class Ledger:
         self.written = 0
         self.failed = 0
         self.entries: list[dict[str, Any]] | None = [] if keep else None
+        self.active = keep or self._file is not None or self.producer is not None
 
     def injection(
         self,
@@ -54,6 +55,9 @@ class Ledger:
         status: str,
         at_ms: int,
     ) -> None:
+        if not self.active:  # no file, topic or kept list: only the count
+            self.written += 1
+            return
         self.write(
             {
                 "experiment": self.experiment,

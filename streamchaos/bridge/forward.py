@@ -178,7 +178,7 @@ class Forwarder:
         self.epoch = epoch  # wall-clock seconds at experiment time 0
         self.engines = [(s, s.engine) for s in routes.values() if s.engine is not None]
         self.on_consume_error: Callable[[Any], None] = lambda err: None
-        self._injection_counters: dict[tuple[str, str, str], Any] = {}
+        self._tallies: dict[tuple[str, str, str], tuple[Any, Any]] = {}  # counter, stage
         self._stages = {
             (st.name, stage.name): stage for st, eng in self.engines for stage in eng.stages
         }
@@ -258,38 +258,49 @@ class Forwarder:
     # -- emissions from the engine ------------------------------------------------------
 
     def emit(self, route: str, ems: list[Emission], batch: Batch, now: float) -> None:
-        """Produce (or ledger, for drops) what the engine returned, tracked by ``batch``."""
+        """Produce (or ledger, for drops) what the engine returned, tracked by ``batch``
+        (not sealed yet, so a delivery report during a full-queue wait cannot finish it)."""
         state = self.routes[route]
+        shadow, partitions, lineage = state.shadow, state.shadow_partitions, self.lineage
+        produce, lows, plain = self.producer.produce, batch.lows, batch.on_delivery
+        at_ms = self.at_ms(now)
+        outputs = 0
         for em in ems:
             src = em.source
-            batch.cover((src.topic, src.partition), src.offset)
-            if em.record is None:
-                for inj in em.injections:
-                    self._ledger_injection(route, inj, src, None, "dropped", now)
-                continue
+            tp = (src.topic, src.partition)
+            low = lows.get(tp)
+            if low is None or src.offset < low:
+                lows[tp] = src.offset
             rec = em.record
-            callback = batch.on_delivery
-            if em.injections:
-                callback = partial(self._injected_delivered, batch, route, em, self.at_ms(now))
+            if rec is None:
+                for inj in em.injections:
+                    self._account(route, inj, src, None, "dropped", at_ms)
+                continue
+            callback = (
+                partial(self._injected_delivered, batch, route, em, at_ms)
+                if em.injections
+                else plain
+            )
             headers = list(rec.headers)
-            if self.lineage is not None:
-                headers.append((self.lineage, f"{src.topic}/{src.partition}/{src.offset}".encode()))
-            part = rec.partition if rec.partition < state.shadow_partitions else -1
-            batch.add_output(route)
+            if lineage is not None:
+                headers.append((lineage, f"{src.topic}/{src.partition}/{src.offset}".encode()))
             args = (
-                state.shadow,
+                shadow,
                 rec.value,
                 rec.key,
-                part,
+                rec.partition if rec.partition < partitions else -1,
                 callback,
                 None,
                 rec.timestamp,
                 headers or None,
             )
+            outputs += 1
             try:
-                self.producer.produce(*args)
+                produce(*args)
             except (BufferError, KafkaException):
                 self._produce_slowly(*args)
+        if outputs:
+            batch.add_outputs(route, outputs)
 
     def _injected_delivered(
         self, batch: Batch, route: str, em: Emission, at_ms: int, err: Any, msg: Any
@@ -298,30 +309,23 @@ class Forwarder:
         shadow = None if err is not None else coords(msg.topic(), msg.partition(), msg.offset())
         status = "failed" if err is not None else "delivered"
         for inj in em.injections:
-            self._ledger_injection(route, inj, em.source, shadow, status, None, at_ms)
+            self._account(route, inj, em.source, shadow, status, at_ms)
 
-    def _ledger_injection(
-        self,
-        route: str,
-        inj: Any,
-        src: Record,
-        shadow: Any,
-        status: str,
-        now: float | None,
-        at_ms: int | None = None,
+    def _account(
+        self, route: str, inj: Any, src: Record, shadow: Any, status: str, at_ms: int
     ) -> None:
-        at = at_ms if at_ms is not None else self.at_ms(now or 0.0)
-        self.ledger.injection(route, inj, src, shadow, status, at)
+        """One injection into the ledger, its counter and its episode's tally."""
+        self.ledger.injection(route, inj, src, shadow, status, at_ms)
         key = (route, inj.fault, inj.type)
-        counter = self._injection_counters.get(key)
-        if counter is None:
-            counter = self._injection_counters[key] = self.metrics.injections.labels(
+        tally = self._tallies.get(key)
+        if tally is None:
+            counter = self.metrics.injections.labels(
                 experiment=self.cfg.experiment, route=route, fault=inj.fault, type=inj.type
             )
-        counter.inc()
-        stage = self._stages.get((route, inj.fault))
-        if stage is not None:
-            stage.injected += 1
+            tally = self._tallies[key] = (counter, self._stages.get((route, inj.fault)))
+        tally[0].inc()
+        if tally[1] is not None:
+            tally[1].injected += 1
 
     def _produce_slowly(self, *args: Any) -> None:
         """``produce`` refused: wait for room when the queue is full; a record the client

@@ -41,10 +41,10 @@ class Batch:
         if low is None or offset < low:
             self.lows[tp] = offset
 
-    def add_output(self, route: str = "") -> None:
-        """One more output in flight (the hot loop adds its fast outputs in bulk)."""
-        self.remaining += 1
-        self.outputs_by_route[route] = self.outputs_by_route.get(route, 0) + 1
+    def add_outputs(self, route: str = "", count: int = 1) -> None:
+        """``count`` more outputs in flight (the hot loop adds its fast outputs in bulk)."""
+        self.remaining += count
+        self.outputs_by_route[route] = self.outputs_by_route.get(route, 0) + count
 
     def on_delivery(self, err: Any, msg: Any) -> None:
         if err is not None:

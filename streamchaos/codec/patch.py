@@ -2,10 +2,9 @@
 
 Decoding and re-encoding a whole record costs ~10 µs in fastavro; finding fields by
 skipping the ones before them and rewriting their bytes costs a fraction of that.
-A ``Locator`` (one float/double field, overwritten in place) or ``Spans`` (several
-int/long/float/double fields; a varint that changes length is spliced) is built once per
-writer schema. Both work for records whose fields before the targets are primitives,
-enums, fixed or unions of those (the common flat feature record) and are None
+``Spans`` (int/long/float/double fields; a varint that changes length is spliced) is
+built once per writer schema. It works for records whose fields before the targets are
+primitives, enums, fixed or unions of those (the common flat feature record) and is None
 otherwise, so callers fall back to the full decode.
 """
 
@@ -84,51 +83,6 @@ def skipper(ftype: Any) -> Skip | None:
             return _fixed(int(ftype["size"]))
         if isinstance(kind, str) and kind in PRIMITIVE:  # logical types
             return PRIMITIVE[kind]
-    return None
-
-
-class Locator:
-    """Where field ``name`` (float or double) starts in a record's Avro bytes."""
-
-    def __init__(self, skips: list[Skip], width: struct.Struct) -> None:
-        self.skips = skips
-        self.width = width
-
-    def offset(self, payload: bytes) -> int:
-        pos = 0
-        for skip in self.skips:
-            pos = skip(payload, pos)
-        return pos
-
-    def read(self, payload: bytes) -> float:
-        return float(self.width.unpack_from(payload, self.offset(payload))[0])
-
-    def write(self, payload: bytes, value: float) -> tuple[bytes, float]:
-        """New payload with the field set to ``value``, and the old value."""
-        pos = self.offset(payload)
-        old = self.width.unpack_from(payload, pos)[0]
-        out = bytearray(payload)
-        self.width.pack_into(out, pos, value)
-        return bytes(out), float(old)
-
-
-def locator(schema: Any, name: str) -> Locator | None:
-    """A ``Locator`` for a top-level float/double field, or None (use the full decode)."""
-    if not isinstance(schema, dict) or schema.get("type") != "record":
-        return None
-    skips: list[Skip] = []
-    for field in schema.get("fields", []):
-        ftype = field["type"]
-        if field["name"] == name:
-            kind = ftype.get("type") if isinstance(ftype, dict) else ftype
-            width = (
-                {"double": _DOUBLE, "float": _FLOAT}.get(kind) if isinstance(kind, str) else None
-            )
-            return Locator(skips, width) if width is not None else None
-        skip = skipper(ftype)
-        if skip is None:
-            return None
-        skips.append(skip)
     return None
 
 
@@ -214,6 +168,8 @@ def _encode(kind: str, value: float | int) -> bytes:
 def spans(schema: Any, names: list[str]) -> Spans | None:
     """``Spans`` for top-level int/long/float/double fields ``names``, or None."""
     if not isinstance(schema, dict) or schema.get("type") != "record":
+        return None
+    if len(set(names)) != len(names):
         return None
     wanted = {name: i for i, name in enumerate(names)}
     plan: list[tuple[int, Skip | str]] = []

@@ -20,7 +20,7 @@ from pydantic import Field, model_validator
 
 from streamchaos.codec import mutate
 from streamchaos.codec.avro import AvroCodec
-from streamchaos.codec.patch import Locator, locator
+from streamchaos.codec.patch import Spans, spans
 from streamchaos.codec.wire import Undecodable
 from streamchaos.faults.base import FaultConfig, FieldError, RunningStats, ValueFault
 from streamchaos.record import Record
@@ -81,7 +81,7 @@ class Corrupt(ValueFault):
 
     def reset(self) -> None:
         self._variants: dict[tuple[int | None, int], tuple[Any, int | None]] = {}
-        self._locators: dict[tuple[int | None, int], list[Locator] | None] = {}
+        self._located: dict[tuple[int | None, int], Spans | None] = {}
         self._stuck: dict[str, Any] = {}
         self._stats: dict[str, RunningStats] = {}
 
@@ -113,24 +113,32 @@ class Corrupt(ValueFault):
         return record.with_value(encoded), detail
 
     def _patch(self, codec: AvroCodec, record: Record) -> tuple[Record, dict[str, Any]] | None:
-        """Fixed-width fields changed in place in the Avro bytes (no decode, no encode)."""
+        """Numeric fields rewritten in the Avro bytes (no decode, no encode), or None when
+        the writer schema's layout needs the full decode."""
         schema_id, schema, payload = codec.split(record.value)
         key = (schema_id, id(schema))
-        if key not in self._locators:
-            found = [locator(schema.raw, name) for name in self.config.fields]
-            self._locators[key] = None if None in found else found  # type: ignore[assignment]
-        locators = self._locators[key]
-        if locators is None:
+        if key not in self._located:
+            fields = mutate.fields(schema.raw)
+            for name in self.config.fields:
+                self._check(fields, name)
+            self._located[key] = spans(schema.raw, self.config.fields)
+        located = self._located[key]
+        if located is None:
             return None
+        try:
+            found = located.read(payload)
+        except (IndexError, struct.error) as exc:
+            raise Undecodable("avro_error", f"not valid Avro for its schema: {exc}") from exc
+        news: list[float | int | None] = []
         changes = {}
-        for name, loc in zip(self.config.fields, locators, strict=True):
-            try:
-                old = loc.read(payload)
-                new = self._new(name, old, None)
-                payload, _ = loc.write(payload, new)
-            except (IndexError, struct.error) as exc:
-                raise Undecodable("avro_error", f"not valid Avro for its schema: {exc}") from exc
+        for name, (_, _, old) in zip(self.config.fields, found, strict=True):
+            new = self._new(name, old, None)
+            news.append(new)
             changes[name] = {"old": _plain(old), "new": _plain(new)}
+        try:
+            payload = located.write(payload, found, news)
+        except OverflowError as exc:
+            raise FieldError("out_of_range", str(exc)) from exc
         value = codec.join(schema_id, payload)
         return record.with_value(value), {"mode": self.config.mode, "fields": changes}
 

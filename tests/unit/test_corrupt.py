@@ -1,0 +1,63 @@
+"""``corrupt`` on numeric fields rewritten in the Avro bytes (no decode)."""
+
+from __future__ import annotations
+
+import random
+
+from streamchaos.codec import AvroCodec, ParsedSchema
+from streamchaos.faults.base import FaultContext
+from streamchaos.faults.corrupt import Corrupt
+from streamchaos.record import Record
+
+SCHEMA = ParsedSchema.of(
+    {
+        "type": "record",
+        "name": "C",
+        "fields": [
+            {"name": "user", "type": "string"},
+            {"name": "count", "type": "long"},
+            {"name": "small", "type": "int"},
+            {"name": "amount", "type": "double"},
+        ],
+    }
+)
+CODEC = AvroCodec(None, SCHEMA)
+
+
+def make(errors, **cfg):
+    fault = Corrupt(Corrupt.Config(**cfg), random.Random(1))
+    fault.ctx = FaultContext(CODEC, "src", "src.shadow")
+    fault.ctx.error = lambda *a: errors.append(a)
+    return fault
+
+
+def rec(**value):
+    base = {"user": "u", "count": 3, "small": 2, "amount": 1.5}
+    return Record("src", 0, 1, b"k", CODEC.encode(base | value, SCHEMA, None))
+
+
+def test_unit_scale_on_integer_fields_resizes_their_varints():
+    fault = make([], mode="unit_scale", factor=1000, fields=["small", "count"])
+    [em] = fault.apply(rec(count=60, small=-60), 0.0)
+    assert CODEC.decode(em.record.value).value == {
+        "user": "u",
+        "count": 60_000,
+        "small": -60_000,
+        "amount": 1.5,
+    }
+    assert em.injections[0].detail["fields"]["count"] == {"old": 60, "new": 60_000}
+
+
+def test_a_value_the_field_cannot_hold_is_reported_and_passes_unchanged():
+    errors = []
+    fault = make(errors, mode="unit_scale", factor=1000, fields=["small"])
+    source = rec(small=2**30)
+    [em] = fault.apply(source, 0.0)
+    assert em.record is source and not em.injections
+    assert [e[1] for e in errors] == ["out_of_range"]
+
+
+def test_nan_on_an_integer_field_is_a_wrong_type():
+    errors = []
+    [em] = make(errors, mode="nan", fields=["count"]).apply(rec(), 0.0)
+    assert not em.injections and [e[1] for e in errors] == ["wrong_type"]
