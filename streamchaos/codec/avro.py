@@ -15,7 +15,7 @@ from typing import Any
 import fastavro
 
 from streamchaos.codec.registry import ParsedSchema, Registry
-from streamchaos.codec.wire import Undecodable, frame, split
+from streamchaos.codec.wire import HEADER_SIZE, Undecodable, frame, header_id, split
 from streamchaos.errors import CodecError
 
 
@@ -75,19 +75,16 @@ class AvroCodec(Codec):
         schema = self.registry.schema(schema_id)
         return Decoded(_read(schema, payload), schema, schema_id)
 
-    def split(self, data: bytes | None) -> tuple[int | None, ParsedSchema, bytes]:
-        """(schema id, writer schema, Avro payload) without decoding the payload."""
+    def locate(self, data: bytes | None) -> tuple[int | None, ParsedSchema, int]:
+        """(schema id, writer schema, where the Avro payload starts in ``data``), without
+        decoding or copying it (for rewrites in place)."""
         if self.local is not None:
             if not data:
                 raise Undecodable("tombstone" if data is None else "empty")
-            return None, self.local, data
+            return None, self.local, 0
         assert self.registry is not None
-        schema_id, payload = split(data)
-        return schema_id, self.registry.schema(schema_id), payload
-
-    @staticmethod
-    def join(schema_id: int | None, payload: bytes) -> bytes:
-        return payload if schema_id is None else frame(schema_id, payload)
+        schema_id = header_id(data)
+        return schema_id, self.registry.schema(schema_id), HEADER_SIZE
 
     def encode(self, value: Any, schema: ParsedSchema | None, schema_id: int | None) -> bytes:
         assert schema is not None

@@ -116,9 +116,10 @@ class Spans:
         self._plan = plan  # schema order up to the last target: (name index | -1, skip | kind)
         self._backwards = [index for index, _ in reversed(plan) if index >= 0]
 
-    def read(self, payload: bytes) -> list[tuple[int, int, float | int]]:
+    def read(self, payload: bytes, start: int = 0) -> list[tuple[int, int, float | int]]:
+        """Each target's (start, end, value); the record begins at ``payload[start]``."""
         out: list[tuple[int, int, float | int]] = [(0, 0, 0)] * len(self.names)
-        pos = 0
+        pos = start
         for index, step in self._plan:
             if index < 0:
                 pos = step(payload, pos)  # type: ignore[operator]

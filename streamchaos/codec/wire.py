@@ -23,6 +23,13 @@ class Undecodable(Exception):
 
 def split(data: bytes | None) -> tuple[int, bytes]:
     """(schema id, Avro payload) of a framed value, or ``Undecodable``."""
+    schema_id = header_id(data)
+    assert data is not None
+    return schema_id, data[HEADER_SIZE:]
+
+
+def header_id(data: bytes | None) -> int:
+    """The schema id in a framed value's header, or ``Undecodable``."""
     if data is None:
         raise Undecodable("tombstone", "null value (tombstone)")
     if len(data) == 0:
@@ -32,7 +39,7 @@ def split(data: bytes | None) -> tuple[int, bytes]:
     if len(data) < HEADER_SIZE:
         raise Undecodable("too_short", f"{len(data)} bytes is shorter than the 5-byte header")
     _, schema_id = HEADER.unpack_from(data)
-    return schema_id, data[HEADER_SIZE:]
+    return int(schema_id)
 
 
 def frame(schema_id: int, payload: bytes) -> bytes:

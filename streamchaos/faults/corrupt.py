@@ -23,7 +23,7 @@ from streamchaos.codec.avro import AvroCodec
 from streamchaos.codec.patch import Spans, spans
 from streamchaos.codec.wire import Undecodable
 from streamchaos.faults.base import FaultConfig, FieldError, RunningStats, ValueFault
-from streamchaos.record import Record
+from streamchaos.record import Emission, Record
 
 MODES = (
     "null",
@@ -112,10 +112,32 @@ class Corrupt(ValueFault):
             detail.update(old_schema_id=dec.schema_id, schema_id=schema_id)
         return record.with_value(encoded), detail
 
+    def apply_many(self, records: list[Record], seeds: list[int], now: float) -> list[Emission]:
+        """``apply`` one by one, minus its per-record calls when the bytes can be patched."""
+        codec = self.ctx.codec
+        if self.config.mode not in PATCHABLE or not isinstance(codec, AvroCodec):
+            return super().apply_many(records, seeds, now)
+        out = []
+        rng = self.rng
+        for record, seed in zip(records, seeds, strict=True):
+            rng.seed(seed)
+            try:
+                patched = self._patch(codec, record)
+            except Exception as exc:  # bad input passes unchanged, reported
+                self.report(record, exc)
+                out.append(Emission(record, record, []))
+                continue
+            if patched is None:  # a layout the patch cannot handle: the full decode
+                out.extend(self.apply(record, now))
+            else:
+                out.append(Emission(patched[0], record, [self.injection("modify", **patched[1])]))
+        return out
+
     def _patch(self, codec: AvroCodec, record: Record) -> tuple[Record, dict[str, Any]] | None:
         """Numeric fields rewritten in the Avro bytes (no decode, no encode), or None when
         the writer schema's layout needs the full decode."""
-        schema_id, schema, payload = codec.split(record.value)
+        data = record.value
+        schema_id, schema, start = codec.locate(data)
         key = (schema_id, id(schema))
         if key not in self._located:
             fields = mutate.fields(schema.raw)
@@ -125,8 +147,9 @@ class Corrupt(ValueFault):
         located = self._located[key]
         if located is None:
             return None
+        assert data is not None  # locate refuses tombstones
         try:
-            found = located.read(payload)
+            found = located.read(data, start)
         except (IndexError, struct.error) as exc:
             raise Undecodable("avro_error", f"not valid Avro for its schema: {exc}") from exc
         news: list[float | int | None] = []
@@ -136,10 +159,9 @@ class Corrupt(ValueFault):
             news.append(new)
             changes[name] = {"old": _plain(old), "new": _plain(new)}
         try:
-            payload = located.write(payload, found, news)
+            value = located.write(data, found, news)
         except OverflowError as exc:
             raise FieldError("out_of_range", str(exc)) from exc
-        value = codec.join(schema_id, payload)
         return record.with_value(value), {"mode": self.config.mode, "fields": changes}
 
     def _variant(self, dec: Any) -> tuple[Any, int | None]:

@@ -164,17 +164,19 @@ class Drift(ValueFault):
         """The record's feature values (None: outside the ``where`` segment)."""
         codec = self.ctx.codec
         if self._patchable and isinstance(codec, AvroCodec):
-            schema_id, schema, payload = codec.split(record.value)
+            data = record.value
+            _, schema, start = codec.locate(data)
             if id(schema) not in self._spans:
                 self._check(schema)
                 self._spans[id(schema)] = spans(schema.raw, self._names)
             located = self._spans[id(schema)]
             if located is not None:
+                assert data is not None  # locate refuses tombstones
                 try:
-                    found = located.read(payload)
+                    found = located.read(data, start)
                 except (IndexError, struct.error) as exc:
                     raise _undecodable(exc) from exc
-                return _Patched(codec, schema_id, payload, located, found)
+                return _Patched(data, located, found)
         dec = codec.decode(record.value)
         if not isinstance(dec.value, dict):
             raise FieldError("not_a_record", "the value is not a record")
@@ -305,25 +307,20 @@ class _Decoded(_Row):
 
 
 class _Patched(_Row):
+    """A flat Avro record whose numeric fields are rewritten in its bytes."""
+
     def __init__(
-        self,
-        codec: AvroCodec,
-        schema_id: int | None,
-        payload: bytes,
-        located: Spans,
-        found: list[tuple[int, int, float | int]],
+        self, data: bytes, located: Spans, found: list[tuple[int, int, float | int]]
     ) -> None:
-        self.codec, self.schema_id, self.payload = codec, schema_id, payload
-        self.located, self.found = located, found
+        self.data, self.located, self.found = data, located, found
         self.values = [v for _, _, v in found]
 
     def write(self, changes: dict[str, dict[str, Any]]) -> bytes:
         new = [changes[name]["new"] if name in changes else None for name in self.located.names]
         try:
-            payload = self.located.write(self.payload, self.found, new)
+            return self.located.write(self.data, self.found, new)
         except OverflowError as exc:
             raise FieldError("out_of_range", str(exc)) from exc
-        return self.codec.join(self.schema_id, payload)
 
 
 _SALTS: dict[tuple[int, str], int] = {}
