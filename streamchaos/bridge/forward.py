@@ -1,10 +1,11 @@
 """The hot path: consumed messages → engine (only the selected ones) → shadow topics.
 
 Unselected records are produced as raw bytes straight from the consumed message. Only
-records a fault may select become ``Record`` objects and go through the engine. Each
-produce call is tracked by a ``Batch`` so offsets are committed only for what landed;
-injected outputs get their own delivery callback that writes the ledger line with the
-shadow coordinates.
+records a fault may select become ``Record`` objects; those of one partition's run in a
+consumed batch go through the engine together, before the run is produced, so changed
+records keep their place in the shadow. Each produce call is tracked by a ``Batch`` so
+offsets are committed only for what landed; injected outputs get their own delivery
+callback that writes the ledger line with the shadow coordinates.
 """
 
 from __future__ import annotations
@@ -101,7 +102,7 @@ class _Run:
             cands = engine.candidates(self.part, first, end - first)
             if not cands:
                 return NO_PICKS, end
-            by_index = self._by_index(msgs, start, first, sorted(cands))
+            by_index = self._by_index(msgs, start, first, cands)
             if by_index is not None:
                 found = by_index
             else:
@@ -191,8 +192,9 @@ class Forwarder:
     def forward(self, msgs: list[Any], now: float) -> None:
         """Produce each consumed record to its shadow; one ``Batch`` tracks their acks.
 
-        The loop is the bridge's hot path (~2 µs a record): per-partition constants are
-        looked up once per run of records from one partition; counters are locals.
+        The loop is the bridge's hot path (~2 µs a record): per-partition constants, and
+        the engine's outputs for the run's picked records, are worked out once per run of
+        records from one partition; counters are locals.
         """
         batch = self.tracker.new_batch()
         produce = self.producer.produce
