@@ -219,29 +219,25 @@ class Drift(ValueFault):
                     if nulled[j]:
                         new[j] = None
                 alive = [j for j in alive if not nulled[j]]
-            if alive and spec.numeric:
-                self._numeric(name, spec, old, new, alive, keys, f, i)
-            elif alive:
-                self._categorical(spec, old, new, alive, keys, f, i)
+            if alive:
+                values, live = [old[j] for j in alive], keys[alive]
+                if spec.numeric:
+                    changed = self._numeric(name, spec, values, live, f, i)
+                else:
+                    changed = self._categorical(spec, values, live, f, i)
+                for j, value in zip(alive, changed, strict=True):
+                    new[j] = value
             news.append(new)
         return news
 
     def _numeric(
-        self,
-        name: str,
-        spec: FeatureDrift,
-        old: list[Any],
-        new: list[Any],
-        alive: list[int],
-        keys: np.ndarray,
-        f: int,
-        i: float,
-    ) -> None:
-        x = np.array([old[j] for j in alive], dtype=np.float64)
+        self, name: str, spec: FeatureDrift, values: list[Any], keys: np.ndarray, f: int, i: float
+    ) -> list[Any]:
+        x = np.array(values, dtype=np.float64)
         stats = self._stats.setdefault(name, RunningStats(self.config.warmup))
-        warming = np.zeros(len(alive), dtype=bool)
+        warming = np.zeros(len(values), dtype=bool)
         k = 0
-        while k < len(alive) and stats.n < self.config.warmup:  # the warm-up, in order
+        while k < len(values) and stats.n < self.config.warmup:  # the warm-up, in order
             stats.add(float(x[k]))
             warming[k] = stats.n < self.config.warmup
             k += 1
@@ -252,37 +248,33 @@ class Drift(ValueFault):
         if spec.shift is not None:
             y += spec.shift * unit * i
         if spec.noise is not None:
-            y += _gauss(keys[alive], f) * (spec.noise * unit * i)
+            y += _gauss(keys, f) * (spec.noise * unit * i)
         if spec.unit == "sigma" or spec.scale is not None:
             y[warming] = x[warming]  # no reference yet: warming records pass unchanged
-        for k, j in enumerate(alive):
-            v = old[j]
-            new[j] = round(float(y[k])) if isinstance(v, int) else float(y[k])
+        return [
+            round(float(new)) if isinstance(v, int) else float(new)
+            for v, new in zip(values, y.tolist(), strict=True)
+        ]
 
     def _categorical(
-        self,
-        spec: FeatureDrift,
-        old: list[Any],
-        new: list[Any],
-        alive: list[int],
-        keys: np.ndarray,
-        f: int,
-        i: float,
-    ) -> None:
+        self, spec: FeatureDrift, values: list[Any], keys: np.ndarray, f: int, i: float
+    ) -> list[Any]:
         remap = _draws(keys, f, "remap") if spec.remap is not None else None
         novel = _draws(keys, f, "new") if spec.new_category is not None else None
         mix = _draws(keys, f, "mix") if spec.mix is not None else None
         pick = _draws(keys, f, "pick") if spec.mix is not None else None
-        for j in alive:
-            v = old[j]
-            if remap is not None and spec.remap and v in spec.remap and remap[j] < spec.p * i:
-                new[j] = spec.remap[v]
-            elif novel is not None and novel[j] < spec.rate * i:
-                new[j] = spec.new_category
-            elif mix is not None and pick is not None and spec.mix and mix[j] < i:
+        out: list[Any] = []
+        for k, v in enumerate(values):
+            if remap is not None and spec.remap and v in spec.remap and remap[k] < spec.p * i:
+                v = spec.remap[v]
+            elif novel is not None and novel[k] < spec.rate * i:
+                v = spec.new_category
+            elif mix is not None and pick is not None and spec.mix and mix[k] < i:
                 targets = list(spec.mix)
                 edges = list(accumulate(spec.mix.values()))
-                new[j] = targets[min(bisect.bisect_right(edges, pick[j]), len(targets) - 1)]
+                v = targets[min(bisect.bisect_right(edges, pick[k]), len(targets) - 1)]
+            out.append(v)
+        return out
 
 
 class _Row(ABC):
