@@ -159,6 +159,7 @@ def bridge_passthrough(
     extra: dict[str, Any] | None = None,
     bridge: dict[str, Any] | None = None,
     ledger: bool = False,
+    tune_gc: bool = True,
 ) -> float:
     """The bridge in the foreground, as the CLI runs it (``tune_gc``), timed from its first
     consumed to its Nth acknowledged record; ``ledger``: ground truth to a JSONL file."""
@@ -173,11 +174,12 @@ def bridge_passthrough(
     with tempfile.TemporaryDirectory() as tmp:
         if ledger:
             raw["ledger"] = {"path": str(Path(tmp) / "ledger.jsonl")}
-        return _timed(raw, n)
+        return _timed(raw, n, tune_gc)
 
 
-def _timed(raw: dict[str, Any], n: int) -> float:
-    timed = TimedBridge(config_from_dict(raw, env={}), registry=CollectorRegistry(), tune_gc=True)
+def _timed(raw: dict[str, Any], n: int, tune_gc: bool) -> float:
+    cfg = config_from_dict(raw, env={})
+    timed = TimedBridge(cfg, registry=CollectorRegistry(), tune_gc=tune_gc)
     timed.target = n
     timed.run(idle_exit=60)
     if timed.start is None or timed.end is None:
@@ -196,6 +198,7 @@ SCENARIOS = {
         b, s, sh, n, tune_gc=True
     ),
     "bridge": bridge_passthrough,
+    "bridge, default GC": lambda b, s, sh, n: bridge_passthrough(b, s, sh, n, tune_gc=False),
     "bridge, no lineage header": lambda b, s, sh, n: bridge_passthrough(
         b, s, sh, n, bridge={"lineage_header": None}
     ),
@@ -283,7 +286,8 @@ def report(args: argparse.Namespace, rates: dict[str, list[float]]) -> None:
         target = ""
         if name in TARGETS:
             want, issue = TARGETS[name]
-            target = f"≥ {want:.0%} (#{issue}): {'met' if med / plain >= want else 'not met'}"
+            verdicts = ["met" if med / base >= want else "not met" for base in (plain, tuned)]
+            target = f"≥ {want:.0%} (#{issue}): {verdicts[0]} / {verdicts[1]}"
         rows.append(
             f"| {name} | {med:,.0f} | {min(values):,.0f}-{max(values):,.0f} "
             f"| {med / plain:.1%} | {med / tuned:.1%} | {target} |"
@@ -299,7 +303,7 @@ def report(args: argparse.Namespace, rates: dict[str, list[float]]) -> None:
         f"{PARTITIONS} partitions, medians of {args.rounds} "
         "alternating rounds.\n\n"
         "| loop | median rec/s | range | ratio to plain | ratio to plain, GC tuned "
-        "| target |\n|---|---|---|---|---|---|\n"
+        "| target: vs plain / vs plain, GC tuned |\n|---|---|---|---|---|---|\n"
         f"{table}\n"
     )
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
@@ -316,9 +320,10 @@ noisy: compare ratios, not absolute numbers. This file is rewritten by `make ben
 
 The bridge runs as `streamchaos run` runs it: with Python's garbage collector told to
 collect the young generation every 50,000 allocations instead of 700
-(`GC_GEN0_THRESHOLD` in `streamchaos/bridge/runner.py`); with the default, the collector
-took ~13 % of the bridge's time. The row "plain, GC tuned like the bridge" gives the
-plain loop the same setting, so the bridge's own cost can be read from it too.
+(`GC_GEN0_THRESHOLD` in `streamchaos/bridge/runner.py`); the row "bridge, default GC"
+runs it with Python's defaults instead. The row "plain, GC tuned like the bridge" gives
+the plain loop the bridge's setting: the ratio to it is the bridge's own cost, and each
+target is judged against both loops.
 
 """
 

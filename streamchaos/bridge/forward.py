@@ -67,13 +67,16 @@ NO_PICKS: dict[int, list[Emission]] = {}
 class _Run:
     """Bookkeeping for a run of consecutive records of one partition within a batch."""
 
-    __slots__ = ("batch", "fwd", "high", "part", "seen", "slow", "state", "topic")
+    __slots__ = ("batch", "done", "fwd", "high", "part", "seen", "slow", "state", "topic")
 
     def __init__(self, fwd: Forwarder, batch: Batch) -> None:
         self.fwd, self.batch = fwd, batch
         self.topic, self.part, self.high = "", -1, -1
         self.seen = self.slow = 0
         self.state: RouteState | None = None
+        # per partition, what the engine made of the batch's records so far, by offset: a
+        # record is processed once even if a partition's records come in several runs
+        self.done: dict[TP, dict[int, list[Emission]]] = {}
 
     def switch(self, topic: str, part: int, offset: int) -> tuple[str, int, bytes, Any]:
         """Close the previous run; return (shadow, shadow partition, lineage prefix, engine)."""
@@ -87,12 +90,16 @@ class _Run:
 
     def pick(self, msgs: list[Any], start: int, now: float) -> tuple[dict[int, Any], int]:
         """Run the engine over the records of this run, from ``msgs[start]``, that a fault
-        may select, all at once; return their outputs by offset, and the offset up to which
-        that answer holds. Selection is by offset, so a contiguous run finds its picks by
-        index arithmetic; gaps (compaction, transaction markers) take a scan."""
+        may select, all at once; return the partition's outputs by offset, and the offset
+        up to which that answer holds. Selection is by offset, so a contiguous run finds
+        its picks by index arithmetic; gaps (compaction, transaction markers) take a scan.
+        A pick found by arithmetic may lie in a later run of the same partition (after
+        other partitions' records, with a gap to match): it is processed now and found in
+        ``done`` when the loop gets there."""
         engine = self.state.engine if self.state is not None else None
         if engine is None:
             return NO_PICKS, 1 << 62
+        done = self.done.setdefault((self.topic, self.part), {})
         first = msgs[start].offset()
         end = first + len(msgs) - start
         if engine.needs_all:
@@ -101,7 +108,7 @@ class _Run:
         else:
             cands = engine.candidates(self.part, first, end - first)
             if not cands:
-                return NO_PICKS, end
+                return done, end
             by_index = self._by_index(msgs, start, first, cands)
             if by_index is not None:
                 found = by_index
@@ -113,8 +120,11 @@ class _Run:
                 wanted = set(cands)
                 found = [j for j in found if msgs[j].offset() in wanted]
         records = [Record.from_message(msgs[j]) for j in found]
+        if done:
+            records = [r for r in records if r.offset not in done]
         outs = engine.process_many(records, now)
-        return {rec.offset: ems for rec, ems in zip(records, outs, strict=True)}, end
+        done.update(zip((r.offset for r in records), outs, strict=True))
+        return done, end
 
     def _by_index(
         self, msgs: list[Any], start: int, first: int, offsets: list[int]
@@ -123,7 +133,12 @@ class _Run:
         for offset in offsets:
             j = start + offset - first
             msg = msgs[j]
-            if msg.offset() != offset or msg.partition() != self.part or msg.topic() != self.topic:
+            if (
+                msg.offset() != offset
+                or msg.partition() != self.part
+                or msg.topic() != self.topic
+                or msg.error() is not None
+            ):
                 return None
             found.append(j)
         return found

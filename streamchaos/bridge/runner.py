@@ -41,22 +41,35 @@ ASSIGN_GRACE = 60.0
 GC_GEN0_THRESHOLD = 50_000
 """Allocations between young-generation collections while ``run`` loops (default 700).
 Each consumed batch allocates thousands of short-lived objects (messages, header lists),
-so with the default the collector ran every ~500 records and took ~13 % of the bridge's
-time (docs/benchmarks.md). Cycles are still collected, just less often."""
+so with the default the collector ran every ~500 records; docs/benchmarks.md has the
+bridge with and without this. Cycles are still collected, just less often."""
+
+
+_gc_lock = threading.Lock()
+_gc_users = 0
+_gc_saved: tuple[int, int, int] | None = None
 
 
 @contextmanager
 def fewer_collections(enabled: bool) -> Iterator[None]:
-    """Raise the collector's thresholds for the duration (process-wide, so opt-in)."""
+    """Raise the collector's thresholds for the duration (process-wide, so opt-in). Bridges
+    running side by side share the setting; the last one out restores the old values."""
+    global _gc_users, _gc_saved
     if not enabled:
         yield
         return
-    old = gc.get_threshold()
-    gc.set_threshold(GC_GEN0_THRESHOLD, 50, 100)
+    with _gc_lock:
+        if _gc_users == 0:
+            _gc_saved = gc.get_threshold()
+            gc.set_threshold(GC_GEN0_THRESHOLD, 50, 100)
+        _gc_users += 1
     try:
         yield
     finally:
-        gc.set_threshold(*old)
+        with _gc_lock:
+            _gc_users -= 1
+            if _gc_users == 0 and _gc_saved is not None:
+                gc.set_threshold(*_gc_saved)
 
 
 class Bridge:

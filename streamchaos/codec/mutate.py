@@ -10,6 +10,7 @@ import copy
 from typing import Any
 
 NUMERIC = {"int", "long", "float", "double"}
+INT_RANGE = {"int": (-(1 << 31), (1 << 31) - 1), "long": (-(1 << 63), (1 << 63) - 1)}
 
 
 def fields(schema: Any) -> dict[str, dict[str, Any]]:
@@ -84,3 +85,16 @@ def add_enum_symbol(schema: Any, name: str, symbol: str) -> dict[str, Any]:
     if symbol not in enum["symbols"]:
         enum["symbols"] = [*enum["symbols"], symbol]
     return new
+
+
+def out_of_range(schema: Any, name: str, value: Any) -> str | None:
+    """Why ``value`` cannot go into int/long field ``name`` (fastavro would write an
+    overflowed varint without a word), or None when it fits or is not an integer."""
+    if not isinstance(value, int) or isinstance(value, bool):
+        return None
+    field = fields(schema).get(name)
+    kind = type_name(field["type"]) if field is not None else None
+    if kind not in INT_RANGE:
+        return None
+    low, high = INT_RANGE[kind]
+    return None if low <= value <= high else f"{value} does not fit the Avro {kind} {name!r}"

@@ -14,6 +14,8 @@ import struct
 from collections.abc import Callable
 from typing import Any
 
+from streamchaos.codec.mutate import INT_RANGE
+
 Skip = Callable[[bytes, int], int]
 
 _FLOAT = struct.Struct("<f")
@@ -39,6 +41,8 @@ def _zigzag(data: bytes, pos: int) -> tuple[int, int]:
 
 def _skip_bytes(data: bytes, pos: int) -> int:
     length, pos = _zigzag(data, pos)
+    if length < 0:
+        raise IndexError(f"negative length {length}")
     return pos + length
 
 
@@ -49,6 +53,8 @@ def _fixed(size: int) -> Skip:
 def _union(branches: list[Skip]) -> Skip:
     def skip(data: bytes, pos: int) -> int:
         index, pos = _zigzag(data, pos)
+        if not 0 <= index < len(branches):
+            raise IndexError(f"union branch {index} of {len(branches)}")
         return branches[index](data, pos)
 
     return skip
@@ -66,8 +72,40 @@ PRIMITIVE: dict[str, Skip] = {
 }
 
 
+def _blocks(item: Skip, entry_key: bool) -> Skip:
+    """Array (or map, whose entries start with a string key) blocks up to the 0 count."""
+
+    def skip(data: bytes, pos: int) -> int:
+        while True:
+            count, pos = _zigzag(data, pos)
+            if count == 0:
+                return pos
+            if count < 0:  # a block that gives its size in bytes
+                size, pos = _zigzag(data, pos)
+                if size < 0:
+                    raise IndexError(f"negative block size {size}")
+                pos += size
+                continue
+            for _ in range(count):
+                if entry_key:
+                    pos = _skip_bytes(data, pos)
+                pos = item(data, pos)
+
+    return skip
+
+
+def _record(fields: list[Skip]) -> Skip:
+    def skip(data: bytes, pos: int) -> int:
+        for field in fields:
+            pos = field(data, pos)
+        return pos
+
+    return skip
+
+
 def skipper(ftype: Any) -> Skip | None:
-    """A function that skips one value of ``ftype``, or None if it cannot be skipped cheaply."""
+    """A function that skips one value of ``ftype``, or None (a named type referenced by
+    name, which the full decode resolves)."""
     if isinstance(ftype, str):
         return PRIMITIVE.get(ftype)
     if isinstance(ftype, list):
@@ -81,12 +119,15 @@ def skipper(ftype: Any) -> Skip | None:
             return _varint_end
         if kind == "fixed":
             return _fixed(int(ftype["size"]))
-        if isinstance(kind, str) and kind in PRIMITIVE:  # logical types
-            return PRIMITIVE[kind]
+        if kind in ("array", "map"):
+            item = skipper(ftype.get("items" if kind == "array" else "values"))
+            return _blocks(item, kind == "map") if item is not None else None
+        if kind == "record":
+            fields = [skipper(f["type"]) for f in ftype.get("fields", [])]
+            return _record([f for f in fields if f is not None]) if None not in fields else None
+        if isinstance(kind, (str, list, dict)):  # logical types, or a type given as "type"
+            return skipper(kind)
     return None
-
-
-_INT_RANGE = {"int": (-(1 << 31), (1 << 31) - 1), "long": (-(1 << 63), (1 << 63) - 1)}
 
 
 def zigzag_bytes(value: int) -> bytes:
@@ -117,14 +158,15 @@ class Spans:
         self._backwards = [index for index, _ in reversed(plan) if index >= 0]
 
     def read(self, payload: bytes, start: int = 0) -> list[tuple[int, int, float | int]]:
-        """Each target's (start, end, value); the record begins at ``payload[start]``."""
+        """Each target's (start, end, value); the record begins at ``payload[start]`` and
+        must end where the payload does (what the full decode checks too)."""
         out: list[tuple[int, int, float | int]] = [(0, 0, 0)] * len(self.names)
         pos = start
         for index, step in self._plan:
             if index < 0:
                 pos = step(payload, pos)  # type: ignore[operator]
                 continue
-            start = pos
+            begin = pos
             value: float | int
             if step == "double":
                 value = _DOUBLE.unpack_from(payload, pos)[0]
@@ -134,9 +176,9 @@ class Spans:
                 pos += 4
             else:
                 value, pos = _zigzag(payload, pos)
-            out[index] = (start, pos, value)
-        if pos > len(payload):
-            raise IndexError("record shorter than its schema")
+            out[index] = (begin, pos, value)
+        if pos != len(payload):
+            raise IndexError(f"record of {len(payload)} bytes, schema says {pos}")
         return out
 
     def write(
@@ -159,7 +201,7 @@ def _encode(kind: str, value: float | int) -> bytes:
         return _DOUBLE.pack(value)
     if kind == "float":
         return _FLOAT.pack(value)
-    low, high = _INT_RANGE[kind]
+    low, high = INT_RANGE[kind]
     number = int(value)
     if not low <= number <= high:
         raise OverflowError(f"{number} does not fit an Avro {kind}")
@@ -167,16 +209,15 @@ def _encode(kind: str, value: float | int) -> bytes:
 
 
 def spans(schema: Any, names: list[str]) -> Spans | None:
-    """``Spans`` for top-level int/long/float/double fields ``names``, or None."""
+    """``Spans`` for top-level int/long/float/double fields ``names``, or None when a
+    field cannot be skipped cheaply (arrays, maps, nested records: the full decode)."""
     if not isinstance(schema, dict) or schema.get("type") != "record":
         return None
     if len(set(names)) != len(names):
         return None
     wanted = {name: i for i, name in enumerate(names)}
     plan: list[tuple[int, Skip | str]] = []
-    for field in schema.get("fields", []):
-        if not wanted:
-            break
+    for field in schema.get("fields", []):  # all of them: the record's end is checked
         ftype = field["type"]
         index = wanted.pop(field["name"], None)
         if index is not None:

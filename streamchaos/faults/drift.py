@@ -138,7 +138,12 @@ class Drift(ValueFault):
             intensity = 1.0 if intensity > 0 else 0.0
         columns = [[row.values[f] for _, row in rows] for f in range(len(self._names))]
         row_keys = np.array([keys[i] for i, _ in rows], dtype=np.uint64)
-        news = self._compute(columns, row_keys, intensity)
+        try:
+            news = self._compute(columns, row_keys, intensity)
+        except Exception as exc:  # a bug must not stop the bridge: the batch passes unchanged
+            for i, _ in rows:
+                self.report(records[i], exc)
+            return out
         for r, (i, row) in enumerate(rows):
             changes = {}
             for f, name in enumerate(self._names):
@@ -188,7 +193,19 @@ class Drift(ValueFault):
         where = self.config.where
         if where and any(value.get(k) != v for k, v in where.items()):
             return None
-        return _Decoded(codec, dec, value, self._names)
+        row = _Decoded(codec, dec, value, self._names)
+        self._check_values(row.values)
+        return row
+
+    def _check_values(self, values: list[Any]) -> None:
+        """Values a schema did not vouch for (JSON, unions) must suit their drift."""
+        for (name, spec), v in zip(self.config.features.items(), values, strict=True):
+            if v is None:
+                continue
+            if spec.numeric and (isinstance(v, bool) or not isinstance(v, (int, float))):
+                raise FieldError("wrong_type", f"{name!r} is a {type(v).__name__}, not a number")
+            if not spec.numeric and not isinstance(v, (str, int, float)):
+                raise FieldError("wrong_type", f"{name!r} is a {type(v).__name__}, not a category")
 
     def _check(self, schema: Any) -> None:
         if schema is None or id(schema) in self._checked:
@@ -263,17 +280,16 @@ class Drift(ValueFault):
         novel = _draws(keys, f, "new") if spec.new_category is not None else None
         mix = _draws(keys, f, "mix") if spec.mix is not None else None
         pick = _draws(keys, f, "pick") if spec.mix is not None else None
-        out: list[Any] = []
+        out: list[Any] = [_KEEP] * len(values)
         for k, v in enumerate(values):
             if remap is not None and spec.remap and v in spec.remap and remap[k] < spec.p * i:
-                v = spec.remap[v]
+                out[k] = spec.remap[v]
             elif novel is not None and novel[k] < spec.rate * i:
-                v = spec.new_category
+                out[k] = spec.new_category
             elif mix is not None and pick is not None and spec.mix and mix[k] < i:
                 targets = list(spec.mix)
                 edges = list(accumulate(spec.mix.values()))
-                v = targets[min(bisect.bisect_right(edges, pick[k]), len(targets) - 1)]
-            out.append(v)
+                out[k] = targets[min(bisect.bisect_right(edges, pick[k]), len(targets) - 1)]
         return out
 
 
@@ -293,8 +309,12 @@ class _Decoded(_Row):
 
     def write(self, changes: dict[str, dict[str, Any]]) -> bytes:
         value = dict(self.value)
+        schema = self.dec.schema.raw if self.dec.schema is not None else None
         for name, change in changes.items():
             value[name] = change["new"]
+            why = mutate.out_of_range(schema, name, change["new"])
+            if why is not None:
+                raise FieldError("out_of_range", why)
         return bytes(self.codec.encode(value, self.dec.schema, self.dec.schema_id))
 
 

@@ -61,3 +61,20 @@ def test_nan_on_an_integer_field_is_a_wrong_type():
     errors = []
     [em] = make(errors, mode="nan", fields=["count"]).apply(rec(), 0.0)
     assert not em.injections and [e[1] for e in errors] == ["wrong_type"]
+
+
+def test_the_full_decode_path_checks_the_range_too():
+    """A nullable int is not patched in place; fastavro alone would write the overflow."""
+    schema = ParsedSchema.of(
+        {"type": "record", "name": "N", "fields": [{"name": "n", "type": ["null", "int"]}]}
+    )
+    codec = AvroCodec(None, schema)
+    errors = []
+    fault = make(errors, mode="unit_scale", factor=1000, fields=["n"])
+    fault.ctx = FaultContext(codec, "src", "src.shadow")
+    fault.ctx.error = lambda *a: errors.append(a)
+    source = Record("src", 0, 1, b"k", codec.encode({"n": 2**30}, schema, None))
+    [em] = fault.apply(source, 0.0)
+    assert em.record is source and [e[1] for e in errors] == ["out_of_range"]
+    [em] = fault.apply(Record("src", 0, 2, b"k", codec.encode({"n": 7}, schema, None)), 0.0)
+    assert codec.decode(em.record.value).value == {"n": 7000}

@@ -181,6 +181,19 @@ def test_truncated_avro_passes_unchanged_and_is_counted():
     assert f.apply(bad, 0.0)[0].record is bad and reasons == ["avro_error"]
 
 
+def test_values_of_the_wrong_kind_are_reported_not_raised():
+    """JSON carries no schema: a string where a number belongs, a list as a category."""
+    errors = []
+    f = make(Drift, errors, features={"amount": {"shift": 1}, "c": {"remap": {"a": "b"}}})
+    bad = [rec(0, amount="abc", c="a"), rec(1, amount=1.0, c=["a"]), rec(2, amount=1.0, c="a")]
+    assert out_values(f, bad) == [
+        {"amount": "abc", "c": "a"},
+        {"amount": 1.0, "c": ["a"]},
+        {"amount": 2.0, "c": "b"},
+    ]
+    assert [e[1] for e in errors] == ["wrong_type", "wrong_type"]
+
+
 def test_label_flip_rate_and_matrix():
     records = [rec(i, label=i % 4 == 0) for i in range(4000)]
     flipped = out_values(make(Label, mode="flip"), records)

@@ -84,11 +84,35 @@ def test_nan_and_float32_fields():
     assert found[0][2] == 0.25 and math.isnan(CODEC.decode(patched).value["f"])
 
 
+REFERENCE = {
+    "type": "record",
+    "name": "Ref",
+    "fields": [
+        {"name": "kind", "type": {"type": "enum", "name": "K", "symbols": ["A", "B"]}},
+        {"name": "again", "type": "K"},
+        {"name": "x", "type": "double"},
+    ],
+}
+
+
 def test_unsupported_layouts_fall_back():
-    assert spans(RAW, ["after"]) is None  # an array stands before it
+    assert spans(REFERENCE, ["x"]) is None  # a named type used by name: the full decode
     assert spans(RAW, ["user"]) is None  # not a number
     assert spans(RAW, ["missing"]) is None
     assert spans(RAW, ["amount", "amount"]) is None
+    assert spans(RAW, ["after"]) is not None  # arrays are skipped
+
+
+def test_bytes_the_full_decode_refuses_are_refused():
+    value = {"user": "u", "n": 5, "flag": True, "kind": "B", "ts": 0, "f": 0.5}
+    data = CODEC.encode(value | {"amount": 1.0, "tags": ["a", "b"], "after": 2.0}, SCHEMA, None)
+    loc = spans(RAW, ["amount"])
+    assert loc.read(data)[0][2] == 1.0
+    negative_length = b"\x01" + data[1:]  # zigzag 1 = -1: the string "user" of length -1
+    bad_branch = data[:2] + b"\x04" + data[3:]  # union index 2 of a 2-branch union
+    for bad in (data + b"\x00", data[:-1], negative_length, bad_branch):
+        with pytest.raises(IndexError):
+            loc.read(bad)
 
 
 SPAN_RAW = {
@@ -98,6 +122,12 @@ SPAN_RAW = {
         {"name": "user", "type": "string"},
         {"name": "amount", "type": "double"},
         {"name": "opt", "type": ["null", "string"]},
+        {"name": "tags", "type": {"type": "array", "items": "string"}},
+        {"name": "m", "type": {"type": "map", "values": ["null", "long"]}},
+        {
+            "name": "inner",
+            "type": {"type": "record", "name": "I", "fields": [{"name": "s", "type": "string"}]},
+        },
         {"name": "count", "type": "long"},
         {"name": "small", "type": "int"},
         {"name": "f", "type": "float"},
@@ -120,15 +150,21 @@ INT64 = st.integers(-(2**63), 2**63 - 1)
     new_count=st.one_of(st.none(), INT64),
     new_small=st.one_of(st.none(), INT32),
     new_amount=st.one_of(st.none(), st.floats(allow_nan=False)),
+    tags=st.lists(st.text(max_size=5), max_size=4),
+    m=st.dictionaries(st.text(max_size=4), st.one_of(st.none(), INT64), max_size=3),
 )
 def test_spans_rewrite_equals_decode_change_encode(
-    user, opt, amount, count, small, new_count, new_small, new_amount
+    user, opt, amount, count, small, new_count, new_small, new_amount, tags, m
 ):
-    """Varints that change length are spliced; fields after them stay intact."""
+    """Varints that change length are spliced; fields after them stay intact; arrays,
+    maps and nested records before them are skipped."""
     value = {
         "user": user,
         "amount": amount,
         "opt": opt,
+        "tags": tags,
+        "m": m,
+        "inner": {"s": user[:3]},
         "count": count,
         "small": small,
         "f": 0.5,
@@ -150,7 +186,8 @@ def test_spans_rewrite_equals_decode_change_encode(
 def test_spans_refuse_what_they_cannot_write():
     located = spans(SPAN_RAW, ["small"])
     data = SPAN_CODEC.encode(
-        {"user": "u", "amount": 1.0, "opt": None, "count": 1, "small": 1, "f": 0.5, "tail": ""},
+        {"user": "u", "amount": 1.0, "opt": None, "tags": [], "m": {}, "inner": {"s": ""}}
+        | {"count": 1, "small": 1, "f": 0.5, "tail": ""},
         SPAN_SCHEMA,
         None,
     )
@@ -158,6 +195,5 @@ def test_spans_refuse_what_they_cannot_write():
         located.write(data, located.read(data), [2**31])
     assert spans(SPAN_RAW, ["opt"]) is None  # a union: the full decode handles it
     assert spans(SPAN_RAW, ["tail", "missing"]) is None
-    assert spans(RAW, ["after"]) is None  # an array stands before it
     with pytest.raises(IndexError):
         located.read(data[:3])
