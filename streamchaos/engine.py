@@ -128,7 +128,7 @@ class Stage:
             hit = record.offset in self._hits
         else:
             hit = self.draw(record) < p
-        return hit and self.budget.take(now)
+        return hit and (self.budget.rate is None or self.budget.take(now))
 
     def set_intensity(self, value: float) -> None:
         if value != self.intensity:

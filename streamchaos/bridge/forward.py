@@ -194,7 +194,7 @@ class Forwarder:
         self.epoch = epoch  # wall-clock seconds at experiment time 0
         self.engines = [(s, s.engine) for s in routes.values() if s.engine is not None]
         self.on_consume_error: Callable[[Any], None] = lambda err: None
-        self._tallies: dict[tuple[str, str, str], tuple[Any, Any]] = {}  # counter, stage
+        self._tallies: dict[tuple[str, str, str], list[Any]] = {}  # counter, stage, pending
         self._stages = {
             (st.name, stage.name): stage for st, eng in self.engines for stage in eng.stages
         }
@@ -323,26 +323,41 @@ class Forwarder:
         self, batch: Batch, route: str, em: Emission, at_ms: int, err: Any, msg: Any
     ) -> None:
         batch.on_delivery(err, msg)
-        shadow = None if err is not None else coords(msg.topic(), msg.partition(), msg.offset())
-        status = "failed" if err is not None else "delivered"
+        if self.ledger.active:
+            shadow = None if err is not None else coords(msg.topic(), msg.partition(), msg.offset())
+            status = "failed" if err is not None else "delivered"
+            for inj in em.injections:
+                self.ledger.injection(route, inj, em.source, shadow, status, at_ms)
         for inj in em.injections:
-            self._account(route, inj, em.source, shadow, status, at_ms)
+            self._count(route, inj)
 
     def _account(
         self, route: str, inj: Any, src: Record, shadow: Any, status: str, at_ms: int
     ) -> None:
-        """One injection into the ledger, its counter and its episode's tally."""
+        """One injection into the ledger and its counts."""
         self.ledger.injection(route, inj, src, shadow, status, at_ms)
+        self._count(route, inj)
+
+    def _count(self, route: str, inj: Any) -> None:
+        """Counted now, added to its counter and episode at the next ``settle``."""
         key = (route, inj.fault, inj.type)
-        tally = self._tallies.get(key)
-        if tally is None:
+        pending = self._tallies.get(key)
+        if pending is None:
             counter = self.metrics.injections.labels(
                 experiment=self.cfg.experiment, route=route, fault=inj.fault, type=inj.type
             )
-            tally = self._tallies[key] = (counter, self._stages.get((route, inj.fault)))
-        tally[0].inc()
-        if tally[1] is not None:
-            tally[1].injected += 1
+            pending = self._tallies[key] = [counter, self._stages.get((route, inj.fault)), 0]
+        pending[2] += 1
+
+    def settle(self) -> None:
+        """Counters and episode tallies catch up with the injections since the last call
+        (once per loop turn, and before episodes end): one ``inc`` per label set."""
+        for pending in self._tallies.values():
+            if pending[2]:
+                pending[0].inc(pending[2])
+                if pending[1] is not None:
+                    pending[1].injected += pending[2]
+                pending[2] = 0
 
     def _produce_slowly(self, *args: Any) -> None:
         """``produce`` refused: wait for room when the queue is full; a record the client
@@ -363,6 +378,7 @@ class Forwarder:
 
     def tick(self, now: float) -> None:
         """Schedules, episodes and releases of held records, once per loop turn."""
+        self.settle()
         for state, engine in self.engines:
             events, released = engine.tick(now)
             for ev in events:
@@ -383,6 +399,7 @@ class Forwarder:
         log.info("%s: fault %s (%s) %s", route, stage.name, cfg.type, kind.replace("_", " "))
 
     def update_gauges(self) -> None:
+        self.settle()
         for state, engine in self.engines:
             for stage in engine.stages:
                 labels = {
@@ -416,6 +433,7 @@ class Forwarder:
 
     def close_episodes(self, now: float) -> None:
         """At shutdown, active episodes end now (the ledger must pair every start)."""
+        self.settle()
         for state, engine in self.engines:
             for stage in engine.stages:
                 if stage.intensity > 0:

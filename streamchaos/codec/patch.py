@@ -40,7 +40,11 @@ def _zigzag(data: bytes, pos: int) -> tuple[int, int]:
 
 
 def _skip_bytes(data: bytes, pos: int) -> int:
-    length, pos = _zigzag(data, pos)
+    first = data[pos]
+    if first < 0x80:  # lengths under 64: one byte, no loop
+        length, pos = (first >> 1) ^ -(first & 1), pos + 1
+    else:
+        length, pos = _zigzag(data, pos)
     if length < 0:
         raise IndexError(f"negative length {length}")
     return pos + length
@@ -103,6 +107,22 @@ def _record(fields: list[Skip]) -> Skip:
     return skip
 
 
+FIXED_WIDTH = {"null": 0, "boolean": 1, "float": 4, "double": 8}
+
+
+def fixed_width(ftype: Any) -> int | None:
+    """Bytes a value of ``ftype`` always takes, or None if that varies."""
+    if isinstance(ftype, str):
+        return FIXED_WIDTH.get(ftype)
+    if isinstance(ftype, dict):
+        kind = ftype.get("type")
+        if kind == "fixed":
+            return int(ftype["size"])
+        if isinstance(kind, str) and kind in FIXED_WIDTH:  # logical types
+            return FIXED_WIDTH[kind]
+    return None
+
+
 def skipper(ftype: Any) -> Skip | None:
     """A function that skips one value of ``ftype``, or None (a named type referenced by
     name, which the full decode resolves)."""
@@ -148,13 +168,14 @@ class Spans:
     new values (None: keep) into those byte ranges and returns the new payload.
     """
 
-    def __init__(self, names: list[str], plan: list[tuple[int, Skip | str]]) -> None:
+    def __init__(self, names: list[str], plan: list[tuple[int, Skip | str | int]]) -> None:
         self.names = names
         self.kinds: list[str] = [""] * len(names)
         for index, step in plan:
             if index >= 0:
                 self.kinds[index] = str(step)
-        self._plan = plan  # schema order up to the last target: (name index | -1, skip | kind)
+        # schema order: (target's index in names, kind) or (-1, bytes to skip | skip function)
+        self._plan = plan
         self._backwards = [index for index, _ in reversed(plan) if index >= 0]
 
     def read(self, payload: bytes, start: int = 0) -> list[tuple[int, int, float | int]]:
@@ -164,7 +185,10 @@ class Spans:
         pos = start
         for index, step in self._plan:
             if index < 0:
-                pos = step(payload, pos)  # type: ignore[operator]
+                if type(step) is int:
+                    pos += step
+                else:
+                    pos = step(payload, pos)  # type: ignore[operator]
                 continue
             begin = pos
             value: float | int
@@ -209,14 +233,15 @@ def _encode(kind: str, value: float | int) -> bytes:
 
 
 def spans(schema: Any, names: list[str]) -> Spans | None:
-    """``Spans`` for top-level int/long/float/double fields ``names``, or None when a
-    field cannot be skipped cheaply (arrays, maps, nested records: the full decode)."""
+    """``Spans`` for top-level int/long/float/double fields ``names``, or None when the
+    full decode must do it (a target in a union or with a logical type, a named type
+    used by name)."""
     if not isinstance(schema, dict) or schema.get("type") != "record":
         return None
     if len(set(names)) != len(names):
         return None
     wanted = {name: i for i, name in enumerate(names)}
-    plan: list[tuple[int, Skip | str]] = []
+    plan: list[tuple[int, Skip | str | int]] = []
     for field in schema.get("fields", []):  # all of them: the record's end is checked
         ftype = field["type"]
         index = wanted.pop(field["name"], None)
@@ -225,6 +250,14 @@ def spans(schema: Any, names: list[str]) -> Spans | None:
             if kind not in ("int", "long", "float", "double"):
                 return None  # logical types, unions: the full decode handles them
             plan.append((index, kind))
+            continue
+        width = fixed_width(ftype)
+        if width is not None:  # consecutive fixed-width fields: one addition
+            last = plan[-1] if plan else None
+            if last is not None and last[0] < 0 and type(last[1]) is int:
+                plan[-1] = (-1, last[1] + width)
+            else:
+                plan.append((-1, width))
             continue
         skip = skipper(ftype)
         if skip is None:

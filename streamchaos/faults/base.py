@@ -59,6 +59,7 @@ class Fault(ABC):
         self.config = config
         self.rng = rng
         self.early_releases = 0
+        self._label = config.label  # a property of the model: looked up once
         self.reset()
 
     def reset(self) -> None:
@@ -96,7 +97,7 @@ class Fault(ABC):
         return None
 
     def injection(self, effect: str, **detail: Any) -> Injection:
-        return Injection(self.config.label, self.config.type, effect, detail)
+        return Injection(self._label, self.config.type, effect, detail)
 
 
 class HoldBuffer:

@@ -271,6 +271,8 @@ def _skew(old: Any, hours: float) -> Any:
 
 def _plain(v: Any) -> Any:
     """JSON-friendly ledger values (NaN/inf as strings, datetimes as ISO)."""
+    if type(v) is int or (type(v) is float and -math.inf < v < math.inf):
+        return v  # the common case, without the checks below
     if isinstance(v, float) and not math.isfinite(v):
         return str(v)
     if isinstance(v, dt.datetime):
