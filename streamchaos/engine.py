@@ -242,8 +242,9 @@ class RouteEngine:
             if stage.cls.batched:
                 self._batched_stage(stage, outs, now)
             else:
+                p = stage.probability
                 for i, ems in enumerate(outs):
-                    outs[i] = self._stage(stage, ems, now)
+                    outs[i] = self._stage(stage, ems, now, p)
         return outs
 
     def _continue(self, start: int, ems: list[Emission], now: float) -> list[Emission]:
@@ -251,23 +252,29 @@ class RouteEngine:
             ems = self._stage(stage, ems, now)
         return ems
 
-    def _stage(self, stage: Stage, ems: list[Emission], now: float) -> list[Emission]:
+    def _stage(
+        self, stage: Stage, ems: list[Emission], now: float, p: float | None = None
+    ) -> list[Emission]:
+        """One stage over some emissions; ``p``: its probability, if the caller has it."""
+        if p is None:
+            p = stage.probability
         nxt: list[Emission] = []
         for em in ems:
             rec = em.record
             if rec is None or self.paused:
                 nxt.append(em)
                 continue
-            inst = stage.instance(rec.partition)
-            if stage.selects(rec, now):
+            if p > 0 and stage.selects(rec, now, p):
+                inst = stage.instance(rec.partition)
                 if em.injections:  # a fresh object: one carry slot per emission
                     rec = rec.evolve()
                     self._carry[id(rec)] = (rec, em.injections)
                 inst.rng.seed(stage.rng_seed(rec))  # draws are a function of the record
-                nxt.extend(self._attach(inst.apply(rec, now)))
+                out = inst.apply(rec, now)
+                nxt.extend(self._attach(out) if self._carry else out)
             else:
-                if inst.observes:
-                    inst.observe(rec, now)
+                if stage.cls.observes:
+                    stage.instance(rec.partition).observe(rec, now)
                 nxt.append(em)
         return nxt
 
