@@ -32,14 +32,12 @@ DRAW_WINDOW = 4096  # offsets whose selection draws are computed at once, per pa
 class Budget:
     """Token bucket for ``max_injections_per_second`` (the blast-radius limit)."""
 
-    def __init__(self, rate: float | None) -> None:
+    def __init__(self, rate: float) -> None:
         self.rate = rate
-        self.tokens = rate or 0.0
+        self.tokens = rate
         self.last = 0.0
 
     def take(self, now: float) -> bool:
-        if self.rate is None:
-            return True
         self.tokens = min(self.rate, self.tokens + (now - self.last) * self.rate)
         self.last = now
         if self.tokens >= 1.0:
@@ -61,7 +59,8 @@ class Stage:
         self.seed = seed
         self.cls: type[Fault] = FAULTS[config.type]
         self.instances: dict[int, Fault] = {}
-        self.budget = Budget(config.max_injections_per_second)
+        rate = config.max_injections_per_second
+        self.budget = Budget(rate) if rate is not None else None  # None: no limit
         self.intensity = 0.0
         self._bases: dict[int, int] = {}
         self._key_base = base_seed(seed, self.name, topic, "key")
@@ -89,7 +88,12 @@ class Stage:
 
     def rng_seed(self, record: Record) -> int:
         """Seed for the fault's draws on ``record``: replaying an offset repeats its draws."""
-        return splitmix(self.base(record.partition) ^ RNG_SALT ^ record.offset)
+        return self.rng_seeds(record.partition, [record])[0]
+
+    def rng_seeds(self, partition: int, records: list[Record]) -> list[int]:
+        """``rng_seed`` of each of ``records`` (all from ``partition``)."""
+        salt = self.base(partition) ^ RNG_SALT
+        return [splitmix(salt ^ r.offset) for r in records]
 
     def episode_stats(self) -> dict[str, float | int]:
         share = self.injected / self.seen if self.seen else 0.0
@@ -128,7 +132,7 @@ class Stage:
             hit = record.offset in self._hits
         else:
             hit = self.draw(record) < p
-        return hit and (self.budget.rate is None or self.budget.take(now))
+        return hit and (self.budget is None or self.budget.take(now))
 
     def set_intensity(self, value: float) -> None:
         if value != self.intensity:
@@ -295,8 +299,7 @@ class RouteEngine:
                         inst.observe(rec, now)
         for part, items in picked.items():
             recs = [em.record for _, _, em in items if em.record is not None]
-            salt = stage.base(part) ^ RNG_SALT
-            seeds = [splitmix(salt ^ r.offset) for r in recs]  # = stage.rng_seed(r)
+            seeds = stage.rng_seeds(part, recs)
             results = stage.instance(part).apply_many(recs, seeds, now)
             for (ems, j, em), res in zip(items, results, strict=True):
                 if em.injections:  # injections of earlier stages stay with the record

@@ -64,6 +64,24 @@ class _Rejected:
 NO_PICKS: dict[int, list[Emission]] = {}
 
 
+def _passthrough_args(
+    msg: Any, shadow: str, partition: int, callback: Any, headers: Any
+) -> tuple[Any, ...]:
+    """``produce`` arguments of a passed-through record, for the retry path (the hot loop
+    writes them out in place: a tuple per record would cost throughput)."""
+    ts_type, ts = msg.timestamp()
+    return (
+        shadow,
+        msg.value(),
+        msg.key(),
+        partition,
+        callback,
+        None,
+        ts if ts_type else 0,
+        headers,
+    )
+
+
 class _Run:
     """Bookkeeping for a run of consecutive records of one partition within a batch."""
 
@@ -260,14 +278,7 @@ class Forwarder:
                 )
             except (BufferError, KafkaException):
                 self._produce_slowly(
-                    shadow,
-                    msg.value(),
-                    msg.key(),
-                    shadow_part,
-                    on_delivery,
-                    None,
-                    ts if ts_type else 0,
-                    headers,
+                    *_passthrough_args(msg, shadow, shadow_part, on_delivery, headers)
                 )
         run.close()
         batch.seal()
@@ -279,15 +290,12 @@ class Forwarder:
         (not sealed yet, so a delivery report during a full-queue wait cannot finish it)."""
         state = self.routes[route]
         shadow, partitions, lineage = state.shadow, state.shadow_partitions, self.lineage
-        produce, lows, plain = self.producer.produce, batch.lows, batch.on_delivery
+        produce, cover, plain = self.producer.produce, batch.cover, batch.on_delivery
         at_ms = self.at_ms(now)
         outputs = 0
         for em in ems:
             src = em.source
-            tp = (src.topic, src.partition)
-            low = lows.get(tp)
-            if low is None or src.offset < low:
-                lows[tp] = src.offset
+            cover((src.topic, src.partition), src.offset)
             rec = em.record
             if rec is None:
                 for inj in em.injections:
