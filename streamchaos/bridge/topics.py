@@ -87,12 +87,12 @@ def _create(admin: AdminClient, topics: list[Any], timeout: float) -> None:
     for name, future in admin.create_topics(topics, operation_timeout=timeout).items():
         try:
             future.result(timeout=timeout)
-            log.info("created shadow topic %s", name)
+            log.info("created topic %s", name)
         except KafkaException as exc:
             err = exc.args[0]
             if getattr(err, "name", lambda: "")() == "TOPIC_ALREADY_EXISTS":
                 continue
-            raise BridgeError(f"cannot create shadow topic {name!r}: {err}") from exc
+            raise BridgeError(f"cannot create topic {name!r}: {err}") from exc
 
 
 def prepare_ledger_topic(admin: AdminClient, topic: str, timeout: float = 30.0) -> None:

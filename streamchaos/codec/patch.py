@@ -15,6 +15,8 @@ from collections.abc import Callable
 from typing import Any
 
 from streamchaos.codec.mutate import INT_RANGE
+from streamchaos.codec.wire import Undecodable
+from streamchaos.errors import FieldError
 
 Skip = Callable[[bytes, int], int]
 
@@ -204,6 +206,22 @@ class Spans:
         if pos != len(payload):
             raise IndexError(f"record of {len(payload)} bytes, schema says {pos}")
         return out
+
+    def read_record(self, data: bytes, start: int = 0) -> list[tuple[int, int, float | int]]:
+        """``read`` for a fault: bytes that are not valid Avro are ``Undecodable``."""
+        try:
+            return self.read(data, start)
+        except (IndexError, struct.error) as exc:
+            raise Undecodable("avro_error", f"not valid Avro for its schema: {exc}") from exc
+
+    def rewrite(
+        self, data: bytes, spans: list[tuple[int, int, float | int]], values: list[Any]
+    ) -> bytes:
+        """``write`` for a fault: a value its field cannot hold is a ``FieldError``."""
+        try:
+            return self.write(data, spans, values)
+        except OverflowError as exc:
+            raise FieldError("out_of_range", str(exc)) from exc
 
     def write(
         self,

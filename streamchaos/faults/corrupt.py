@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-import struct
 from typing import Any, Literal
 
 from pydantic import Field, model_validator
@@ -21,7 +20,6 @@ from pydantic import Field, model_validator
 from streamchaos.codec import mutate
 from streamchaos.codec.avro import AvroCodec
 from streamchaos.codec.patch import Spans, spans
-from streamchaos.codec.wire import Undecodable
 from streamchaos.faults.base import FaultConfig, FieldError, RunningStats, ValueFault
 from streamchaos.record import Emission, Record
 
@@ -148,20 +146,14 @@ class Corrupt(ValueFault):
         if located is None:
             return None
         assert data is not None  # locate refuses tombstones
-        try:
-            found = located.read(data, start)
-        except (IndexError, struct.error) as exc:
-            raise Undecodable("avro_error", f"not valid Avro for its schema: {exc}") from exc
+        found = located.read_record(data, start)
         news: list[float | int | None] = []
         changes = {}
         for name, (_, _, old) in zip(self.config.fields, found, strict=True):
             new = self._new(name, old, None)
             news.append(new)
             changes[name] = {"old": _plain(old), "new": _plain(new)}
-        try:
-            value = located.write(data, found, news)
-        except OverflowError as exc:
-            raise FieldError("out_of_range", str(exc)) from exc
+        value = located.rewrite(data, found, news)
         return record.with_value(value), {"mode": self.config.mode, "fields": changes}
 
     def _variant(self, dec: Any) -> tuple[Any, int | None]:

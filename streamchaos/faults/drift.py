@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import bisect
 import math
-import struct
 from abc import ABC, abstractmethod
 from itertools import accumulate
 from typing import Any, Literal
@@ -177,11 +176,7 @@ class Drift(ValueFault):
             located = self._spans[id(schema)]
             if located is not None:
                 assert data is not None  # locate refuses tombstones
-                try:
-                    found = located.read(data, start)
-                except (IndexError, struct.error) as exc:
-                    raise _undecodable(exc) from exc
-                return _Patched(data, located, found)
+                return _Patched(data, located, located.read_record(data, start))
         dec = codec.decode(record.value)
         if not isinstance(dec.value, dict):
             raise FieldError("not_a_record", "the value is not a record")
@@ -329,10 +324,7 @@ class _Patched(_Row):
 
     def write(self, changes: dict[str, dict[str, Any]]) -> bytes:
         new = [changes[name]["new"] if name in changes else None for name in self.located.names]
-        try:
-            return self.located.write(self.data, self.found, new)
-        except OverflowError as exc:
-            raise FieldError("out_of_range", str(exc)) from exc
+        return self.located.rewrite(self.data, self.found, new)
 
 
 _SALTS: dict[tuple[int, str], int] = {}
@@ -351,12 +343,6 @@ def _gauss(keys: np.ndarray, feature: int) -> np.ndarray:
     """Standard normal draws (Box-Muller) from two uniforms per record."""
     u1, u2 = _draws(keys, feature, "gauss1"), _draws(keys, feature, "gauss2")
     return np.sqrt(-2.0 * np.log1p(-u1)) * np.cos(2.0 * math.pi * u2)
-
-
-def _undecodable(exc: Exception) -> Exception:
-    from streamchaos.codec.wire import Undecodable
-
-    return Undecodable("avro_error", f"not valid Avro for its schema: {exc}")
 
 
 _KEEP = object()
