@@ -22,12 +22,12 @@ from typing import Any, NamedTuple
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 
+from streamchaos.config import LINEAGE_HEADER
 from streamchaos.errors import BridgeError, ConfigError
 from streamchaos.kafkatools import unique_name
 
 log = logging.getLogger(__name__)
 
-LINEAGE_HEADER = "streamchaos-origin"
 EFFECTS = ("modify", "extra", "drop")
 KINDS = ("injection", "episode_start", "episode_end")
 MAX_LISTED = 20

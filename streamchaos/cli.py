@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from types import FrameType
 from typing import Any
 
-from streamchaos.config import load_config
+from streamchaos.config import LINEAGE_HEADER, load_config
 from streamchaos.errors import ConfigError, StreamChaosError
 from streamchaos.faults.describe import describe_faults
 from streamchaos.logs import setup as setup_logging
@@ -50,12 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
     aud.add_argument("--source", required=True, help="source topic")
     aud.add_argument("--shadow", required=True, help="shadow topic")
     aud.add_argument("--ledger", required=True, help="ledger JSON Lines file")
-    aud.add_argument(
-        "--bootstrap-servers",
-        default=os.environ.get("KAFKA_BOOTSTRAP_SERVERS"),
-        help="default: $KAFKA_BOOTSTRAP_SERVERS",
-    )
-    aud.add_argument("--lineage-header", default="streamchaos-origin")
+    _kafka_args(aud, registry=False)
+    aud.add_argument("--lineage-header", default=LINEAGE_HEADER)
     aud.add_argument("--experiment", help="only this experiment's ledger entries")
     aud.add_argument("--timeout", type=float, default=120.0, help="seconds for the whole audit")
     _synth_parser(sub)
@@ -132,7 +128,7 @@ def _score_parser(sub: Any) -> None:
     p.add_argument("--fault", action="append", help="only these faults (name or type)")
     p.add_argument("--json", help="write the scorecard as JSON here")
     p.add_argument("--png", help="write the timeline picture here (needs matplotlib)")
-    p.add_argument("--bootstrap-servers", default=os.environ.get("KAFKA_BOOTSTRAP_SERVERS"))
+    _kafka_args(p, registry=False)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -167,8 +163,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except StreamChaosError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_RUNTIME
-    parser.error(f"unknown command {args.command}")
-    return EXIT_CONFIG
+    raise AssertionError(f"unhandled command {args.command}")  # argparse allows no other
 
 
 def _validate(path: str) -> int:

@@ -19,6 +19,8 @@ from streamchaos.errors import ConfigError
 from streamchaos.faults import FAULTS, VALUE_FAULTS, FaultSpec
 from streamchaos.units import Duration
 
+LINEAGE_HEADER = "streamchaos-origin"  # shadow record header: source topic/partition/offset
+
 Scalar = str | int | float | bool
 TOPIC_NAME = r"^[A-Za-z0-9._-]{1,249}$"
 
@@ -177,7 +179,7 @@ class SafetySettings(_Model):
 class BridgeSettings(_Model):
     """Hot-loop tuning. Defaults come from measurements (docs/benchmarks.md)."""
 
-    lineage_header: str | None = "streamchaos-origin"
+    lineage_header: str | None = LINEAGE_HEADER
     batch_size: int = Field(default=1000, ge=1, le=100_000)
     poll_timeout: Duration = 0.005
     commit_interval: Duration = 1.0
