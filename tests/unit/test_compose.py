@@ -71,6 +71,10 @@ def test_kubernetes_manifest_agrees_with_the_image_and_the_bridge(monkeypatch):
     pod = docs["Deployment"]["spec"]["template"]["spec"]
     [container] = pod["containers"]
     args = container["args"]
+    from streamchaos.cli import build_parser
+
+    parsed = build_parser().parse_args(args)  # the image's entry point is `streamchaos`
+    assert parsed.command == "run" and parsed.log_format == "json"
     config_path = args[args.index("-c") + 1]
     [mount] = container["volumeMounts"]
     assert config_path == f"{mount['mountPath']}/experiment.yaml"
