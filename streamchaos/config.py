@@ -211,12 +211,6 @@ class Config(_Model):
     def group_id(self) -> str:
         return self.kafka.group_id or f"streamchaos.{self.experiment}"
 
-    def route_for(self, source: str) -> Route:
-        for route in self.routes:
-            if route.source == source:
-                return route
-        raise KeyError(source)
-
 
 def shadow_only_problems(cfg: Config) -> list[str]:
     """Each way the config could make the bridge write to a source topic (invariant 2)."""

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from pathlib import Path
 from typing import IO, Any
 
@@ -30,19 +29,15 @@ class Ledger:
         path: Path | None,
         topic: str | None,
         producer: Any = None,
-        clock: Any = time.time,
         keep: bool = False,
     ) -> None:
         self.experiment = experiment
         self.topic = topic
         self.producer = producer if topic else None
-        self.clock = clock
         self._file: IO[str] | None = None
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
             self._file = path.open("a", encoding="utf-8")
-        self.written = 0
-        self.failed = 0
         self.entries: list[dict[str, Any]] | None = [] if keep else None
         self.active = keep or self._file is not None or self.producer is not None
 
@@ -55,8 +50,7 @@ class Ledger:
         status: str,
         at_ms: int,
     ) -> None:
-        if not self.active:  # no file, topic or kept list: only the count
-            self.written += 1
+        if not self.active:  # no file, topic or kept list: nothing to build
             return
         self.write(
             {
@@ -92,7 +86,6 @@ class Ledger:
         )
 
     def write(self, entry: dict[str, Any]) -> None:
-        self.written += 1
         if self.entries is not None:
             self.entries.append(entry)
         if self._file is None and self.producer is None:
@@ -107,7 +100,6 @@ class Ledger:
 
     def _delivered(self, err: Any, msg: Any) -> None:
         if err is not None:
-            self.failed += 1
             log.error("ledger entry not delivered to %s: %s", self.topic, err)
 
     def flush(self) -> None:

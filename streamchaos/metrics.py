@@ -14,7 +14,6 @@ from streamchaos.config import Config
 
 class Metrics:
     def __init__(self, registry: CollectorRegistry, cfg: Config) -> None:
-        self.registry = registry
         self.consumed = Counter(
             "streamchaos_records_consumed",
             "Records read from a route's source topic.",

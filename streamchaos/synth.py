@@ -44,8 +44,6 @@ COUNTRIES = ["DE", "FR", "GB", "US", "BR", "IN"]
 COUNTRY_P = [0.3, 0.2, 0.15, 0.2, 0.1, 0.05]
 DEVICES = ["ios", "android", "web"]
 DEVICE_P = [0.45, 0.4, 0.15]
-NUMERIC = ["amount", "session_seconds", "risk_score", "items"]
-CATEGORICAL = ["country", "device", "is_new_device"]
 
 
 class Generator:

@@ -12,7 +12,7 @@ from streamchaos.errors import StreamChaosError
 from streamchaos.scoring import Alert, Scorecard
 
 
-def write_timeline(card: Scorecard, alerts: list[Alert], path: Path, title: str = "") -> None:
+def write_timeline(card: Scorecard, alerts: list[Alert], path: Path) -> None:
     try:
         import matplotlib
 
@@ -23,7 +23,7 @@ def write_timeline(card: Scorecard, alerts: list[Alert], path: Path, title: str 
             "the timeline needs matplotlib: pip install 'streamchaos[plot]'"
         ) from exc
     rows = card.results
-    t0 = min([r.episode.start for r in rows] + [a.at for a in alerts] or [0.0])
+    t0 = card.run[0]  # the origin the scorecard's table uses too
     names = list(dict.fromkeys(f"{r.episode.type}:{r.episode.fault}" for r in rows))
     ypos = {name: len(names) - 1 - i for i, name in enumerate(names)}  # first on top
     fig, ax = plt.subplots(figsize=(11, 1.2 + 0.55 * max(1, len(names))))
@@ -52,11 +52,11 @@ def write_timeline(card: Scorecard, alerts: list[Alert], path: Path, title: str 
         ax.axvline(a.at - t0, color="black", linewidth=0.8, alpha=0.7)
     ax.set_yticks([ypos[n] for n in names], names)
     ax.set_xlabel(
-        "seconds since the first episode (bands: episodes, dashed: scoring windows, "
+        "seconds since the run's start (bands: episodes, dashed: scoring windows, "
         "lines: alerts; green detected, red missed)"
     )
     recall = "-" if card.recall is None else f"{card.recall:.2f}"
-    ax.set_title(title or f"recall {recall}, false alarms {card.false_alarms}")
+    ax.set_title(f"recall {recall}, false alarms {card.false_alarms}")
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)

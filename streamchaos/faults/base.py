@@ -58,7 +58,6 @@ class Fault(ABC):
     def __init__(self, config: FaultConfig, rng: random.Random) -> None:
         self.config = config
         self.rng = rng
-        self.early_releases = 0
         self._label = config.label  # a property of the model: looked up once
         self.reset()
 
@@ -141,14 +140,22 @@ class HoldBuffer:
         return min(item[2].source.offset for item in self._heap)
 
 
+class HoldingConfig(FaultConfig):
+    """Settings of a fault that holds records: how many before it releases early."""
+
+    max_held: int = Field(
+        default=100_000, ge=1, description="held records before early release (never dropped)"
+    )
+
+
 class BufferedFault(Fault):
     """A fault whose held records sit in a ``HoldBuffer`` (release by time, size limit)."""
 
     holds = True
-    max_held: ClassVar[str] = "max_held"
+    config: HoldingConfig
 
     def reset(self) -> None:
-        self._held = HoldBuffer(getattr(self.config, self.max_held))
+        self._held = HoldBuffer(self.config.max_held)
 
     def due(self, now: float) -> list[Emission]:
         return self._held.pop_due(now)

@@ -15,19 +15,18 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from streamchaos.faults.base import BufferedFault, FaultConfig
+from streamchaos.faults.base import BufferedFault, HoldingConfig
 from streamchaos.record import Emission, Record
 from streamchaos.units import Duration
 
 
-class DelayConfig(FaultConfig):
+class DelayConfig(HoldingConfig):
     type: Literal["delay"] = "delay"
     distribution: Literal["fixed", "uniform", "exponential"] = "fixed"
     delay: Duration = Field(default=0.5, description="fixed delay, or the exponential mean")
     min: Duration = Field(default=0.0, description="uniform: lower bound")
     max: Duration = Field(default=1.0, description="uniform: upper bound")
     cap: Duration | None = Field(default=None, description="no delay exceeds this")
-    max_held: int = Field(default=100_000, ge=1, description="held records before early release")
 
     @model_validator(mode="after")
     def _bounds(self) -> DelayConfig:

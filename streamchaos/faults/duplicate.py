@@ -9,16 +9,15 @@ from typing import Literal
 
 from pydantic import Field
 
-from streamchaos.faults.base import BufferedFault, FaultConfig
+from streamchaos.faults.base import BufferedFault, HoldingConfig
 from streamchaos.record import Emission, Record
 from streamchaos.units import Duration
 
 
-class DuplicateConfig(FaultConfig):
+class DuplicateConfig(HoldingConfig):
     type: Literal["duplicate"] = "duplicate"
     copies: int = Field(default=1, ge=1, le=100, description="extra copies per record")
     spacing: Duration = Field(default=0.0, description="time between copies (0: at once)")
-    max_held: int = Field(default=100_000, ge=1, description="held copies before early release")
 
 
 class Duplicate(BufferedFault):

@@ -11,17 +11,16 @@ from typing import Literal
 
 from pydantic import Field
 
-from streamchaos.faults.base import Fault, FaultConfig
+from streamchaos.faults.base import Fault, HoldingConfig
 from streamchaos.record import Emission, Record
 
 
-class OutageConfig(FaultConfig):
+class OutageConfig(HoldingConfig):
     type: Literal["outage"] = "outage"
     fraction: float = Field(default=1.0, ge=0, le=1, description="share of records held")
     partitions: list[int] | None = Field(
         default=None, description="affected source partitions (default: the whole route)"
     )
-    max_held: int = Field(default=100_000, ge=1, description="backlog before early release")
 
 
 class Outage(Fault):
@@ -42,8 +41,7 @@ class Outage(Fault):
             self._started = now
         self._backlog.append(Emission(record, record, []))
         if len(self._backlog) > self.config.max_held:
-            self.early_releases += 1
-            return self._release(now, early=True)[:1]
+            return self._release(now, early=True)
         return []
 
     def due(self, now: float) -> list[Emission]:
