@@ -15,7 +15,7 @@ from typing import Any
 import fastavro
 
 from streamchaos.codec.registry import ParsedSchema, Registry
-from streamchaos.codec.wire import HEADER_SIZE, Undecodable, frame, header_id, split
+from streamchaos.codec.wire import HEADER_SIZE, Undecodable, frame, header_id
 from streamchaos.errors import CodecError
 
 
@@ -66,14 +66,9 @@ class AvroCodec(Codec):
         self.local = local
 
     def decode(self, data: bytes | None) -> Decoded:
-        if self.local is not None:
-            if not data:
-                raise Undecodable("tombstone" if data is None else "empty")
-            return Decoded(_read(self.local, data), self.local, None)
-        assert self.registry is not None
-        schema_id, payload = split(data)
-        schema = self.registry.schema(schema_id)
-        return Decoded(_read(schema, payload), schema, schema_id)
+        schema_id, schema, start = self.locate(data)
+        assert data is not None  # locate refuses tombstones
+        return Decoded(_read(schema, data[start:]), schema, schema_id)
 
     def locate(self, data: bytes | None) -> tuple[int | None, ParsedSchema, int]:
         """(schema id, writer schema, where the Avro payload starts in ``data``), without

@@ -20,6 +20,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from streamchaos.codec.registry import ParsedSchema
 from streamchaos.errors import FieldError
 from streamchaos.record import Emission, Injection, Record
 from streamchaos.schedule import Schedule
@@ -199,6 +200,17 @@ class ValueFault(Fault):
             return [Emission(record, record, [])]
         changed, detail = out
         return [Emission(changed, record, [self.injection("modify", **detail)])]
+
+    def register_variant(
+        self, raw: Any, framed: bool, subject: str | None
+    ) -> tuple[ParsedSchema, int | None]:
+        """A mutated writer schema, parsed, and registered when records come framed from a
+        registry: under ``subject``, by default the shadow's own (never a source's)."""
+        registry = self.ctx.codec.registry
+        schema_id = None
+        if registry is not None and framed:
+            schema_id = registry.register(subject or f"{self.ctx.shadow}-value", raw)
+        return ParsedSchema.of(raw), schema_id
 
     def guarded(self, record: Record, act: Callable[[], list[Emission]]) -> list[Emission]:
         """Run ``act``; a record it cannot decode or change passes unchanged, reported."""

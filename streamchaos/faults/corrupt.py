@@ -49,6 +49,7 @@ SUITS: dict[str, set[str] | None] = {
     "timestamp_skew": {"long", "timestamp-millis", "timestamp-micros"},
 }
 UNSEEN = "__streamchaos_unseen__"
+UNSEEN_SYMBOL = UNSEEN.upper().strip("_")  # the symbol added to an enum field
 PATCHABLE = {"nan", "inf", "unit_scale", "spike"}
 
 
@@ -80,6 +81,7 @@ class Corrupt(ValueFault):
     def reset(self) -> None:
         self._variants: dict[tuple[int | None, int], tuple[Any, int | None]] = {}
         self._located: dict[tuple[int | None, int], Spans | None] = {}
+        self._enums: dict[int, set[str]] = {}  # id(writer schema) -> its enum fields
         self._stuck: dict[str, Any] = {}
         self._stats: dict[str, RunningStats] = {}
 
@@ -166,19 +168,15 @@ class Corrupt(ValueFault):
             fields = mutate.fields(raw)
             for name in self.config.fields:
                 self._check(fields, name)
+            self._enums[id(dec.schema)] = {
+                name for name, f in fields.items() if mutate.type_name(f["type"]) == "enum"
+            }
             new = self._mutated(raw)
             if new is raw:
                 self._variants[key] = (dec.schema, dec.schema_id)
             else:
-                from streamchaos.codec.registry import ParsedSchema
-
-                registry = self.ctx.codec.registry
-                new_id = (
-                    registry.register(self.config.subject or f"{self.ctx.shadow}-value", new)
-                    if registry and dec.schema_id is not None
-                    else None
-                )
-                self._variants[key] = (ParsedSchema.of(new), new_id)
+                framed = dec.schema_id is not None
+                self._variants[key] = self.register_variant(new, framed, self.config.subject)
         return self._variants[key]
 
     def _check(self, fields: dict[str, Any], name: str) -> None:
@@ -203,7 +201,7 @@ class Corrupt(ValueFault):
             elif mode == "drop_feature":
                 new = mutate.drop_field(new, name)
             elif mode == "unseen_category" and mutate.type_name(ftype) == "enum":
-                new = mutate.add_enum_symbol(new, name, UNSEEN.upper().strip("_"))
+                new = mutate.add_enum_symbol(new, name, UNSEEN_SYMBOL)
         return new
 
     def _corrupt(self, value: dict[str, Any], name: str, dec: Any) -> dict[str, Any]:
@@ -230,12 +228,9 @@ class Corrupt(ValueFault):
             return -math.inf if cfg.negative else math.inf
         if mode == "type_flip":
             return str(old).lower() if isinstance(old, bool) else str(old)
-        if mode == "unseen_category":
-            enum = (
-                dec.schema is not None
-                and mutate.type_name(mutate.fields(dec.schema.raw)[name]["type"]) == "enum"
-            )
-            return UNSEEN.upper().strip("_") if enum else UNSEEN
+        if mode == "unseen_category":  # _variant has seen the schema
+            enum = dec.schema is not None and name in self._enums[id(dec.schema)]
+            return UNSEEN_SYMBOL if enum else UNSEEN
         if mode == "empty_string":
             return ""
         if mode == "stuck":

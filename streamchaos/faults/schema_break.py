@@ -108,14 +108,16 @@ class SchemaBreak(ValueFault):
             return self._old_version(dec)
         name = self.config.field
         assert name is not None
-        if name not in mutate.fields(dec.schema.raw):
-            raise FieldError("unknown_field", f"field {name!r} is not in the writer schema")
         key = (dec.schema_id, id(dec.schema))
         variant = self._variants.get(key)
         if variant is None:  # one new schema per writer schema, registered once
+            if name not in mutate.fields(dec.schema.raw):
+                raise FieldError("unknown_field", f"field {name!r} is not in the writer schema")
             new_raw = self._new_schema(dec.schema.raw, name)
-            new_id = self._register(new_raw)
-            variant = self._variants[key] = (_parsed(new_raw), new_id)
+            framed = dec.schema_id is not None
+            variant = self._variants[key] = self.register_variant(
+                new_raw, framed, self.config.subject
+            )
         schema, new_id = variant
         value, detail = self._new_value(dict(dec.value), name)
         encoded = codec.encode(value, schema, new_id if dec.schema_id is not None else None)
@@ -175,12 +177,6 @@ class SchemaBreak(ValueFault):
         encoded = self.ctx.codec.encode(value, schema, old_id)
         return encoded, {"old_schema_id": dec.schema_id, "schema_id": old_id, "version": version}
 
-    def _register(self, schema: Any) -> int | None:
-        registry = self.ctx.codec.registry
-        if registry is None:
-            return None
-        return registry.register(self.config.subject or f"{self.ctx.shadow}-value", schema)
-
 
 def _cast(value: Any, to: str) -> Any:
     if value is None:
@@ -191,9 +187,3 @@ def _cast(value: Any, to: str) -> Any:
         return CASTS.get(to, str)(value)
     except (TypeError, ValueError) as exc:
         raise FieldError("wrong_type", f"cannot cast {value!r} to {to}") from exc
-
-
-def _parsed(raw: Any) -> Any:
-    from streamchaos.codec.registry import ParsedSchema
-
-    return ParsedSchema.of(raw)
