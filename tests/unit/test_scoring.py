@@ -74,6 +74,10 @@ def test_score_uses_nab_rows_of_nab_step_seconds():
     card = score([ep(10, 11)], alerts(10, 12), max_delay=1.0, run_start=0.0, run_end=20.0)
     assert card.results[0].window == (10.0, 12.0)
     assert card.nab_raw == pytest.approx(1.0 + scaled_sigmoid(1.0) * 0.11)
+    coarse = score(
+        [ep(10, 11)], alerts(10, 12), max_delay=1.0, run_start=0.0, run_end=20.0, nab_step=2.0
+    )
+    assert coarse.nab_raw == pytest.approx(1.0 - 0.11)  # a one-row window: the full cost
 
 
 # -- the whole-run golden vectors -------------------------------------------------------------
