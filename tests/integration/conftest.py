@@ -17,8 +17,6 @@ import yaml
 
 from streamchaos.kafkatools import end_offsets, produce_all
 
-pytestmark = pytest.mark.integration
-
 
 def bridge_config(
     bootstrap: str, group: str, routes: list[dict[str, Any]], **extra: Any
@@ -123,7 +121,6 @@ class SlowProducer(threading.Thread):
     ) -> None:
         super().__init__(daemon=True)
         self.args = (bootstrap, topic, n, partitions, chunks, pause)
-        self.done = threading.Event()
         self.error: BaseException | None = None
 
     def run(self) -> None:
@@ -135,8 +132,6 @@ class SlowProducer(threading.Thread):
                 time.sleep(pause)
         except BaseException as exc:  # surfaced by the test
             self.error = exc
-        finally:
-            self.done.set()
 
 
 def wait_until(predicate: Callable[[], bool], timeout: float, what: str) -> None:

@@ -70,9 +70,10 @@ def run_experiment(
         ),
         WatchSettings(reference=1000, window=500),
     )
+    codes: dict[str, int] = {}
     threads = [
-        threading.Thread(target=bridge.run, kwargs={"idle_exit": 5}, daemon=True),
-        threading.Thread(target=watcher.run, daemon=True),
+        threading.Thread(target=lambda: codes.update(bridge=bridge.run(idle_exit=5)), daemon=True),
+        threading.Thread(target=lambda: codes.update(watch=watcher.run()), daemon=True),
     ]
     for t in threads:
         t.start()
@@ -81,7 +82,7 @@ def run_experiment(
     end = time.time()
     for t in threads:
         t.join(90)
-    (tmp / "alerts.jsonl").touch()
+    assert codes == {"bridge": 0, "watch": 0}, f"bridge and watcher must end cleanly: {codes}"
     return Run(tmp / "ledger.jsonl", tmp / "alerts.jsonl", start, end, bridge, watcher)
 
 

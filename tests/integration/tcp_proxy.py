@@ -48,6 +48,7 @@ class TcpProxy:
                 return
             try:
                 upstream = socket.create_connection(self.target, timeout=5)
+                upstream.settimeout(None)  # the 5 s were for connecting, not for idling
             except OSError:
                 client.close()
                 continue

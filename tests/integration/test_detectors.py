@@ -75,7 +75,7 @@ def test_control_run_without_faults_reports_no_detections_and_its_false_alarms(
     run = run_experiment(
         kafka_bootstrap, schema_registry_url, source, shadow, group_id, tmp_path, [], seconds=15
     )
-    episodes = episodes_from_ledger(read_ledger(run.ledger)) if run.ledger.exists() else []
+    episodes = episodes_from_ledger(read_ledger(run.ledger))
     alerts = alerts_from_jsonl(run.alerts.read_text().splitlines())
     card = score(episodes, alerts, max_delay=10, run_start=run.start, run_end=run.end)
     assert card.episodes == 0 and card.detected == 0
@@ -99,7 +99,7 @@ def start_prometheus(tmp: Path, port: int, targets: dict[str, int]) -> subproces
     )
     return subprocess.Popen(
         [
-            PROMETHEUS or "prometheus",
+            str(PROMETHEUS),
             f"--config.file={tmp / 'prometheus.yml'}",
             f"--storage.tsdb.path={tmp / 'tsdb'}",
             f"--web.listen-address=127.0.0.1:{port}",

@@ -35,10 +35,15 @@ def routes_for(topic_factory, faults_by_name):
 
 
 def make_bridge(bootstrap, url, group, routes, ledger):
-    raw = bridge_config(bootstrap, group, routes)
-    raw["schema_registry"] = {"url": url}
-    raw["ledger"] = {"path": str(ledger)}
+    raw = bridge_config(
+        bootstrap, group, routes, schema_registry={"url": url}, ledger={"path": str(ledger)}
+    )
     return Bridge(config_from_dict(raw, env={}), registry=CollectorRegistry())
+
+
+def run_bridge(bootstrap, url, group, routes, ledger):
+    """Bridge until the sources are drained; a clean exit is part of every test."""
+    assert make_bridge(bootstrap, url, group, routes, ledger).run(idle_exit=3) == 0
 
 
 def ledger_entries(ledger, source, kind="injection"):
@@ -74,8 +79,7 @@ def test_two_sigma_step_shift_and_fraction(
     for source, _ in topics.values():
         produce_features(kafka_bootstrap, schema_registry_url, source, n)
     ledger = tmp_path / "ledger.jsonl"
-    bridge = make_bridge(kafka_bootstrap, schema_registry_url, group_id, routes, ledger)
-    assert bridge.run(idle_exit=3) == 0
+    run_bridge(kafka_bootstrap, schema_registry_url, group_id, routes, ledger)
 
     source, shadow = topics["shift"]
     out = decoded_shadow(kafka_bootstrap, schema_registry_url, shadow, n)
@@ -158,10 +162,7 @@ def test_categorical_drift_counted_in_the_shadow(
     for source, _ in topics.values():
         produce_features(kafka_bootstrap, schema_registry_url, source, n)
     ledger = tmp_path / "ledger.jsonl"
-    assert (
-        make_bridge(kafka_bootstrap, schema_registry_url, group_id, routes, ledger).run(idle_exit=3)
-        == 0
-    )
+    run_bridge(kafka_bootstrap, schema_registry_url, group_id, routes, ledger)
     tol = 4 * math.sqrt(n * 0.25)
 
     def counts(name, field):
@@ -196,10 +197,7 @@ def test_label_faults_on_a_training_topic(
     for source, _ in topics.values():
         produce_features(kafka_bootstrap, schema_registry_url, source, n)
     ledger = tmp_path / "ledger.jsonl"
-    assert (
-        make_bridge(kafka_bootstrap, schema_registry_url, group_id, routes, ledger).run(idle_exit=3)
-        == 0
-    )
+    run_bridge(kafka_bootstrap, schema_registry_url, group_id, routes, ledger)
     truth = [feature_row(i) for i in range(n)]
 
     source, shadow = topics["flip"]

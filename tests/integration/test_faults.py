@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import signal
-import socket
-import time
 import urllib.request
 from collections import Counter
 from pathlib import Path
@@ -24,6 +22,7 @@ from streamchaos.kafkatools import (
     read_all,
 )
 from tests.integration.conftest import bridge_config, keyed_records, origin_of, wait_until
+from tests.integration.experiment import free_port
 
 pytestmark = pytest.mark.integration
 
@@ -57,9 +56,12 @@ def ledger_lines(path: Path) -> list[dict]:
 
 def run_bridge(kafka_bootstrap, group, source, shadow, faults, ledger, idle=3, seed=7):
     raw = bridge_config(
-        kafka_bootstrap, group, [{"source": source, "shadow": shadow, "faults": faults}], seed=seed
+        kafka_bootstrap,
+        group,
+        [{"source": source, "shadow": shadow, "faults": faults}],
+        seed=seed,
+        ledger={"path": str(ledger)},
     )
-    raw["ledger"] = {"path": str(ledger)}
     bridge = CheckedBridge(config_from_dict(raw, env={}), registry=CollectorRegistry())
     bridge.violations = []
     assert bridge.run(idle_exit=idle) == 0
@@ -105,10 +107,14 @@ def test_delay_ten_percent_arrives_late_and_is_ledgered(
     assert committed_offsets(kafka_bootstrap, group_id, source) == {0: 3000}
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def held_records(port: int) -> float:
+    """``streamchaos_held_records``, summed, from the bridge's /metrics."""
+    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read()
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in text.decode().splitlines()
+        if line.startswith("streamchaos_held_records{")
+    )
 
 
 def test_sigterm_releases_held_records(
@@ -133,16 +139,7 @@ def test_sigterm_releases_held_records(
     bridge = bridge_process(cfg)
     bridge.wait_for_log("assigned")
     produce_all(kafka_bootstrap, keyed_records(source, 200, 2))
-
-    def held() -> float:
-        text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read()
-        return sum(
-            float(line.rsplit(" ", 1)[1])
-            for line in text.decode().splitlines()
-            if line.startswith("streamchaos_held_records{")
-        )
-
-    wait_until(lambda: held() == 200, 60, "200 held records")
+    wait_until(lambda: held_records(port) == 200, 60, "200 held records")
     assert sum(end_offsets(kafka_bootstrap, shadow).values()) == 0
     assert committed_offsets(kafka_bootstrap, group_id, source) in (
         {0: -1001, 1: -1001},
@@ -246,11 +243,12 @@ def test_sigusr1_is_the_kill_switch(kafka_bootstrap, topic_factory, group_id, br
             }
         ],
     )
+    port = free_port()
+    cfg["metrics"] = {"port": port}
     bridge = bridge_process(cfg)
     bridge.wait_for_log("assigned")
     produce_all(kafka_bootstrap, keyed_records(source, 50, 1))
-    bridge.wait_for_log("fault delay (delay) episode start")
-    time.sleep(1)  # let the 50 records be consumed and held; nothing is asserted on time
+    wait_until(lambda: held_records(port) == 50, 60, "50 held records")
     assert sum(end_offsets(kafka_bootstrap, shadow).values()) == 0
     bridge.signal(signal.SIGUSR1)
     bridge.wait_for_log("paused: all faults off")

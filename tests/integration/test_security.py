@@ -82,6 +82,7 @@ def test_right_credentials_bridge_and_no_secret_in_any_output(
     run = run_cli(["-v", "run", "-c", str(path), "--idle-exit", "3"], env)
     json_run = run_cli(["--log-format", "json", "run", "-c", str(path), "--idle-exit", "2"], env)
     assert validate.returncode == 0 and run.returncode == 0, run.stderr[-2000:]
+    assert json_run.returncode == 0, json_run.stderr[-2000:]  # its output is checked below
     assert len(read_all(kafka_bootstrap, shadow, expect=100)) == 100
     for proc in (validate, run, json_run):
         assert sasl["password"] not in proc.stdout + proc.stderr
