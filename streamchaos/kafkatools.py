@@ -11,7 +11,7 @@ import uuid
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from streamchaos.errors import BridgeError
@@ -27,13 +27,17 @@ def create_topics(
     partitions: int = 1,
     timeout: float = 30.0,
     config: dict[str, str] | None = None,
+    exist_ok: bool = False,
 ) -> None:
+    """Create topics and wait until metadata shows them; ``exist_ok``: keep existing ones."""
     admin = AdminClient({"bootstrap.servers": bootstrap})
     topics = [NewTopic(n, num_partitions=partitions, config=config or {}) for n in names]
     for name, fut in admin.create_topics(topics, operation_timeout=timeout).items():
         try:
             fut.result(timeout=timeout)
         except KafkaException as exc:
+            if exist_ok and exc.args[0].code() == KafkaError.TOPIC_ALREADY_EXISTS:
+                continue
             raise BridgeError(f"cannot create topic {name}: {exc.args[0]}") from exc
     wait_for_topics(bootstrap, [t.topic for t in topics], timeout)
 
@@ -92,6 +96,16 @@ def committed_offsets(
         consumer.close()
 
 
+def produce_with_room(producer: Any, **kwargs: Any) -> None:
+    """``produce``, serving delivery reports while the local queue is full."""
+    while True:
+        try:
+            producer.produce(**kwargs)
+            return
+        except BufferError:
+            producer.poll(0.05)
+
+
 def produce_all(bootstrap: str, records: Iterable[dict[str, Any]], timeout: float = 60.0) -> int:
     """Produce dicts of ``produce()`` keyword arguments; raise if any delivery fails."""
     producer = Producer(
@@ -105,12 +119,7 @@ def produce_all(bootstrap: str, records: Iterable[dict[str, Any]], timeout: floa
 
     count = 0
     for rec in records:
-        while True:
-            try:
-                producer.produce(on_delivery=on_delivery, **rec)
-                break
-            except BufferError:
-                producer.poll(0.05)
+        produce_with_room(producer, on_delivery=on_delivery, **rec)
         count += 1
         if count % 1000 == 0:
             producer.poll(0)

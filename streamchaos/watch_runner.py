@@ -87,7 +87,8 @@ class Watcher:
         self.detector = Detector(settings)
         self.registry = registry if registry is not None else CollectorRegistry()
         self.metrics = WatchMetrics(self.registry)
-        self.alerts: list[dict[str, Any]] = []
+        self.alerts_raised = 0
+        self._records = self.metrics.records.labels(topic=opts.topic)
         self._stop = threading.Event()
         self.server: ControlServer | None = None
         sr = Registry(opts.registry_url) if opts.registry_url else None
@@ -128,7 +129,7 @@ class Watcher:
             "watched %d records of %s, %d alerts",
             self.detector.records,
             opts.topic,
-            len(self.alerts),
+            self.alerts_raised,
         )
         return 0
 
@@ -164,13 +165,13 @@ class Watcher:
         ts_type, ts = msg.timestamp()
         wall = time.time()
         lateness = max(0.0, wall - ts / 1000) if ts_type and ts > 0 else 0.0
-        self.metrics.records.labels(topic=self.opts.topic).inc()
+        self._records.inc()
         for alert in self.detector.observe(value, lateness, wall):
             self._raise(alert, producer, sink)
 
     def _raise(self, alert: dict[str, Any], producer: Any, sink: Any) -> None:
         alert["labels"]["topic"] = self.opts.topic
-        self.alerts.append(alert)
+        self.alerts_raised += 1
         labels = alert["labels"]
         self.metrics.alerts.labels(
             topic=self.opts.topic, alert=labels["alertname"], feature=labels.get("feature", "")
