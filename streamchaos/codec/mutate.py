@@ -1,6 +1,6 @@
 """Schema mutations for contract breaks: each returns a *new* schema (the input is kept).
 
-A record schema's fields are looked up by name; ``field_type`` unwraps a nullable union
+A record schema's fields are looked up by name; ``base_type`` unwraps a nullable union
 so callers can reason about the underlying type.
 """
 
@@ -35,6 +35,11 @@ def type_name(ftype: Any) -> str:
     if isinstance(t, list):
         return "union"
     return str(t)
+
+
+def as_string(value: Any) -> str:
+    """A value as the string a type flip writes: booleans as JSON spells them."""
+    return str(value).lower() if isinstance(value, bool) else str(value)
 
 
 def nullable(ftype: Any) -> bool:

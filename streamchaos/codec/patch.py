@@ -14,7 +14,7 @@ import struct
 from collections.abc import Callable
 from typing import Any
 
-from streamchaos.codec.mutate import INT_RANGE
+from streamchaos.codec.mutate import INT_RANGE, NUMERIC
 from streamchaos.codec.wire import Undecodable
 from streamchaos.errors import FieldError
 
@@ -265,7 +265,7 @@ def spans(schema: Any, names: list[str]) -> Spans | None:
         index = wanted.pop(field["name"], None)
         if index is not None:
             kind = ftype if isinstance(ftype, str) else None
-            if kind not in ("int", "long", "float", "double"):
+            if kind not in NUMERIC:
                 return None  # logical types, unions: the full decode handles them
             plan.append((index, kind))
             continue

@@ -227,7 +227,7 @@ class Corrupt(ValueFault):
         if mode == "inf":
             return -math.inf if cfg.negative else math.inf
         if mode == "type_flip":
-            return str(old).lower() if isinstance(old, bool) else str(old)
+            return mutate.as_string(old)
         if mode == "unseen_category":  # _variant has seen the schema
             enum = dec.schema is not None and name in self._enums[id(dec.schema)]
             return UNSEEN_SYMBOL if enum else UNSEEN

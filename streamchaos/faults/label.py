@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 from pydantic import ConfigDict, Field, model_validator
 
+from streamchaos.codec import mutate
 from streamchaos.faults.base import FaultConfig, FieldError, ValueFault
 from streamchaos.record import Emission, Record
 
@@ -95,7 +96,7 @@ class Label(ValueFault):
     def _flip(self, old: Any) -> Any:
         cfg, rng = self.config, self.rng
         if cfg.matrix is not None:
-            row = cfg.matrix.get(str(old).lower() if isinstance(old, bool) else str(old), {})
+            row = cfg.matrix.get(mutate.as_string(old), {})
             u, acc = rng.random(), 0.0
             for target, p in row.items():
                 acc += p

@@ -182,7 +182,7 @@ def _cast(value: Any, to: str) -> Any:
     if value is None:
         return None
     if to == "string":
-        return str(value).lower() if isinstance(value, bool) else str(value)
+        return mutate.as_string(value)
     try:
         return CASTS.get(to, str)(value)
     except (TypeError, ValueError) as exc:
