@@ -17,6 +17,7 @@ import os
 import statistics
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -52,8 +53,8 @@ SCHEMA = {
 
 def records(topic: str, n: int, schema_id: int) -> Any:
     """Confluent-framed Avro feature records (~130-byte values) with one header."""
-    codec = AvroCodec(None, ParsedSchema.of(SCHEMA))
     local = ParsedSchema.of(SCHEMA)
+    codec = AvroCodec(None, local)
     for i in range(n):
         value = {
             "user": f"user-{i % 5000}",
@@ -192,50 +193,27 @@ DRIFT5 = {
     "features": {f: {"shift": 3.0} for f in ("amount", "count", "f1", "f2", "f3")},
 }
 
+DELAY5 = {"faults": [{"type": "delay", "fraction": 0.05, "delay": "20ms"}]}
+CORRUPT5 = {"type": "corrupt", "fraction": 0.05, "mode": "nan", "fields": ["amount"]}
+
 SCENARIOS = {
     "plain": plain_passthrough,
-    "plain, GC tuned like the bridge": lambda b, s, sh, n: plain_passthrough(
-        b, s, sh, n, tune_gc=True
-    ),
+    "plain, GC tuned like the bridge": partial(plain_passthrough, tune_gc=True),
     "bridge": bridge_passthrough,
-    "bridge, default GC": lambda b, s, sh, n: bridge_passthrough(b, s, sh, n, tune_gc=False),
-    "bridge, no lineage header": lambda b, s, sh, n: bridge_passthrough(
-        b, s, sh, n, bridge={"lineage_header": None}
+    "bridge, default GC": partial(bridge_passthrough, tune_gc=False),
+    "bridge, no lineage header": partial(bridge_passthrough, bridge={"lineage_header": None}),
+    "bridge + delay 5% (20 ms)": partial(bridge_passthrough, extra=DELAY5),
+    "bridge + delay 5% (20 ms), ledger file": partial(
+        bridge_passthrough, extra=DELAY5, ledger=True
     ),
-    "bridge + delay 5% (20 ms)": lambda b, s, sh, n: bridge_passthrough(
-        b, s, sh, n, extra={"faults": [{"type": "delay", "fraction": 0.05, "delay": "20ms"}]}
+    "bridge + drift 5% (5 numeric features)": partial(
+        bridge_passthrough, extra={"format": "avro", "faults": [DRIFT5 | {"fraction": 0.05}]}
     ),
-    "bridge + delay 5% (20 ms), ledger file": lambda b, s, sh, n: bridge_passthrough(
-        b,
-        s,
-        sh,
-        n,
-        extra={"faults": [{"type": "delay", "fraction": 0.05, "delay": "20ms"}]},
-        ledger=True,
+    "bridge + drift 10% (5 numeric features)": partial(
+        bridge_passthrough, extra={"format": "avro", "faults": [DRIFT5 | {"fraction": 0.10}]}
     ),
-    "bridge + drift 5% (5 numeric features)": lambda b, s, sh, n: bridge_passthrough(
-        b,
-        s,
-        sh,
-        n,
-        extra={"format": "avro", "faults": [DRIFT5 | {"fraction": 0.05}]},
-    ),
-    "bridge + drift 10% (5 numeric features)": lambda b, s, sh, n: bridge_passthrough(
-        b,
-        s,
-        sh,
-        n,
-        extra={"format": "avro", "faults": [DRIFT5 | {"fraction": 0.10}]},
-    ),
-    "bridge + corrupt 5% (nan, 1 double)": lambda b, s, sh, n: bridge_passthrough(
-        b,
-        s,
-        sh,
-        n,
-        extra={
-            "format": "avro",
-            "faults": [{"type": "corrupt", "fraction": 0.05, "mode": "nan", "fields": ["amount"]}],
-        },
+    "bridge + corrupt 5% (nan, 1 double)": partial(
+        bridge_passthrough, extra={"format": "avro", "faults": [CORRUPT5]}
     ),
 }
 
@@ -297,11 +275,10 @@ def report(args: argparse.Namespace, rates: dict[str, list[float]]) -> None:
     section = (
         f"## Throughput ratios ({time.strftime('%Y-%m-%d')})\n\n"
         f"Command: `make bench` (`python -m benchmarks.run --records {args.records} "
-        f"--rounds {args.rounds}`), local single-node Kafka from `make up`, 2 cores, "
-        f"{args.records:,} keyed records (Confluent-framed Avro values of ~130 bytes, one "
-        "header), "
-        f"{PARTITIONS} partitions, medians of {args.rounds} "
-        "alternating rounds.\n\n"
+        f"--rounds {args.rounds}`), local single-node Kafka from `make up`, "
+        f"{os.cpu_count()} cores, {args.records:,} keyed records (Confluent-framed Avro "
+        f"values of ~130 bytes, one header), {PARTITIONS} partitions, medians of "
+        f"{args.rounds} alternating rounds.\n\n"
         "| loop | median rec/s | range | ratio to plain | ratio to plain, GC tuned "
         "| target: vs plain / vs plain, GC tuned |\n|---|---|---|---|---|---|\n"
         f"{table}\n"
