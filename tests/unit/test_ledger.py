@@ -1,0 +1,76 @@
+"""The ledger file: every line is the JSON of its entry, whichever way it was built."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from streamchaos.ledger import Ledger, coords
+from streamchaos.record import Injection, Record
+
+SOURCE = Record('pay"ments\\ü', 2, 1234567, b"k", b"v")
+CASES = [
+    ("delivered", coords("pay.shadow", 2, 99), {"delay_ms": 20.0}),
+    ("failed", None, {"mode": "nan", "fields": {"amount": {"old": 1.5, "new": "nan"}}}),
+    ("dropped", None, {}),
+    ("delivered", coords('sh"ad\nöw', 0, 0), {"new": math.nan, "at": dt.datetime(2026, 1, 2)}),
+]
+
+
+def _expected(route: str, inj: Injection, shadow: object, status: str, at: int) -> str:
+    entry = {
+        "experiment": "exp-1",
+        "route": route,
+        "fault": inj.fault,
+        "type": inj.type,
+        "kind": "injection",
+        "effect": inj.effect,
+        "status": status,
+        "source": coords(SOURCE.topic, SOURCE.partition, SOURCE.offset),
+        "shadow": shadow,
+        "at": at,
+        "detail": inj.detail,
+    }
+    return json.dumps(entry, separators=(",", ":"), default=str)
+
+
+def test_injection_lines_are_the_json_of_their_entries(tmp_path: Path) -> None:
+    """Lines built from cached parts must equal ``json.dumps`` of the entry, character for
+    character, including names JSON has to escape, NaN and values only ``str`` can write;
+    the same (route, fault, status) twice reuses its cached part correctly."""
+    path = tmp_path / "ledger.jsonl"
+    ledger = Ledger("exp-1", path, None)
+    expected = []
+    for n, (status, shadow, detail) in enumerate(CASES * 2):
+        inj = Injection('slow "api"', "delay", "drop" if status == "dropped" else "modify", detail)
+        ledger.injection(SOURCE.topic, inj, SOURCE, shadow, status, 1_700_000_000_000 + n)
+        expected.append(_expected(SOURCE.topic, inj, shadow, status, 1_700_000_000_000 + n))
+    ledger.close()
+    assert path.read_text(encoding="utf-8").splitlines() == expected
+
+
+def test_kept_entries_and_file_lines_agree(tmp_path: Path) -> None:
+    """With a kept list (the Python API) the entries are dicts; the file holds their JSON."""
+    path = tmp_path / "ledger.jsonl"
+    ledger = Ledger("exp-1", path, None, keep=True)
+    inj = Injection("corrupt", "corrupt", "modify", {"mode": "null"})
+    ledger.injection("t", inj, SOURCE, coords("t.shadow", 2, 5), "delivered", 17)
+    ledger.episode("t", "corrupt", "corrupt", "episode_start", 16, {"fraction": 0.1})
+    ledger.close()
+    lines = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    assert lines == ledger.entries
+    assert [e["kind"] for e in lines] == ["injection", "episode_start"]
+
+
+@pytest.mark.parametrize("keep", [False, True])
+def test_inactive_ledger_writes_nothing(tmp_path: Path, keep: bool) -> None:
+    ledger = Ledger("exp-1", None, None, keep=keep)
+    inj = Injection("drop", "drop", "drop", {})
+    ledger.injection("t", inj, SOURCE, None, "dropped", 1)
+    assert ledger.active is keep
+    assert (ledger.entries is not None and len(ledger.entries) == 1) is keep
+    assert list(tmp_path.iterdir()) == []
