@@ -211,6 +211,7 @@ class Forwarder:
         self.lineage = cfg.bridge.lineage_header
         self.epoch = epoch  # wall-clock seconds at experiment time 0
         self.engines = [(s, s.engine) for s in routes.values() if s.engine is not None]
+        self.only_topic = next(iter(routes)) if len(routes) == 1 else ""
         self.on_consume_error: Callable[[Any], None] = lambda err: None
         self._tallies: dict[tuple[str, str, str], list[Any]] = {}  # counter, stage, pending
         self._stages = {
@@ -238,18 +239,22 @@ class Forwarder:
         engine: RouteEngine | None = None
         picks: dict[int, list[Emission]] = NO_PICKS
         picks_end = 0
+        only = self.only_topic  # one source: no ``msg.topic()`` (a new str per call) needed
+        run_topic, run_part, seen, high = "", -1, 0, -1  # the current run, in locals
         for index, msg in enumerate(msgs):
             if msg.error() is not None:
                 self.on_consume_error(msg.error())
                 continue
             part = msg.partition()
-            topic = msg.topic()
+            topic = only or msg.topic()
             offset = msg.offset()
-            if part != run.part or topic != run.topic:
+            if part != run_part or topic != run_topic:
+                run.seen, run.high = seen, high  # the closing run's tally
                 shadow, shadow_part, prefix, engine = run.switch(topic, part, offset)
                 picks, picks_end = run.pick(msgs, index, now)
-            run.seen += 1
-            run.high = offset
+                run_topic, run_part, seen = topic, part, 0
+            seen += 1
+            high = offset
             if engine is not None:
                 if offset >= picks_end:
                     picks, picks_end = run.pick(msgs, index, now)
@@ -280,6 +285,7 @@ class Forwarder:
                 self._produce_slowly(
                     *_passthrough_args(msg, shadow, shadow_part, on_delivery, headers)
                 )
+        run.seen, run.high = seen, high
         run.close()
         batch.seal()
 
