@@ -1,4 +1,4 @@
-"""Small Kafka helpers shared by ``audit``, the benchmarks and the test fixtures.
+"""Small Kafka helpers shared by ``audit``, the bridge, the benchmarks and the test fixtures.
 
 Every loop here is bounded by a deadline; nothing waits forever on a broker.
 """
@@ -15,6 +15,23 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, Topi
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from streamchaos.errors import BridgeError
+
+
+class Rejected:
+    """Stands in for the message of a delivery report when ``produce`` itself refused
+    (a full queue is waited out; this is a record the client will never send)."""
+
+    def __init__(self, topic: str, partition: int) -> None:
+        self._topic, self._partition = topic, partition
+
+    def topic(self) -> str:
+        return self._topic
+
+    def partition(self) -> int:
+        return self._partition
+
+    def offset(self) -> int:
+        return -1
 
 
 def unique_name(prefix: str = "t") -> str:

@@ -4,15 +4,24 @@ Faults do no I/O; they return injections and the bridge writes them here once th
 output landed (with shadow coordinates) or, for drops, at once. The same entry goes to a
 JSON Lines file and/or a Kafka topic. Every line written is also counted in
 ``streamchaos_injections_total``, so counters and ledger agree by construction.
+
+Lines for the topic wait in an outbox until the bridge's loop calls ``send``: most are
+written from delivery callbacks, where ``produce`` must not wait for room in a full
+queue. Each injection line can carry its own delivery callback, so the bridge keeps the
+source offset uncommitted until its ground truth landed too.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
+from confluent_kafka import KafkaException
+
+from streamchaos.kafkatools import Rejected
 from streamchaos.record import Injection, Record
 
 log = logging.getLogger(__name__)
@@ -45,6 +54,8 @@ class Ledger:
         self.active = keep or self._file is not None or self.producer is not None
         self._heads: dict[tuple[str, str, str, str, str], str] = {}
         self._names: dict[str, str] = {}
+        self._key = experiment.encode()
+        self.outbox: list[tuple[bytes, Callable[[Any, Any], None]]] = []  # for the topic
 
     def injection(
         self,
@@ -54,27 +65,29 @@ class Ledger:
         shadow: dict[str, Any] | None,
         status: str,
         at_ms: int,
-    ) -> None:
+        on_delivery: Callable[[Any, Any], None] | None = None,
+    ) -> bool:
+        """Record one injection; True when a line for the topic went to the outbox, with
+        ``on_delivery`` (if given) as its delivery callback."""
         if not self.active:  # no file, topic or kept list: nothing to build
-            return
+            return False
         if self.entries is None:  # only lines to write: no dict on the way
-            self._emit(self._injection_line(route, inj, source, shadow, status, at_ms))
-            return
-        self.write(
-            {
-                "experiment": self.experiment,
-                "route": route,
-                "fault": inj.fault,
-                "type": inj.type,
-                "kind": "injection",
-                "effect": inj.effect,
-                "status": status,
-                "source": coords(source.topic, source.partition, source.offset),
-                "shadow": shadow,
-                "at": at_ms,
-                "detail": inj.detail,
-            }
-        )
+            line = self._injection_line(route, inj, source, shadow, status, at_ms)
+            return self._emit(line, on_delivery)
+        entry = {
+            "experiment": self.experiment,
+            "route": route,
+            "fault": inj.fault,
+            "type": inj.type,
+            "kind": "injection",
+            "effect": inj.effect,
+            "status": status,
+            "source": coords(source.topic, source.partition, source.offset),
+            "shadow": shadow,
+            "at": at_ms,
+            "detail": inj.detail,
+        }
+        return self.write(entry, on_delivery)
 
     def _injection_line(
         self,
@@ -133,19 +146,43 @@ class Ledger:
             }
         )
 
-    def write(self, entry: dict[str, Any]) -> None:
+    def write(
+        self, entry: dict[str, Any], on_delivery: Callable[[Any, Any], None] | None = None
+    ) -> bool:
         if self.entries is not None:
             self.entries.append(entry)
         if self._file is not None or self.producer is not None:
-            self._emit(_encode(entry))
+            return self._emit(_encode(entry), on_delivery)
+        return False
 
-    def _emit(self, line: str) -> None:
+    def _emit(self, line: str, on_delivery: Callable[[Any, Any], None] | None) -> bool:
         if self._file is not None:
             self._file.write(line + "\n")
-        if self.producer is not None:
-            self.producer.produce(
-                self.topic, line.encode(), self.experiment.encode(), on_delivery=self._delivered
-            )
+        if self.producer is None:
+            return False
+        self.outbox.append((line.encode(), on_delivery or self._delivered))
+        return True
+
+    def send(self) -> int:
+        """Produce the outbox to the ledger topic (from the bridge's loop, never from a
+        delivery callback): a full queue is waited out; a line the client refuses (larger
+        than ``message.max.bytes``) is a failed delivery for its callback. Returns how
+        many lines were handed over."""
+        sent = 0
+        while self.outbox and self.producer is not None:
+            outbox, self.outbox = self.outbox, []  # polling below may queue more lines
+            for value, callback in outbox:
+                while True:
+                    try:
+                        self.producer.produce(self.topic, value, self._key, on_delivery=callback)
+                        break
+                    except BufferError:
+                        self.producer.poll(0.05)
+                    except KafkaException as exc:
+                        callback(exc.args[0], Rejected(self.topic or "", -1))
+                        break
+                sent += 1
+        return sent
 
     def _delivered(self, err: Any, msg: Any) -> None:
         if err is not None:

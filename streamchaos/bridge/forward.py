@@ -21,6 +21,7 @@ from streamchaos.bridge.offsets import TP, Batch, OffsetTracker
 from streamchaos.config import Config, Route
 from streamchaos.engine import RouteEngine
 from streamchaos.faults.base import FaultContext
+from streamchaos.kafkatools import Rejected
 from streamchaos.ledger import Ledger, coords
 from streamchaos.metrics import Metrics
 from streamchaos.record import Emission, Record
@@ -43,22 +44,6 @@ class RouteState:
         self.consumed = 0
         self.produced = 0
         self.failed = 0
-
-
-class _Rejected:
-    """Stands in for the message of a delivery report when ``produce`` itself refused."""
-
-    def __init__(self, topic: str, partition: int) -> None:
-        self._topic, self._partition = topic, partition
-
-    def topic(self) -> str:
-        return self._topic
-
-    def partition(self) -> int:
-        return self._partition
-
-    def offset(self) -> int:
-        return -1
 
 
 NO_PICKS: dict[int, list[Emission]] = {}
@@ -305,7 +290,7 @@ class Forwarder:
             rec = em.record
             if rec is None:
                 for inj in em.injections:
-                    self._account(route, inj, src, None, "dropped", at_ms)
+                    self._account(route, inj, src, batch, at_ms)
                 continue
             callback = (
                 partial(self._injected_delivered, batch, route, em, at_ms)
@@ -336,20 +321,27 @@ class Forwarder:
     def _injected_delivered(
         self, batch: Batch, route: str, em: Emission, at_ms: int, err: Any, msg: Any
     ) -> None:
-        batch.on_delivery(err, msg)
+        """The injected record's delivery report: its ledger lines, with the shadow
+        coordinates. Lines bound for the ledger topic join ``batch`` before this report
+        is counted, so the source offset stays uncommitted until they land too."""
         if self.ledger.active:
             shadow = None if err is not None else coords(msg.topic(), msg.partition(), msg.offset())
             status = "failed" if err is not None else "delivered"
+            lines = 0
             for inj in em.injections:
-                self.ledger.injection(route, inj, em.source, shadow, status, at_ms)
+                lines += self.ledger.injection(
+                    route, inj, em.source, shadow, status, at_ms, batch.on_delivery
+                )
+            if lines:
+                batch.add_pending(lines)
+        batch.on_delivery(err, msg)
         for inj in em.injections:
             self._count(route, inj)
 
-    def _account(
-        self, route: str, inj: Any, src: Record, shadow: Any, status: str, at_ms: int
-    ) -> None:
-        """One injection into the ledger and its counts."""
-        self.ledger.injection(route, inj, src, shadow, status, at_ms)
+    def _account(self, route: str, inj: Any, src: Record, batch: Batch, at_ms: int) -> None:
+        """A drop into the ledger (its line for the topic tracked by ``batch``) and counts."""
+        if self.ledger.injection(route, inj, src, None, "dropped", at_ms, batch.on_delivery):
+            batch.add_pending(1)
         self._count(route, inj)
 
     def _count(self, route: str, inj: Any) -> None:
@@ -385,7 +377,7 @@ class Forwarder:
                 self.producer.poll(0.05)
             except KafkaException as exc:
                 callback = args[4]
-                callback(exc.args[0], _Rejected(args[0], args[3]))
+                callback(exc.args[0], Rejected(args[0], args[3]))
                 return
 
     # -- time-driven work ---------------------------------------------------------------

@@ -46,6 +46,11 @@ class Batch:
         self.remaining += count
         self.outputs_by_route[route] = self.outputs_by_route.get(route, 0) + count
 
+    def add_pending(self, count: int) -> None:
+        """``count`` deliveries that are not shadow records (the ledger lines of its
+        injections, bound for the ledger topic): the batch completes after them too."""
+        self.remaining += count
+
     def on_delivery(self, err: Any, msg: Any) -> None:
         if err is not None:
             self.failures.append((err, msg))

@@ -298,6 +298,7 @@ class Bridge:
         last_input = next_commit = self.now()
         paused = False
         beat = self.health.heartbeat if self.health else (lambda: None)
+        send = fwd.ledger.send
         while not self._stop.is_set():
             beat()
             now = self.now()
@@ -310,6 +311,7 @@ class Bridge:
                 fwd.forward(msgs, self.now())
                 last_input = now
             poll(0)
+            send()  # ledger lines the delivery reports just wrote, to the ledger topic
             if self._fatal:
                 raise BridgeError(self._fatal)
             if now >= next_commit:
@@ -373,7 +375,7 @@ class Bridge:
             if released:
                 log.info("released %d held records", released)
         if self._producer is not None:
-            left = self._producer.flush(self.cfg.bridge.shutdown_timeout)
+            left = self._flush()
             if left:
                 log.error(
                     "%d records undelivered after %.0fs", left, self.cfg.bridge.shutdown_timeout
@@ -382,7 +384,7 @@ class Bridge:
         if self._fwd is not None:  # after the flush: the episodes' counts are complete
             self._fwd.close_episodes(now)
             if self._producer is not None and self.cfg.ledger.topic:
-                self._producer.flush(self.cfg.bridge.shutdown_timeout)
+                self._flush()
         if self._consumer is not None:
             self._commit()
             try:
@@ -397,8 +399,8 @@ class Bridge:
             self._server.stop()
         if self.tracker.failed_outputs:
             log.error(
-                "%d shadow records could not be delivered; their source offsets were "
-                "not committed and will be read again on restart",
+                "%d outputs (shadow records or ledger lines) could not be delivered; their "
+                "source offsets were not committed and will be read again on restart",
                 self.tracker.failed_outputs,
             )
             code = 1
@@ -411,6 +413,19 @@ class Bridge:
                 state.failed,
             )
         return code
+
+    def _flush(self) -> int:
+        """Flush the producer until nothing is in flight, ledger lines written by the
+        delivery reports it serves included; returns what is left when time runs out."""
+        deadline = time.monotonic() + self.cfg.bridge.shutdown_timeout
+        assert self._producer is not None
+        while True:
+            if self.ledger is not None:
+                self.ledger.send()
+            left = int(self._producer.flush(max(0.0, deadline - time.monotonic())))
+            waiting = len(self.ledger.outbox) if self.ledger is not None else 0
+            if left or not waiting or time.monotonic() >= deadline:
+                return left + waiting
 
     def _batch_complete(self, batch: Batch) -> None:
         """Count what landed per route; log and count what finally failed."""
@@ -475,7 +490,7 @@ class Bridge:
         if self._fwd is not None:
             self._fwd.release(tps, self.now())
         if self._producer is not None:
-            self._producer.flush(self.cfg.bridge.shutdown_timeout)
+            self._flush()
         self._commit(tps)
         self._forget(tps)
 

@@ -255,3 +255,80 @@ def test_sigusr1_is_the_kill_switch(kafka_bootstrap, topic_factory, group_id, br
     assert len(read_all(kafka_bootstrap, shadow, expect=50)) == 50
     bridge.signal(signal.SIGTERM)
     assert bridge.wait() == 0
+
+
+def ledger_bridge(kafka_bootstrap, group, source, shadow, faults, ledger):
+    raw = bridge_config(
+        kafka_bootstrap, group, [{"source": source, "shadow": shadow, "faults": faults}]
+    )
+    raw["ledger"] = ledger
+    return Bridge(config_from_dict(raw, env={}), registry=CollectorRegistry())
+
+
+def test_ledger_topic_holds_the_same_lines_as_the_file(
+    kafka_bootstrap, topic_factory, group_id, tmp_path
+):
+    """Both sinks of the ground truth carry the same journal: the topic's records are the
+    file's lines, in order, keyed by the experiment."""
+    source = topic_factory(partitions=2)
+    shadow = topic_factory(partitions=2, suffix=".shadow")
+    ledger_topic = topic_factory(prefix="ledger")
+    produce_all(kafka_bootstrap, keyed_records(source, 2000, 2))
+    path = tmp_path / "ledger.jsonl"
+    faults = [
+        {"type": "drop", "fraction": 0.05},
+        {"type": "delay", "fraction": 0.05, "delay": "100ms"},
+    ]
+    bridge = ledger_bridge(
+        kafka_bootstrap,
+        group_id,
+        source,
+        shadow,
+        faults,
+        {"path": str(path), "topic": ledger_topic},
+    )
+    assert bridge.run(idle_exit=3) == 0
+    lines = path.read_text(encoding="utf-8").splitlines()
+    injected = sum(json.loads(line)["kind"] == "injection" for line in lines)
+    assert injected > 100  # ~10 % of 2000
+    records = read_all(kafka_bootstrap, ledger_topic, expect=len(lines))
+    assert [m.value().decode() for m in records] == lines
+    assert {m.key() for m in records} == {b"it"}
+    assert committed_offsets(kafka_bootstrap, group_id, source) == end_offsets(
+        kafka_bootstrap, source
+    )
+
+
+def test_ledger_lines_that_fail_keep_their_offsets_uncommitted(
+    kafka_bootstrap, topic_factory, group_id, tmp_path
+):
+    """A ledger topic the broker refuses (here: its records may not exceed 100 bytes) must
+    not let the bridge commit past the injections whose ground truth it lost: the shadow
+    gets every record, the run exits 1, and each partition's committed offset stays at or
+    before its first injection, so a restart injects and ledgers those records again."""
+    source = topic_factory(partitions=2)
+    shadow = topic_factory(partitions=2, suffix=".shadow")
+    ledger_topic = topic_factory(prefix="ledger", config={"max.message.bytes": "100"})
+    produce_all(kafka_bootstrap, keyed_records(source, 1000, 2))
+    path = tmp_path / "ledger.jsonl"
+    faults = [{"type": "duplicate", "fraction": 0.05, "copies": 1}]
+    bridge = ledger_bridge(
+        kafka_bootstrap,
+        group_id,
+        source,
+        shadow,
+        faults,
+        {"path": str(path), "topic": ledger_topic},
+    )
+    assert bridge.run(idle_exit=3) == 1
+    entries = [e for e in ledger_lines(path) if e["kind"] == "injection"]
+    assert entries
+    assert len(read_all(kafka_bootstrap, shadow, expect=1000 + len(entries))) == 1000 + len(entries)
+    first = {}
+    for e in entries:
+        part = e["source"]["partition"]
+        first[part] = min(first.get(part, e["source"]["offset"]), e["source"]["offset"])
+    committed = committed_offsets(kafka_bootstrap, group_id, source)
+    for part, offset in first.items():
+        assert committed[part] <= offset, (part, committed[part], offset)
+    assert read_all(kafka_bootstrap, ledger_topic, timeout=2) == []

@@ -151,3 +151,49 @@ def test_batched_forwarding_equals_one_record_at_a_time(name, tmp_path):
         assert injections(ledger) == injections(ref_ledger), trial
         injected += len(injections(ledger))
     assert injected > 100  # the comparison is not between two empty ledgers
+
+
+class TwoTopics:
+    """Shadow records and ledger lines; ``poll`` reports them, failing the ledger's if told."""
+
+    def __init__(self) -> None:
+        self.queued: list[tuple] = []
+        self.ledger_fails = False
+
+    def produce(self, topic, value, key=None, partition=-1, on_delivery=None, _=None, ts=0, h=None):
+        self.queued.append((on_delivery, topic, max(partition, 0)))
+
+    def poll(self, timeout: float = 0) -> int:
+        queued, self.queued = self.queued, []
+        for offset, (callback, topic, partition) in enumerate(queued):
+            fails = self.ledger_fails and topic == "ledger.t"
+            err = ck.KafkaError(ck.KafkaError.MSG_SIZE_TOO_LARGE) if fails else None
+            callback(err, ck.Message(topic=topic, partition=partition, offset=offset))
+        return len(queued)
+
+
+@pytest.mark.parametrize("fault", [{"type": "drop"}, {"type": "duplicate", "copies": 1}])
+@pytest.mark.parametrize("ledger_fails", [False, True])
+def test_ledger_topic_lines_hold_the_commit_point(fault, ledger_fails):
+    """Ground truth before commits: an injection's source offset is committed only once its
+    ledger line reached the ledger topic (DESIGN invariants 1 and 4); a line that finally
+    fails keeps it uncommitted, like a shadow record that failed."""
+    raw = {"experiment": "x", "routes": [{"source": "src", "shadow": "src.shadow"}]}
+    raw["routes"][0]["faults"] = [fault | {"fraction": 1.0}]
+    cfg = config_from_dict(raw, env={})
+    producer, tracker = TwoTopics(), OffsetTracker()
+    producer.ledger_fails = ledger_fails
+    ledger = Ledger("x", None, "ledger.t", producer)
+    routes = {"src": RouteState(cfg.routes[0], 1, cfg.seed)}
+    fwd = Forwarder(cfg, producer, tracker, Metrics(CollectorRegistry(), cfg), ledger, routes, 0.0)
+    fwd.tick(0.0)  # the fault's episode starts
+    msgs = [ck.Message(topic="src", partition=0, offset=o, value=b"v") for o in range(5)]
+    fwd.forward(msgs, 0.0)
+    producer.poll()  # shadow records land: their ledger lines are written, not yet sent
+    assert tracker.to_commit() == {("src", 0): 0}
+    lines = [json.loads(value)["kind"] for value, _ in ledger.outbox]
+    assert sorted(lines) == ["episode_start"] + ["injection"] * 5
+    ledger.send()
+    producer.poll()  # the ledger lines' delivery reports
+    assert tracker.to_commit() == {("src", 0): 0 if ledger_fails else 5}
+    assert tracker.failed_outputs == (5 if ledger_fails else 0)

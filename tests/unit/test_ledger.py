@@ -8,6 +8,7 @@ import math
 from pathlib import Path
 
 import pytest
+from confluent_kafka import KafkaError, KafkaException
 
 from streamchaos.ledger import Ledger, coords
 from streamchaos.record import Injection, Record
@@ -74,3 +75,63 @@ def test_inactive_ledger_writes_nothing(tmp_path: Path, keep: bool) -> None:
     assert ledger.active is keep
     assert (ledger.entries is not None and len(ledger.entries) == 1) is keep
     assert list(tmp_path.iterdir()) == []
+
+
+class QueueFull:
+    """A producer whose queue is full for the first ``full`` calls; it refuses ``refuse``."""
+
+    def __init__(self, full: int = 0, refuse: bytes | None = None) -> None:
+        self.full, self.refuse = full, refuse
+        self.sent: list[tuple[str, bytes, bytes]] = []
+        self.polls = 0
+
+    def produce(self, topic, value, key, on_delivery=None):
+        if self.full:
+            self.full -= 1
+            raise BufferError("queue full")
+        if value == self.refuse:
+            raise KafkaException(KafkaError(KafkaError.MSG_SIZE_TOO_LARGE))
+        self.sent.append((topic, value, key))
+
+    def poll(self, timeout: float = 0) -> int:
+        self.polls += 1
+        return 0
+
+
+def test_lines_for_the_topic_wait_for_send_and_a_full_queue(tmp_path: Path) -> None:
+    """Lines for the topic are produced by ``send`` (the bridge's loop), not when written
+    (often from a delivery callback, where waiting for room is not possible); a full queue
+    is waited out with polls, and every line arrives once, in order, keyed by experiment."""
+    producer = QueueFull(full=3)
+    ledger = Ledger("exp-1", tmp_path / "l.jsonl", "ledger.t", producer)
+    inj = Injection("delay", "delay", "modify", {"delay_ms": 5})
+    assert ledger.injection("t", inj, SOURCE, None, "delivered", 1) is True
+    ledger.episode("t", "delay", "delay", "episode_start", 0, {})
+    assert producer.sent == []
+    assert ledger.send() == 2
+    assert producer.polls == 3
+    ledger.close()
+    assert [v.decode() for _, v, _ in producer.sent] == (tmp_path / "l.jsonl").read_text(
+        encoding="utf-8"
+    ).splitlines()
+    assert {(t, k) for t, _, k in producer.sent} == {("ledger.t", b"exp-1")}
+    assert ledger.outbox == []
+
+
+def test_a_line_the_client_refuses_is_a_failed_delivery_for_its_callback() -> None:
+    reports = []
+    ledger = Ledger("exp-1", None, "ledger.t", QueueFull())
+    inj = Injection("drop", "drop", "drop", {"note": "x" * 50})
+    ledger.injection("t", inj, SOURCE, None, "dropped", 1, lambda e, m: reports.append((e, m)))
+    ledger.producer.refuse = ledger.outbox[0][0]
+    ledger.send()
+    [(err, msg)] = reports
+    assert err.code() == KafkaError.MSG_SIZE_TOO_LARGE
+    assert msg.topic() == "ledger.t"
+
+
+def test_without_a_topic_nothing_waits_in_the_outbox(tmp_path: Path) -> None:
+    ledger = Ledger("exp-1", tmp_path / "l.jsonl", None)
+    inj = Injection("drop", "drop", "drop", {})
+    assert ledger.injection("t", inj, SOURCE, None, "dropped", 1, print) is False
+    assert ledger.outbox == [] and ledger.send() == 0
