@@ -24,7 +24,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Topic
 
 from streamchaos.config import LINEAGE_HEADER
 from streamchaos.errors import BridgeError, ConfigError
-from streamchaos.kafkatools import unique_name
+from streamchaos.kafkatools import read_all, unique_name
 
 log = logging.getLogger(__name__)
 
@@ -173,20 +173,48 @@ def read_ledger(path: Path) -> list[dict[str, Any]]:
         lines = Path(path).read_text(encoding="utf-8").splitlines(keepends=True)
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read ledger: {exc}") from exc
+    named = [(f"{path}:{lineno}", line) for lineno, line in enumerate(lines, 1)]
+    if named and lines[-1].strip() and not lines[-1].endswith("\n"):
+        try:
+            json.loads(lines[-1])
+        except json.JSONDecodeError as exc:
+            log.warning("%s: skipping torn last line (%s)", named[-1][0], exc.msg)
+            named.pop()
+    return _entries(named)
+
+
+def read_ledger_topic(
+    bootstrap: str, topic: str, timeout: float = 60.0, experiment: str | None = None
+) -> list[dict[str, Any]]:
+    """Every entry of a ledger topic (the bridge's ``ledger.topic``: one JSON line per
+    record, keyed by experiment), in order; a bad record is a ``ConfigError`` naming it.
+    ``experiment``: only records with that key are parsed (a topic may hold several)."""
+    key = experiment.encode() if experiment is not None else None
+    named = []
+    for msg in read_all(bootstrap, topic, timeout, strict=True):
+        if key is not None and msg.key() != key:
+            continue
+        where = f"{topic}[{msg.partition()}]@{msg.offset()}"
+        try:
+            named.append((where, (msg.value() or b"").decode("utf-8")))
+        except UnicodeDecodeError as exc:
+            raise ConfigError(f"{where}: cannot read ledger entry: {exc}") from exc
+    return _entries(named)
+
+
+def _entries(named: Iterable[tuple[str, str]]) -> list[dict[str, Any]]:
+    """Ledger entries from (where, JSON text) pairs; ``where`` names a bad one."""
     entries = []
-    for lineno, line in enumerate(lines, 1):
+    for where, line in named:
         if not line.strip():
             continue
         try:
             entry = json.loads(line)
         except json.JSONDecodeError as exc:
-            if lineno == len(lines) and not line.endswith("\n"):
-                log.warning("%s:%d: skipping torn last line (%s)", path, lineno, exc.msg)
-                continue
-            raise ConfigError(f"{path}:{lineno}: not JSON: {exc.msg}") from exc
+            raise ConfigError(f"{where}: not JSON: {exc.msg}") from exc
         problem = _entry_problem(entry)
         if problem:
-            raise ConfigError(f"{path}:{lineno}: {problem}")
+            raise ConfigError(f"{where}: {problem}")
         entries.append(entry)
     return entries
 
@@ -221,7 +249,7 @@ def audit(
     bootstrap: str,
     source: str,
     shadow: str,
-    ledger_path: Path,
+    ledger: Path | list[dict[str, Any]],
     *,
     lineage_header: str = LINEAGE_HEADER,
     start: Mapping[int, int] | None = None,
@@ -234,7 +262,8 @@ def audit(
     Source offsets are read, not assumed, so compaction gaps and transaction markers are not
     taken for loss. ``timeout`` bounds the whole audit; an incomplete read is a BridgeError.
     """
-    entries = read_ledger(ledger_path)  # a bad file fails before the broker is touched
+    # a bad file fails before the broker is touched; entries may come from a ledger topic
+    entries = read_ledger(ledger) if isinstance(ledger, Path) else ledger
     deadline = time.monotonic() + timeout
     bounds = _bounds(bootstrap, source, start or {}, end or {}, timeout)
     offsets: dict[int, list[int]] = {p: [] for p in bounds}

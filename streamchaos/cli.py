@@ -49,7 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     aud = sub.add_parser("audit", help="reconcile a source topic, its shadow and the ledger")
     aud.add_argument("--source", required=True, help="source topic")
     aud.add_argument("--shadow", required=True, help="shadow topic")
-    aud.add_argument("--ledger", required=True, help="ledger JSON Lines file")
+    _ledger_args(aud)
     _kafka_args(aud, registry=False)
     aud.add_argument("--lineage-header", default=LINEAGE_HEADER)
     aud.add_argument("--experiment", help="only this experiment's ledger entries")
@@ -58,6 +58,14 @@ def build_parser() -> argparse.ArgumentParser:
     _watch_parser(sub)
     _score_parser(sub)
     return parser
+
+
+def _ledger_args(p: argparse.ArgumentParser) -> None:
+    where = p.add_mutually_exclusive_group(required=True)
+    where.add_argument("--ledger", help="ledger JSON Lines file")
+    where.add_argument(
+        "--ledger-topic", help="ledger Kafka topic (the bridge's ledger.topic; needs a broker)"
+    )
 
 
 def _kafka_args(p: argparse.ArgumentParser, registry: bool = True) -> None:
@@ -104,7 +112,7 @@ def _watch_parser(sub: Any) -> None:
 
 def _score_parser(sub: Any) -> None:
     p = sub.add_parser("score", help="score detector alerts against the ledger's episodes")
-    p.add_argument("--ledger", required=True)
+    _ledger_args(p)
     p.add_argument("--alerts", help="alerts JSON Lines file")
     p.add_argument("--alerts-topic", help="alerts Kafka topic (JSON values)")
     p.add_argument("--prometheus", help="Prometheus URL: read ALERTS over the run")
@@ -201,8 +209,6 @@ def _run(path: str, idle_exit: float | None) -> int:
 
 
 def _audit(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     from streamchaos.audit import audit
 
     if not args.bootstrap_servers:
@@ -211,13 +217,27 @@ def _audit(args: argparse.Namespace) -> int:
         args.bootstrap_servers,
         args.source,
         args.shadow,
-        Path(args.ledger),
+        load_ledger(args, args.timeout),
         lineage_header=args.lineage_header,
         experiment=args.experiment,
         timeout=args.timeout,
     )
     print(report.summary())
     return EXIT_OK if report.ok else EXIT_RUNTIME
+
+
+def load_ledger(args: argparse.Namespace, timeout: float = 60.0) -> Any:
+    """``--ledger FILE`` as a path (read by whoever needs it), or ``--ledger-topic``'s
+    entries, read now (only ``--experiment``'s when given)."""
+    from pathlib import Path
+
+    from streamchaos.audit import read_ledger_topic
+
+    if args.ledger:
+        return Path(args.ledger)
+    if not args.bootstrap_servers:
+        raise ConfigError("--bootstrap-servers: required with --ledger-topic")
+    return read_ledger_topic(args.bootstrap_servers, args.ledger_topic, timeout, args.experiment)
 
 
 def _need(value: str | None, flag: str, env: str) -> str:

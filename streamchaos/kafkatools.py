@@ -147,11 +147,16 @@ def produce_all(bootstrap: str, records: Iterable[dict[str, Any]], timeout: floa
 
 
 def read_all(
-    bootstrap: str, topic: str, timeout: float = 30.0, expect: int | None = None
+    bootstrap: str,
+    topic: str,
+    timeout: float = 30.0,
+    expect: int | None = None,
+    strict: bool = False,
 ) -> list[Any]:
     """Every record of ``topic`` from the beginning up to its current end offsets.
 
     With ``expect``, keeps reading (until ``timeout``) until at least that many arrived.
+    ``strict``: not reaching the end offsets in time is a BridgeError, not a short list.
     """
     consumer = Consumer(
         {
@@ -163,13 +168,13 @@ def read_all(
         }
     )
     try:
-        return list(_drain(consumer, bootstrap, topic, timeout, expect))
+        return list(_drain(consumer, bootstrap, topic, timeout, expect, strict))
     finally:
         consumer.close()
 
 
 def _drain(
-    consumer: Any, bootstrap: str, topic: str, timeout: float, expect: int | None
+    consumer: Any, bootstrap: str, topic: str, timeout: float, expect: int | None, strict: bool
 ) -> Iterator[Any]:
     deadline = time.monotonic() + timeout
     ends = end_offsets(bootstrap, topic)
@@ -190,3 +195,5 @@ def _drain(
             yield msg
     if expect is not None and got < expect:
         raise BridgeError(f"read {got} of {expect} expected records from {topic} in {timeout}s")
+    if strict and any(position[p] < ends[p] for p in ends):
+        raise BridgeError(f"could not read {topic} to its end in {timeout}s")

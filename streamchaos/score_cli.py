@@ -72,7 +72,10 @@ def score_options(*argv: str) -> Any:
 
 
 def run_score(args: Any) -> tuple[Scorecard, list[Alert]]:
-    entries = read_ledger(Path(args.ledger))
+    from streamchaos.cli import load_ledger
+
+    ledger = load_ledger(args)
+    entries = read_ledger(ledger) if isinstance(ledger, Path) else ledger
     if args.experiment:
         entries = [e for e in entries if e.get("experiment") == args.experiment]
     episodes = episodes_from_ledger(entries)

@@ -11,16 +11,18 @@ from pathlib import Path
 import pytest
 from prometheus_client import CollectorRegistry
 
-from streamchaos.audit import audit
+from streamchaos.audit import audit, read_ledger_topic
 from streamchaos.bridge import Bridge
 from streamchaos.cli import main as cli
 from streamchaos.config import config_from_dict
+from streamchaos.errors import ConfigError
 from streamchaos.kafkatools import (
     committed_offsets,
     end_offsets,
     produce_all,
     read_all,
 )
+from streamchaos.score_cli import run_score, score_options
 from tests.integration.conftest import bridge_config, keyed_records, origin_of, wait_until
 from tests.integration.experiment import free_port
 
@@ -297,6 +299,19 @@ def test_ledger_topic_holds_the_same_lines_as_the_file(
     assert committed_offsets(kafka_bootstrap, group_id, source) == end_offsets(
         kafka_bootstrap, source
     )
+    # audit and score read the topic as they read the file
+    broker = ["--bootstrap-servers", kafka_bootstrap]
+    audit_args = ["audit", "--source", source, "--shadow", shadow, *broker]
+    assert cli([*audit_args, "--ledger-topic", ledger_topic, "--experiment", "it"]) == 0
+    assert cli([*audit_args, "--ledger-topic", ledger_topic, "--experiment", "other"]) == 1
+    alerts = tmp_path / "alerts.jsonl"
+    alerts.write_text("")
+    cards = [
+        run_score(score_options(*where, "--alerts", str(alerts), *broker))[0].to_dict()
+        for where in (["--ledger", str(path)], ["--ledger-topic", ledger_topic])
+    ]
+    assert cards[0] == cards[1]
+    assert cards[0]["episodes"] == 2
 
 
 def test_ledger_lines_that_fail_keep_their_offsets_uncommitted(
@@ -332,3 +347,21 @@ def test_ledger_lines_that_fail_keep_their_offsets_uncommitted(
     for part, offset in first.items():
         assert committed[part] <= offset, (part, committed[part], offset)
     assert read_all(kafka_bootstrap, ledger_topic, timeout=2) == []
+
+
+def test_a_bad_ledger_topic_record_is_named(kafka_bootstrap, topic_factory):
+    topic = topic_factory(prefix="ledger")
+    good = json.dumps({"experiment": "it", "kind": "episode_start", "at": 1, "detail": {}})
+    produce_all(
+        kafka_bootstrap,
+        [
+            {"topic": topic, "key": b"it", "value": good.encode()},
+            {"topic": topic, "key": b"other", "value": b"not json"},
+            {"topic": topic, "key": b"it", "value": b"{broken"},
+        ],
+    )
+    assert len(read_ledger_topic(kafka_bootstrap, topic, experiment="other-x")) == 0
+    with pytest.raises(ConfigError, match=rf"{topic}\[0\]@1: not JSON"):
+        read_ledger_topic(kafka_bootstrap, topic, experiment="other")
+    with pytest.raises(ConfigError, match=rf"{topic}\[0\]@2: not JSON"):
+        read_ledger_topic(kafka_bootstrap, topic, experiment="it")

@@ -135,3 +135,19 @@ def test_without_a_topic_nothing_waits_in_the_outbox(tmp_path: Path) -> None:
     inj = Injection("drop", "drop", "drop", {})
     assert ledger.injection("t", inj, SOURCE, None, "dropped", 1, print) is False
     assert ledger.outbox == [] and ledger.send() == 0
+
+
+@pytest.mark.parametrize("command", ["audit", "score"])
+def test_audit_and_score_take_one_ledger_source(command, capsys, monkeypatch) -> None:
+    """``--ledger FILE`` or ``--ledger-topic T``: exactly one (exit 2 and the options named
+    otherwise); a topic needs a broker, named when missing."""
+    from streamchaos.cli import main
+
+    monkeypatch.delenv("KAFKA_BOOTSTRAP_SERVERS", raising=False)
+    extra = ["--source", "s", "--shadow", "s.shadow"] if command == "audit" else ["--alerts", "a"]
+    assert main([command, *extra]) == 2
+    assert "--ledger" in capsys.readouterr().err
+    assert main([command, *extra, "--ledger", "l.jsonl", "--ledger-topic", "t"]) == 2
+    assert "not allowed with" in capsys.readouterr().err
+    assert main([command, *extra, "--ledger-topic", "t"]) == 2
+    assert "--bootstrap-servers" in capsys.readouterr().err
