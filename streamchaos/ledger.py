@@ -74,7 +74,17 @@ class Ledger:
         if self.entries is None:  # only lines to write: no dict on the way
             line = self._injection_line(route, inj, source, shadow, status, at_ms)
             return self._emit(line, on_delivery)
-        entry = {
+        entry = self._head(route, inj, status) | {
+            "source": coords(source.topic, source.partition, source.offset),
+            "shadow": shadow,
+            "at": at_ms,
+            "detail": inj.detail,
+        }
+        return self.write(entry, on_delivery)
+
+    def _head(self, route: str, inj: Injection, status: str) -> dict[str, Any]:
+        """The fields an injection entry starts with: all but where, when and details."""
+        return {
             "experiment": self.experiment,
             "route": route,
             "fault": inj.fault,
@@ -82,12 +92,7 @@ class Ledger:
             "kind": "injection",
             "effect": inj.effect,
             "status": status,
-            "source": coords(source.topic, source.partition, source.offset),
-            "shadow": shadow,
-            "at": at_ms,
-            "detail": inj.detail,
         }
-        return self.write(entry, on_delivery)
 
     def _injection_line(
         self,
@@ -104,17 +109,7 @@ class Ledger:
         key = (route, inj.fault, inj.type, inj.effect, status)
         head = self._heads.get(key)
         if head is None:
-            head = self._heads[key] = _encode(
-                {
-                    "experiment": self.experiment,
-                    "route": route,
-                    "fault": inj.fault,
-                    "type": inj.type,
-                    "kind": "injection",
-                    "effect": inj.effect,
-                    "status": status,
-                }
-            )[:-1]
+            head = self._heads[key] = _encode(self._head(route, inj, status))[:-1]
         src = self._coords(source.topic, source.partition, source.offset)
         dst = (
             "null"
