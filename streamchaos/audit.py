@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import time
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
@@ -188,7 +189,9 @@ def read_ledger_topic(
 ) -> list[dict[str, Any]]:
     """Every entry of a ledger topic (the bridge's ``ledger.topic``: one JSON line per
     record, keyed by experiment), in order; a bad record is a ``ConfigError`` naming it.
-    ``experiment``: only records with that key are parsed (a topic may hold several)."""
+    ``experiment``: only records with that key are parsed (a topic may hold several). No
+    entry at all is a ``ConfigError`` too: auditing or scoring an empty journal (a
+    mistyped topic or experiment) would pass for nothing."""
     key = experiment.encode() if experiment is not None else None
     named = []
     for msg in read_all(bootstrap, topic, timeout, strict=True):
@@ -199,7 +202,11 @@ def read_ledger_topic(
             named.append((where, (msg.value() or b"").decode("utf-8")))
         except UnicodeDecodeError as exc:
             raise ConfigError(f"{where}: cannot read ledger entry: {exc}") from exc
-    return _entries(named)
+    entries = _entries(named)
+    if not entries:
+        of = f" of experiment {experiment!r}" if experiment is not None else ""
+        raise ConfigError(f"{topic}: no ledger entries{of}")
+    return entries
 
 
 def _entries(named: Iterable[tuple[str, str]]) -> list[dict[str, Any]]:
@@ -249,7 +256,7 @@ def audit(
     bootstrap: str,
     source: str,
     shadow: str,
-    ledger: Path | list[dict[str, Any]],
+    ledger: str | os.PathLike[str] | list[dict[str, Any]],
     *,
     lineage_header: str = LINEAGE_HEADER,
     start: Mapping[int, int] | None = None,
@@ -262,8 +269,9 @@ def audit(
     Source offsets are read, not assumed, so compaction gaps and transaction markers are not
     taken for loss. ``timeout`` bounds the whole audit; an incomplete read is a BridgeError.
     """
-    # a bad file fails before the broker is touched; entries may come from a ledger topic
-    entries = read_ledger(ledger) if isinstance(ledger, Path) else ledger
+    # a file is read first (a bad one fails before the broker is touched), or the entries
+    # were read already (from a ledger topic)
+    entries = ledger if isinstance(ledger, list) else read_ledger(Path(ledger))
     deadline = time.monotonic() + timeout
     bounds = _bounds(bootstrap, source, start or {}, end or {}, timeout)
     offsets: dict[int, list[int]] = {p: [] for p in bounds}

@@ -7,12 +7,13 @@ import logging
 import os
 import signal
 import sys
+import time
 from collections.abc import Sequence
 from types import FrameType
 from typing import Any
 
 from streamchaos.config import LINEAGE_HEADER, load_config
-from streamchaos.errors import ConfigError, StreamChaosError
+from streamchaos.errors import BridgeError, ConfigError, StreamChaosError
 from streamchaos.faults.describe import describe_faults
 from streamchaos.logs import setup as setup_logging
 
@@ -213,31 +214,38 @@ def _audit(args: argparse.Namespace) -> int:
 
     if not args.bootstrap_servers:
         raise ConfigError("--bootstrap-servers: required (or set KAFKA_BOOTSTRAP_SERVERS)")
+    deadline = time.monotonic() + args.timeout  # --timeout bounds the whole audit
+    entries = load_ledger(args, args.timeout)
     report = audit(
         args.bootstrap_servers,
         args.source,
         args.shadow,
-        load_ledger(args, args.timeout),
+        entries,
         lineage_header=args.lineage_header,
         experiment=args.experiment,
-        timeout=args.timeout,
+        timeout=max(1.0, deadline - time.monotonic()),
     )
     print(report.summary())
     return EXIT_OK if report.ok else EXIT_RUNTIME
 
 
-def load_ledger(args: argparse.Namespace, timeout: float = 60.0) -> Any:
-    """``--ledger FILE`` as a path (read by whoever needs it), or ``--ledger-topic``'s
-    entries, read now (only ``--experiment``'s when given)."""
+def load_ledger(args: argparse.Namespace, timeout: float = 60.0) -> list[dict[str, Any]]:
+    """The entries of ``--ledger FILE`` or of ``--ledger-topic T`` (only ``--experiment``'s
+    records of a topic, when given); a topic that does not exist is a usage error."""
     from pathlib import Path
 
-    from streamchaos.audit import read_ledger_topic
+    from streamchaos.audit import read_ledger, read_ledger_topic
 
     if args.ledger:
-        return Path(args.ledger)
+        return read_ledger(Path(args.ledger))
     if not args.bootstrap_servers:
         raise ConfigError("--bootstrap-servers: required with --ledger-topic")
-    return read_ledger_topic(args.bootstrap_servers, args.ledger_topic, timeout, args.experiment)
+    try:
+        return read_ledger_topic(
+            args.bootstrap_servers, args.ledger_topic, timeout, args.experiment
+        )
+    except BridgeError as exc:
+        raise ConfigError(f"--ledger-topic: {exc}") from exc
 
 
 def _need(value: str | None, flag: str, env: str) -> str:

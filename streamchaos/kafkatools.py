@@ -81,7 +81,10 @@ def delete_topics(bootstrap: str, names: Iterable[str], timeout: float = 30.0) -
 
 
 def partitions_of(bootstrap: str, topic: str, timeout: float = 10.0) -> int:
-    meta = AdminClient({"bootstrap.servers": bootstrap}).list_topics(topic, timeout=timeout)
+    # asking for one topic's metadata auto-creates it unless told not to (librdkafka's
+    # default for non-consumers): a mistyped name must be an error, not a new topic
+    admin = AdminClient({"bootstrap.servers": bootstrap, "allow.auto.create.topics": False})
+    meta = admin.list_topics(topic, timeout=timeout)
     tmeta = meta.topics.get(topic)
     if tmeta is None or tmeta.error is not None:
         raise BridgeError(f"topic {topic!r} does not exist")
@@ -113,14 +116,33 @@ def committed_offsets(
         consumer.close()
 
 
-def produce_with_room(producer: Any, **kwargs: Any) -> None:
-    """``produce``, serving delivery reports while the local queue is full."""
+def produce_with_room(
+    producer: Any,
+    topic: str,
+    value: bytes | None = None,
+    key: bytes | None = None,
+    *,
+    deadline: float | None = None,
+    **kwargs: Any,
+) -> bool:
+    """``produce``, serving delivery reports while the local queue is full; False when the
+    queue was still full at ``deadline`` (``time.monotonic()``). A record the client refuses
+    outright (larger than ``message.max.bytes``…) is a failed delivery for its
+    ``on_delivery`` callback, as a broker's refusal would be; without one, it raises."""
     while True:
         try:
-            producer.produce(**kwargs)
-            return
+            producer.produce(topic, value, key, **kwargs)
+            return True
         except BufferError:
+            if deadline is not None and time.monotonic() >= deadline:
+                return False
             producer.poll(0.05)
+        except KafkaException as exc:
+            callback = kwargs.get("on_delivery")
+            if callback is None:
+                raise
+            callback(exc.args[0], Rejected(topic, kwargs.get("partition", -1)))
+            return True
 
 
 def produce_all(bootstrap: str, records: Iterable[dict[str, Any]], timeout: float = 60.0) -> int:

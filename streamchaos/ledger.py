@@ -19,9 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
-from confluent_kafka import KafkaException
-
-from streamchaos.kafkatools import Rejected
+from streamchaos.kafkatools import produce_with_room
 from streamchaos.record import Injection, Record
 
 log = logging.getLogger(__name__)
@@ -56,6 +54,7 @@ class Ledger:
         self._names: dict[str, str] = {}
         self._key = experiment.encode()
         self.outbox: list[tuple[bytes, Callable[[Any, Any], None]]] = []  # for the topic
+        self.failed = 0  # episode lines the topic refused (injection lines fail their batch)
 
     def injection(
         self,
@@ -158,29 +157,40 @@ class Ledger:
         self.outbox.append((line.encode(), on_delivery or self._delivered))
         return True
 
-    def send(self) -> int:
+    def send(self, deadline: float | None = None) -> int:
         """Produce the outbox to the ledger topic (from the bridge's loop, never from a
-        delivery callback): a full queue is waited out; a line the client refuses (larger
-        than ``message.max.bytes``) is a failed delivery for its callback. Returns how
-        many lines were handed over."""
+        delivery callback), waiting out a full queue until ``deadline``
+        (``time.monotonic()``; None: as long as it takes); what was not produced stays in
+        the outbox. A line the client refuses is a failed delivery for its callback.
+        Returns how many lines left the outbox."""
         sent = 0
         while self.outbox and self.producer is not None:
-            outbox, self.outbox = self.outbox, []  # polling below may queue more lines
-            for value, callback in outbox:
-                while True:
-                    try:
-                        self.producer.produce(self.topic, value, self._key, on_delivery=callback)
+            outbox, self.outbox = self.outbox, []  # the polls below may queue more lines
+            done = 0
+            try:
+                for value, callback in outbox:
+                    topic = self.topic or ""
+                    if not produce_with_room(
+                        self.producer,
+                        topic,
+                        value,
+                        self._key,
+                        deadline=deadline,
+                        on_delivery=callback,
+                    ):
                         break
-                    except BufferError:
-                        self.producer.poll(0.05)
-                    except KafkaException as exc:
-                        callback(exc.args[0], Rejected(self.topic or "", -1))
-                        break
-                sent += 1
+                    done += 1
+            finally:  # what was not handed over goes back, ahead of newer lines
+                sent += done
+                self.outbox[:0] = outbox[done:]
+            if done < len(outbox):
+                break
         return sent
 
     def _delivered(self, err: Any, msg: Any) -> None:
+        """Delivery report of a line with no callback of its own (an episode's)."""
         if err is not None:
+            self.failed += 1
             log.error("ledger entry not delivered to %s: %s", self.topic, err)
 
     def flush(self) -> None:

@@ -9,7 +9,6 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from streamchaos.audit import read_ledger
 from streamchaos.errors import ConfigError, StreamChaosError
 from streamchaos.scoring import (
     Alert,
@@ -74,8 +73,7 @@ def score_options(*argv: str) -> Any:
 def run_score(args: Any) -> tuple[Scorecard, list[Alert]]:
     from streamchaos.cli import load_ledger
 
-    ledger = load_ledger(args)
-    entries = read_ledger(ledger) if isinstance(ledger, Path) else ledger
+    entries = load_ledger(args)
     if args.experiment:
         entries = [e for e in entries if e.get("experiment") == args.experiment]
     episodes = episodes_from_ledger(entries)

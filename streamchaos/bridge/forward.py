@@ -21,7 +21,7 @@ from streamchaos.bridge.offsets import TP, Batch, OffsetTracker
 from streamchaos.config import Config, Route
 from streamchaos.engine import RouteEngine
 from streamchaos.faults.base import FaultContext
-from streamchaos.kafkatools import Rejected
+from streamchaos.kafkatools import produce_with_room
 from streamchaos.ledger import Ledger, coords
 from streamchaos.metrics import Metrics
 from streamchaos.record import Emission, Record
@@ -365,20 +365,30 @@ class Forwarder:
                     pending[1].injected += pending[2]
                 pending[2] = 0
 
-    def _produce_slowly(self, *args: Any) -> None:
-        """``produce`` refused: wait for room when the queue is full; a record the client
-        rejects outright (e.g. larger than ``message.max.bytes``) is a failed delivery —
-        counted, never committed — not a crash."""
-        while True:
-            try:
-                self.producer.produce(*args)
-                return
-            except BufferError:
-                self.producer.poll(0.05)
-            except KafkaException as exc:
-                callback = args[4]
-                callback(exc.args[0], Rejected(args[0], args[3]))
-                return
+    def _produce_slowly(
+        self,
+        topic: str,
+        value: Any,
+        key: Any,
+        partition: int,
+        callback: Any,
+        _: Any,
+        ts: int,
+        h: Any,
+    ) -> None:
+        """``produce`` refused (the hot loop's arguments): wait for room when the queue is
+        full; a record the client rejects outright (e.g. larger than ``message.max.bytes``)
+        is a failed delivery — counted, never committed — not a crash."""
+        produce_with_room(
+            self.producer,
+            topic,
+            value,
+            key,
+            partition=partition,
+            on_delivery=callback,
+            timestamp=ts,
+            headers=h,
+        )
 
     # -- time-driven work ---------------------------------------------------------------
 

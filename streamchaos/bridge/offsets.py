@@ -1,8 +1,9 @@
 """Commit only what landed: per-partition commit points behind everything unfinished.
 
 A source offset is *finished* when every output it caused was acknowledged by the broker
-(or it caused none: dropped on purpose). Outputs are produced in groups (``Batch``): one
-per consumed batch, one per release of held records. The broker acknowledges each output
+(or it caused none: dropped on purpose), and so were the lines its injections wrote to the
+ledger topic, when there is one. Outputs are produced in groups (``Batch``): one per
+consumed batch, one per release of held records. The broker acknowledges each output
 through a delivery report; a batch is complete when all of its outputs are acknowledged.
 
 The commit point of a partition is the lowest offset that is not finished:

@@ -364,7 +364,8 @@ class Bridge:
         5. commit what landed (synchronously; the ledger file is flushed first);
         6. close the consumer (leaves the group; its revoke callback finds nothing left);
         7. close the ledger, stop the HTTP server.
-        Exit code 1 when a delivery finally failed or the flush timed out, else 0.
+        Exit code 1 when a delivery (shadow record or ledger line) finally failed or the
+        flush timed out, else 0.
         """
         code = 0
         if self.health is not None:
@@ -404,6 +405,9 @@ class Bridge:
                 self.tracker.failed_outputs,
             )
             code = 1
+        if self.ledger is not None and self.ledger.failed:
+            log.error("%d episode lines did not reach the ledger topic", self.ledger.failed)
+            code = 1
         for state in self._routes.values():
             log.info(
                 "route %s: consumed=%d produced=%d failed=%d",
@@ -421,7 +425,7 @@ class Bridge:
         assert self._producer is not None
         while True:
             if self.ledger is not None:
-                self.ledger.send()
+                self.ledger.send(deadline)
             left = int(self._producer.flush(max(0.0, deadline - time.monotonic())))
             waiting = len(self.ledger.outbox) if self.ledger is not None else 0
             if left or not waiting or time.monotonic() >= deadline:

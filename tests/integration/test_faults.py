@@ -15,7 +15,7 @@ from streamchaos.audit import audit, read_ledger_topic
 from streamchaos.bridge import Bridge
 from streamchaos.cli import main as cli
 from streamchaos.config import config_from_dict
-from streamchaos.errors import ConfigError
+from streamchaos.errors import BridgeError, ConfigError
 from streamchaos.kafkatools import (
     committed_offsets,
     end_offsets,
@@ -298,7 +298,11 @@ def test_ledger_topic_holds_the_same_lines_as_the_file(
     broker = ["--bootstrap-servers", kafka_bootstrap]
     audit_args = ["audit", "--source", source, "--shadow", shadow, *broker]
     assert cli([*audit_args, "--ledger-topic", ledger_topic, "--experiment", "it"]) == 0
-    assert cli([*audit_args, "--ledger-topic", ledger_topic, "--experiment", "other"]) == 1
+    # another experiment's journal is empty: a usage error, not an audit that passes
+    assert cli([*audit_args, "--ledger-topic", ledger_topic, "--experiment", "other"]) == 2
+    assert cli([*audit_args, "--ledger-topic", ledger_topic + ".typo"]) == 2
+    with pytest.raises(BridgeError, match="does not exist"):  # and it was not created
+        read_all(kafka_bootstrap, ledger_topic + ".typo", timeout=2)
     alerts = tmp_path / "alerts.jsonl"
     alerts.write_text("")
     cards = [
@@ -348,7 +352,8 @@ def test_a_bad_ledger_topic_record_is_named(kafka_bootstrap, topic_factory):
             {"topic": topic, "key": b"it", "value": b"{broken"},
         ],
     )
-    assert len(read_ledger_topic(kafka_bootstrap, topic, experiment="other-x")) == 0
+    with pytest.raises(ConfigError, match="no ledger entries of experiment 'other-x'"):
+        read_ledger_topic(kafka_bootstrap, topic, experiment="other-x")
     with pytest.raises(ConfigError, match=rf"{topic}\[0\]@1: not JSON"):
         read_ledger_topic(kafka_bootstrap, topic, experiment="other")
     with pytest.raises(ConfigError, match=rf"{topic}\[0\]@2: not JSON"):

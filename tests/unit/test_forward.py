@@ -174,7 +174,8 @@ class TwoTopics:
 
 @pytest.mark.parametrize("fault", [{"type": "drop"}, {"type": "duplicate", "copies": 1}])
 @pytest.mark.parametrize("ledger_fails", [False, True])
-def test_ledger_topic_lines_hold_the_commit_point(fault, ledger_fails):
+@pytest.mark.parametrize("records", [1, 5])
+def test_ledger_topic_lines_hold_the_commit_point(fault, ledger_fails, records):
     """Ground truth before commits: an injection's source offset is committed only once its
     ledger line reached the ledger topic (DESIGN invariants 1 and 4); a line that finally
     fails keeps it uncommitted, like a shadow record that failed."""
@@ -187,13 +188,14 @@ def test_ledger_topic_lines_hold_the_commit_point(fault, ledger_fails):
     routes = {"src": RouteState(cfg.routes[0], 1, cfg.seed)}
     fwd = Forwarder(cfg, producer, tracker, Metrics(CollectorRegistry(), cfg), ledger, routes, 0.0)
     fwd.tick(0.0)  # the fault's episode starts
-    msgs = [ck.Message(topic="src", partition=0, offset=o, value=b"v") for o in range(5)]
+    msgs = [ck.Message(topic="src", partition=0, offset=o, value=b"v") for o in range(records)]
     fwd.forward(msgs, 0.0)
     producer.poll()  # shadow records land: their ledger lines are written, not yet sent
     assert tracker.to_commit() == {("src", 0): 0}
     lines = [json.loads(value)["kind"] for value, _ in ledger.outbox]
-    assert sorted(lines) == ["episode_start"] + ["injection"] * 5
+    assert sorted(lines) == ["episode_start"] + ["injection"] * records
     ledger.send()
     producer.poll()  # the ledger lines' delivery reports
-    assert tracker.to_commit() == {("src", 0): 0 if ledger_fails else 5}
-    assert tracker.failed_outputs == (5 if ledger_fails else 0)
+    assert tracker.to_commit() == {("src", 0): 0 if ledger_fails else records}
+    assert tracker.failed_outputs == (records if ledger_fails else 0)
+    assert ledger.failed == (1 if ledger_fails else 0)  # the episode line

@@ -6,6 +6,7 @@ import datetime as dt
 import json
 import math
 from pathlib import Path
+from typing import Any
 
 import pytest
 from confluent_kafka import KafkaError, KafkaException
@@ -52,6 +53,22 @@ def test_injection_lines_are_the_json_of_their_entries(tmp_path: Path) -> None:
         expected.append(_expected(SOURCE.topic, inj, shadow, status, 1_700_000_000_000 + n))
     ledger.close()
     assert path.read_text(encoding="utf-8").splitlines() == expected
+
+
+def test_both_ways_of_writing_an_injection_give_the_same_file(tmp_path: Path) -> None:
+    """With a kept list (the Python API) lines come from the entry dicts; without, from
+    cached parts: the files must be identical."""
+    files = []
+    for keep in (False, True):
+        path = tmp_path / f"keep-{keep}.jsonl"
+        ledger = Ledger("exp-1", path, None, keep=keep)
+        for n, (status, shadow, detail) in enumerate(CASES * 2):
+            inj = Injection("f", "delay", "modify", detail)
+            ledger.injection(SOURCE.topic, inj, SOURCE, shadow, status, n)
+        ledger.close()
+        files.append(path.read_text(encoding="utf-8"))
+    assert files[0] == files[1]
+    assert files[0].count("\n") == 2 * len(CASES)
 
 
 def test_kept_entries_and_file_lines_agree(tmp_path: Path) -> None:
@@ -151,3 +168,60 @@ def test_audit_and_score_take_one_ledger_source(command, capsys, monkeypatch) ->
     assert "not allowed with" in capsys.readouterr().err
     assert main([command, *extra, "--ledger-topic", "t"]) == 2
     assert "--bootstrap-servers" in capsys.readouterr().err
+
+
+class Flushing:
+    """``flush`` serves the queued delivery reports (whose callbacks may write ledger
+    lines) and reports what is left; ``stuck`` records are never delivered."""
+
+    def __init__(self, stuck: int = 0) -> None:
+        self.queued: list[tuple[str, bytes, Any]] = []
+        self.sent: list[str] = []
+        self.stuck = stuck
+
+    def produce(self, topic, value, key, on_delivery=None):
+        self.queued.append((topic, value, on_delivery))
+
+    def poll(self, timeout: float = 0) -> int:
+        return 0
+
+    def flush(self, timeout: float) -> int:
+        queued, self.queued = self.queued, []
+        for topic, _value, callback in queued:
+            self.sent.append(topic)
+            callback(None, None)
+        return self.stuck
+
+
+def _bridge_with(producer: Flushing, ledger: Ledger) -> Any:
+    from streamchaos.bridge import Bridge
+    from streamchaos.config import config_from_dict
+
+    raw = {"experiment": "x", "routes": [{"source": "s", "shadow": "s.shadow"}]}
+    raw["bridge"] = {"shutdown_timeout": 0.5}
+    bridge = Bridge(config_from_dict(raw, env={}))
+    bridge._producer, bridge.ledger = producer, ledger
+    return bridge
+
+
+def test_flush_sends_what_its_delivery_reports_write() -> None:
+    """Shutdown and revocation flush until nothing is in flight: a delivery report served
+    by the flush writes a ledger line, which must be sent and flushed too."""
+    producer = Flushing()
+    ledger = Ledger("x", None, "ledger.t", producer)
+    inj = Injection("dup", "duplicate", "extra", {})
+
+    def shadow_landed(err: Any, msg: Any) -> None:  # what the forwarder does on delivery
+        ledger.injection("s", inj, SOURCE, None, "delivered", 1)
+
+    producer.produce("s.shadow", b"v", b"k", on_delivery=shadow_landed)
+    assert _bridge_with(producer, ledger)._flush() == 0
+    assert producer.sent == ["s.shadow", "ledger.t"]
+    assert ledger.outbox == []
+
+
+def test_flush_gives_up_at_its_deadline_and_counts_what_is_left() -> None:
+    producer = Flushing(stuck=3)
+    ledger = Ledger("x", None, "ledger.t", producer)
+    ledger.episode("s", "dup", "duplicate", "episode_start", 0, {})
+    assert _bridge_with(producer, ledger)._flush() == 3
