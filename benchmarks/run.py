@@ -17,6 +17,7 @@ import os
 import statistics
 import tempfile
 import time
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -125,14 +126,15 @@ def _plain(bootstrap: str, source: str, shadow: str, n: int, duties: bool) -> fl
         for msg in msgs:
             ts_type, ts = msg.timestamp()
             headers = msg.headers()
+            part = msg.partition() or 0  # ``or 0``: the type; consumed records have both
             if duties:
-                origin = (LINEAGE_HEADER, prefix + b"%d/%d" % (msg.partition(), msg.offset()))
+                origin = (LINEAGE_HEADER, prefix + b"%d/%d" % (part, msg.offset() or 0))
                 headers = [*headers, origin] if headers else [origin]
             producer.produce(
                 shadow,
                 msg.value(),
                 msg.key(),
-                msg.partition(),
+                part,
                 callback,
                 None,
                 ts if ts_type else 0,
@@ -152,8 +154,8 @@ class TimedBridge(Bridge):
     """Stops itself once ``target`` outputs were acknowledged; times first input → last ack."""
 
     target = 0
-    start: float | None = None
-    end: float | None = None
+    first: float | None = None  # perf_counter() at the first consumed batch
+    last: float | None = None  # ... and when the Nth output was acknowledged
 
     def _open(self) -> None:
         super()._open()
@@ -161,16 +163,16 @@ class TimedBridge(Bridge):
         forward = self._fwd.forward
 
         def timed_forward(msgs: list[Any], now: float) -> None:
-            if self.start is None:
-                self.start = time.perf_counter()
+            if self.first is None:
+                self.first = time.perf_counter()
             forward(msgs, now)
 
         self._fwd.forward = timed_forward  # type: ignore[method-assign]
 
     def _batch_complete(self, batch: Any) -> None:
         super()._batch_complete(batch)
-        if self.end is None and sum(s.produced for s in self._routes.values()) >= self.target:
-            self.end = time.perf_counter()
+        if self.last is None and sum(s.produced for s in self._routes.values()) >= self.target:
+            self.last = time.perf_counter()
             self.stop()
 
 
@@ -205,9 +207,9 @@ def _timed(raw: dict[str, Any], n: int, tune_gc: bool) -> float:
     timed = TimedBridge(cfg, registry=CollectorRegistry(), tune_gc=tune_gc)
     timed.target = n
     timed.run(idle_exit=60)
-    if timed.start is None or timed.end is None:
+    if timed.first is None or timed.last is None:
         raise RuntimeError("the bridge did not deliver every record")
-    return n / (timed.end - timed.start)
+    return n / (timed.last - timed.first)
 
 
 DRIFT5 = {
@@ -218,7 +220,7 @@ DRIFT5 = {
 DELAY5 = {"faults": [{"type": "delay", "fraction": 0.05, "delay": "20ms"}]}
 CORRUPT5 = {"type": "corrupt", "fraction": 0.05, "mode": "nan", "fields": ["amount"]}
 
-SCENARIOS = {
+SCENARIOS: dict[str, Callable[..., float]] = {
     "plain": plain_passthrough,
     "plain, GC tuned like the bridge": partial(plain_passthrough, tune_gc=True),
     "plain + the bridge's duties, GC tuned": partial(plain_passthrough, tune_gc=True, duties=True),
