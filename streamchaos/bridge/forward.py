@@ -330,7 +330,7 @@ class Forwarder:
             lines = 0
             for inj in em.injections:
                 lines += self.ledger.injection(
-                    route, inj, em.source, shadow, status, at_ms, batch.on_delivery
+                    route, inj, em.source, shadow, status, at_ms, self._line_report(batch, route)
                 )
             if lines:
                 batch.add_pending(lines)
@@ -340,9 +340,23 @@ class Forwarder:
 
     def _account(self, route: str, inj: Any, src: Record, batch: Batch, at_ms: int) -> None:
         """A drop into the ledger (its line for the topic tracked by ``batch``) and counts."""
-        if self.ledger.injection(route, inj, src, None, "dropped", at_ms, batch.on_delivery):
+        report = self._line_report(batch, route)
+        if self.ledger.injection(route, inj, src, None, "dropped", at_ms, report):
             batch.add_pending(1)
         self._count(route, inj)
+
+    def _line_report(self, batch: Batch, route: str) -> Callable[[Any, Any], None] | None:
+        """The delivery callback of an injection's line for the ledger topic: it counts in
+        ``batch``, and a line that finally failed counts as the route's produce error."""
+        if self.ledger.producer is None:
+            return None
+
+        def report(err: Any, msg: Any) -> None:
+            if err is not None:
+                self.metrics.produce_errors.labels(route=route).inc()
+            batch.on_delivery(err, msg)
+
+        return report
 
     def _count(self, route: str, inj: Any) -> None:
         """Counted now, added to its counter and episode at the next ``settle``."""

@@ -186,7 +186,8 @@ def test_ledger_topic_lines_hold_the_commit_point(fault, ledger_fails, records):
     producer.ledger_fails = ledger_fails
     ledger = Ledger("x", None, "ledger.t", producer)
     routes = {"src": RouteState(cfg.routes[0], 1, cfg.seed)}
-    fwd = Forwarder(cfg, producer, tracker, Metrics(CollectorRegistry(), cfg), ledger, routes, 0.0)
+    registry = CollectorRegistry()
+    fwd = Forwarder(cfg, producer, tracker, Metrics(registry, cfg), ledger, routes, 0.0)
     fwd.tick(0.0)  # the fault's episode starts
     msgs = [ck.Message(topic="src", partition=0, offset=o, value=b"v") for o in range(records)]
     fwd.forward(msgs, 0.0)
@@ -199,3 +200,5 @@ def test_ledger_topic_lines_hold_the_commit_point(fault, ledger_fails, records):
     assert tracker.to_commit() == {("src", 0): 0 if ledger_fails else records}
     assert tracker.failed_outputs == (records if ledger_fails else 0)
     assert ledger.failed == (1 if ledger_fails else 0)  # the episode line
+    errors = registry.get_sample_value("streamchaos_produce_errors_total", {"route": "src"})
+    assert errors == (records if ledger_fails else 0)
