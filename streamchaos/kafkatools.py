@@ -6,6 +6,7 @@ Every loop here is bounded by a deadline; nothing waits forever on a broker.
 from __future__ import annotations
 
 import contextlib
+import logging
 import time
 import uuid
 from collections.abc import Iterable, Iterator
@@ -15,6 +16,8 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, Topi
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from streamchaos.errors import BridgeError
+
+log = logging.getLogger(__name__)
 
 
 class Rejected:
@@ -49,14 +52,21 @@ def create_topics(
     """Create topics and wait until metadata shows them; ``exist_ok``: keep existing ones."""
     admin = AdminClient({"bootstrap.servers": bootstrap})
     topics = [NewTopic(n, num_partitions=partitions, config=config or {}) for n in names]
+    submit_topics(admin, topics, timeout, exist_ok)
+    wait_for_topics(bootstrap, [t.topic for t in topics], timeout)
+
+
+def submit_topics(admin: AdminClient, topics: list[Any], timeout: float, exist_ok: bool) -> None:
+    """Have the cluster create ``topics`` (``NewTopic``s); one that is already there is an
+    error unless ``exist_ok``. Does not wait for metadata to show them."""
     for name, fut in admin.create_topics(topics, operation_timeout=timeout).items():
         try:
             fut.result(timeout=timeout)
+            log.info("created topic %s", name)
         except KafkaException as exc:
             if exist_ok and exc.args[0].code() == KafkaError.TOPIC_ALREADY_EXISTS:
                 continue
-            raise BridgeError(f"cannot create topic {name}: {exc.args[0]}") from exc
-    wait_for_topics(bootstrap, [t.topic for t in topics], timeout)
+            raise BridgeError(f"cannot create topic {name!r}: {exc.args[0]}") from exc
 
 
 def wait_for_topics(bootstrap: str, names: list[str], timeout: float = 30.0) -> None:

@@ -167,9 +167,9 @@ class Ledger:
         while self.outbox and self.producer is not None:
             outbox, self.outbox = self.outbox, []  # the polls below may queue more lines
             done = 0
+            topic = self.topic or ""
             try:
                 for value, callback in outbox:
-                    topic = self.topic or ""
                     if not produce_with_room(
                         self.producer,
                         topic,

@@ -49,43 +49,28 @@ class RouteState:
 NO_PICKS: dict[int, list[Emission]] = {}
 
 
-def _passthrough_args(
-    msg: Any, shadow: str, partition: int, callback: Any, headers: Any
-) -> tuple[Any, ...]:
-    """``produce`` arguments of a passed-through record, for the retry path (the hot loop
-    writes them out in place: a tuple per record would cost throughput)."""
-    ts_type, ts = msg.timestamp()
-    return (
-        shadow,
-        msg.value(),
-        msg.key(),
-        partition,
-        callback,
-        None,
-        ts if ts_type else 0,
-        headers,
-    )
-
-
 class _Run:
     """Bookkeeping for a run of consecutive records of one partition within a batch."""
 
-    __slots__ = ("batch", "done", "fwd", "high", "part", "seen", "slow", "state", "topic")
+    __slots__ = ("batch", "done", "fwd", "part", "slow", "state", "topic")
 
     def __init__(self, fwd: Forwarder, batch: Batch) -> None:
         self.fwd, self.batch = fwd, batch
-        self.topic, self.part, self.high = "", -1, -1
-        self.seen = self.slow = 0
+        self.topic, self.part = "", -1
+        self.slow = 0  # records of the run the engine took (produced by ``emit``, or dropped)
         self.state: RouteState | None = None
         # per partition, what the engine made of the batch's records so far, by offset: a
         # record is processed once even if a partition's records come in several runs
         self.done: dict[TP, dict[int, list[Emission]]] = {}
 
-    def switch(self, topic: str, part: int, offset: int) -> tuple[str, int, bytes, Any]:
-        """Close the previous run; return (shadow, shadow partition, lineage prefix, engine)."""
-        self.close()
+    def switch(
+        self, topic: str, part: int, offset: int, seen: int, high: int
+    ) -> tuple[str, int, bytes, Any]:
+        """Close the previous run (``seen`` records, the last at ``high``); return (shadow,
+        shadow partition, lineage prefix, engine) of the one starting at ``offset``."""
+        self.close(seen, high)
         state = self.state = self.fwd.routes[topic]
-        self.topic, self.part, self.high = topic, part, offset
+        self.topic, self.part = topic, part
         if (topic, part) not in self.batch.lows:
             self.batch.lows[(topic, part)] = offset
         shadow_part = part if part < state.shadow_partitions else -1
@@ -139,7 +124,7 @@ class _Run:
             if (
                 msg.offset() != offset
                 or msg.partition() != self.part
-                or msg.topic() != self.topic
+                or not self._same_topic(msg)
                 or msg.error() is not None
             ):
                 return None
@@ -153,26 +138,28 @@ class _Run:
             msg = msgs[j]
             if msg.error() is not None:
                 continue
-            if msg.partition() != self.part or msg.topic() != self.topic:
+            if msg.partition() != self.part or not self._same_topic(msg):
                 break
             found.append(j)
         return found
 
-    def close(self) -> None:
+    def _same_topic(self, msg: Any) -> bool:
+        return bool(self.fwd.only_topic) or msg.topic() == self.topic
+
+    def close(self, seen: int, high: int) -> None:
+        """The run ends: ``seen`` records, the last at offset ``high``."""
         state = self.state
         if state is None:
             return
-        fwd, batch = self.fwd, self.batch
-        fwd.tracker.consumed((self.topic, self.part), self.high)
-        fast = self.seen - self.slow
-        batch.remaining += fast
-        batch.outputs_by_route[state.name] = batch.outputs_by_route.get(state.name, 0) + fast
-        state.consumed += self.seen
+        fwd = self.fwd
+        fwd.tracker.consumed((self.topic, self.part), high)
+        self.batch.add_outputs(state.name, seen - self.slow)  # produced by the hot loop
+        state.consumed += seen
         if state.engine is not None:
-            state.engine.consumed(self.seen)
-        fwd.metrics.consumed.labels(route=state.name).inc(self.seen)
+            state.engine.consumed(seen)
+        fwd.metrics.consumed.labels(route=state.name).inc(seen)
         self.state = None
-        self.seen = self.slow = 0
+        self.slow = 0
 
 
 class Forwarder:
@@ -234,8 +221,7 @@ class Forwarder:
             topic = only or msg.topic()
             offset = msg.offset()
             if part != run_part or topic != run_topic:
-                run.seen, run.high = seen, high  # the closing run's tally
-                shadow, shadow_part, prefix, engine = run.switch(topic, part, offset)
+                shadow, shadow_part, prefix, engine = run.switch(topic, part, offset, seen, high)
                 picks, picks_end = run.pick(msgs, index, now)
                 run_topic, run_part, seen = topic, part, 0
             seen += 1
@@ -266,31 +252,41 @@ class Forwarder:
                     ts if ts_type else 0,
                     headers,
                 )
-            except (BufferError, KafkaException):
-                self._produce_slowly(
-                    *_passthrough_args(msg, shadow, shadow_part, on_delivery, headers)
+            except (BufferError, KafkaException):  # a full queue, or a refused record
+                produce_with_room(
+                    self.producer,
+                    shadow,
+                    msg.value(),
+                    msg.key(),
+                    partition=shadow_part,
+                    on_delivery=on_delivery,
+                    timestamp=ts if ts_type else 0,
+                    headers=headers,
                 )
-        run.seen, run.high = seen, high
-        run.close()
+        run.close(seen, high)
         batch.seal()
 
     # -- emissions from the engine ------------------------------------------------------
 
     def emit(self, route: str, ems: list[Emission], batch: Batch, now: float) -> None:
         """Produce (or ledger, for drops) what the engine returned, tracked by ``batch``
-        (not sealed yet, so a delivery report during a full-queue wait cannot finish it)."""
+        (not sealed yet, so a delivery report during a full-queue wait cannot finish it).
+        A record the client refuses is a failed delivery (counted, never committed)."""
         state = self.routes[route]
         shadow, partitions, lineage = state.shadow, state.shadow_partitions, self.lineage
-        produce, cover, plain = self.producer.produce, batch.cover, batch.on_delivery
+        plain = batch.on_delivery
+        lines = partial(batch.on_line_delivery, route) if self.ledger.producer else None
         at_ms = self.at_ms(now)
         outputs = 0
         for em in ems:
             src = em.source
-            cover((src.topic, src.partition), src.offset)
+            batch.cover((src.topic, src.partition), src.offset)
             rec = em.record
             if rec is None:
-                for inj in em.injections:
-                    self._account(route, inj, src, batch, at_ms)
+                for inj in em.injections:  # a drop: ledgered now
+                    if self.ledger.injection(route, inj, src, None, "dropped", at_ms, lines):
+                        batch.add_pending(1)
+                    self._count(route, inj)
                 continue
             callback = (
                 partial(self._injected_delivered, batch, route, em, at_ms)
@@ -300,21 +296,17 @@ class Forwarder:
             headers = list(rec.headers)
             if lineage is not None:
                 headers.append((lineage, f"{src.topic}/{src.partition}/{src.offset}".encode()))
-            args = (
+            outputs += 1
+            produce_with_room(
+                self.producer,
                 shadow,
                 rec.value,
                 rec.key,
-                rec.partition if rec.partition < partitions else -1,
-                callback,
-                None,
-                rec.timestamp,
-                headers or None,
+                partition=rec.partition if rec.partition < partitions else -1,
+                on_delivery=callback,
+                timestamp=rec.timestamp,
+                headers=headers or None,
             )
-            outputs += 1
-            try:
-                produce(*args)
-            except (BufferError, KafkaException):
-                self._produce_slowly(*args)
         if outputs:
             batch.add_outputs(route, outputs)
 
@@ -327,36 +319,15 @@ class Forwarder:
         if self.ledger.active:
             shadow = None if err is not None else coords(msg.topic(), msg.partition(), msg.offset())
             status = "failed" if err is not None else "delivered"
+            report = partial(batch.on_line_delivery, route) if self.ledger.producer else None
             lines = 0
             for inj in em.injections:
-                lines += self.ledger.injection(
-                    route, inj, em.source, shadow, status, at_ms, self._line_report(batch, route)
-                )
+                lines += self.ledger.injection(route, inj, em.source, shadow, status, at_ms, report)
             if lines:
                 batch.add_pending(lines)
         batch.on_delivery(err, msg)
         for inj in em.injections:
             self._count(route, inj)
-
-    def _account(self, route: str, inj: Any, src: Record, batch: Batch, at_ms: int) -> None:
-        """A drop into the ledger (its line for the topic tracked by ``batch``) and counts."""
-        report = self._line_report(batch, route)
-        if self.ledger.injection(route, inj, src, None, "dropped", at_ms, report):
-            batch.add_pending(1)
-        self._count(route, inj)
-
-    def _line_report(self, batch: Batch, route: str) -> Callable[[Any, Any], None] | None:
-        """The delivery callback of an injection's line for the ledger topic: it counts in
-        ``batch``, and a line that finally failed counts as the route's produce error."""
-        if self.ledger.producer is None:
-            return None
-
-        def report(err: Any, msg: Any) -> None:
-            if err is not None:
-                self.metrics.produce_errors.labels(route=route).inc()
-            batch.on_delivery(err, msg)
-
-        return report
 
     def _count(self, route: str, inj: Any) -> None:
         """Counted now, added to its counter and episode at the next ``settle``."""
@@ -378,31 +349,6 @@ class Forwarder:
                 if pending[1] is not None:
                     pending[1].injected += pending[2]
                 pending[2] = 0
-
-    def _produce_slowly(
-        self,
-        topic: str,
-        value: Any,
-        key: Any,
-        partition: int,
-        callback: Any,
-        _: Any,
-        ts: int,
-        h: Any,
-    ) -> None:
-        """``produce`` refused (the hot loop's arguments): wait for room when the queue is
-        full; a record the client rejects outright (e.g. larger than ``message.max.bytes``)
-        is a failed delivery — counted, never committed — not a crash."""
-        produce_with_room(
-            self.producer,
-            topic,
-            value,
-            key,
-            partition=partition,
-            on_delivery=callback,
-            timestamp=ts,
-            headers=h,
-        )
 
     # -- time-driven work ---------------------------------------------------------------
 

@@ -26,7 +26,15 @@ TP = tuple[str, int]
 class Batch:
     """Outputs produced together; ``on_delivery`` is handed to every ``produce`` call."""
 
-    __slots__ = ("_tracker", "failures", "lows", "outputs_by_route", "remaining", "sealed")
+    __slots__ = (
+        "_tracker",
+        "failures",
+        "line_failures",
+        "lows",
+        "outputs_by_route",
+        "remaining",
+        "sealed",
+    )
 
     def __init__(self, tracker: OffsetTracker) -> None:
         self._tracker = tracker
@@ -35,6 +43,7 @@ class Batch:
         self.outputs_by_route: dict[str, int] = {}
         self.sealed = False
         self.failures: list[tuple[Any, Any]] = []
+        self.line_failures: dict[str, int] = {}  # ledger-topic lines that failed, by route
 
     def cover(self, tp: TP, offset: int) -> None:
         """This batch finishes ``offset`` of ``tp`` (its outputs, if any, follow)."""
@@ -42,7 +51,7 @@ class Batch:
         if low is None or offset < low:
             self.lows[tp] = offset
 
-    def add_outputs(self, route: str = "", count: int = 1) -> None:
+    def add_outputs(self, route: str, count: int) -> None:
         """``count`` more outputs in flight (the hot loop adds its fast outputs in bulk)."""
         self.remaining += count
         self.outputs_by_route[route] = self.outputs_by_route.get(route, 0) + count
@@ -51,6 +60,12 @@ class Batch:
         """``count`` deliveries that are not shadow records (the ledger lines of its
         injections, bound for the ledger topic): the batch completes after them too."""
         self.remaining += count
+
+    def on_line_delivery(self, route: str, err: Any, msg: Any) -> None:
+        """``on_delivery`` of a ledger-topic line written for one of ``route``'s injections."""
+        if err is not None:
+            self.line_failures[route] = self.line_failures.get(route, 0) + 1
+        self.on_delivery(err, msg)
 
     def on_delivery(self, err: Any, msg: Any) -> None:
         if err is not None:

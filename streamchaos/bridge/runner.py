@@ -43,6 +43,7 @@ GC_GEN0_THRESHOLD = 50_000
 Each consumed batch allocates thousands of short-lived objects (messages, header lists),
 so with the default the collector ran every ~500 records; docs/benchmarks.md has the
 bridge with and without this. Cycles are still collected, just less often."""
+GC_THRESHOLDS = (GC_GEN0_THRESHOLD, 50, 100)  # all three generations (Python's: 700, 10, 10)
 
 
 _gc_lock = threading.Lock()
@@ -61,7 +62,7 @@ def fewer_collections(enabled: bool) -> Iterator[None]:
     with _gc_lock:
         if _gc_users == 0:
             _gc_saved = gc.get_threshold()
-            gc.set_threshold(GC_GEN0_THRESHOLD, 50, 100)
+            gc.set_threshold(*GC_THRESHOLDS)
         _gc_users += 1
     try:
         yield
@@ -432,13 +433,14 @@ class Bridge:
                 return left + waiting
 
     def _batch_complete(self, batch: Batch) -> None:
-        """Count what landed per route; log and count what finally failed."""
-        failed: dict[str, int] = {}
+        """Count what landed per route; log and count what finally failed (shadow records,
+        and the ledger-topic lines of the route's injections)."""
+        failed: dict[str, int] = {}  # shadow records, by route
         by_shadow = self._fwd.by_shadow if self._fwd is not None else {}
         for err, msg in batch.failures:
             state = by_shadow.get(msg.topic())
-            name = state.name if state is not None else msg.topic()
-            failed[name] = failed.get(name, 0) + 1
+            if state is not None:
+                failed[state.name] = failed.get(state.name, 0) + 1
             log.error(
                 "delivery to %s[%s] failed finally (%s); its source offset will not be committed",
                 msg.topic(),
@@ -449,10 +451,10 @@ class Bridge:
             ok = outputs - failed.get(name, 0)
             self._routes[name].produced += ok
             self.metrics.produced.labels(route=name).inc(ok)
-        for name, count in failed.items():
-            if name in self._routes:
-                self._routes[name].failed += count
-                self.metrics.produce_errors.labels(route=name).inc(count)
+        for name in failed.keys() | batch.line_failures.keys():
+            count = failed.get(name, 0) + batch.line_failures.get(name, 0)
+            self._routes[name].failed += count
+            self.metrics.produce_errors.labels(route=name).inc(count)
 
     # -- offsets and rebalancing ----------------------------------------------------
 

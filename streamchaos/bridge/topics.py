@@ -5,13 +5,13 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from typing import Any
 
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from streamchaos.config import Config
 from streamchaos.errors import BridgeError
+from streamchaos.kafkatools import submit_topics
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +74,7 @@ def prepare_shadows(
             )
         to_create.append(NewTopic(route.shadow, num_partitions=counts[route.source]))
     if to_create:
-        _create(admin, to_create, timeout)
+        submit_topics(admin, to_create, timeout, exist_ok=True)
         for _ in range(50):  # metadata shows a new topic's partitions a moment later
             counts = partition_counts(admin, names, timeout)
             if all(t.topic in counts for t in to_create):
@@ -83,19 +83,7 @@ def prepare_shadows(
     return {r.shadow: counts[r.shadow] for r in cfg.routes}
 
 
-def _create(admin: AdminClient, topics: list[Any], timeout: float) -> None:
-    for name, future in admin.create_topics(topics, operation_timeout=timeout).items():
-        try:
-            future.result(timeout=timeout)
-            log.info("created topic %s", name)
-        except KafkaException as exc:
-            err = exc.args[0]
-            if getattr(err, "name", lambda: "")() == "TOPIC_ALREADY_EXISTS":
-                continue
-            raise BridgeError(f"cannot create topic {name!r}: {err}") from exc
-
-
 def prepare_ledger_topic(admin: AdminClient, topic: str, timeout: float = 30.0) -> None:
     """The ledger topic: one partition keeps the journal in order; created when missing."""
     if topic not in partition_counts(admin, [topic], timeout):
-        _create(admin, [NewTopic(topic, num_partitions=1)], timeout)
+        submit_topics(admin, [NewTopic(topic, num_partitions=1)], timeout, exist_ok=True)

@@ -259,14 +259,15 @@ def test_sigusr1_is_the_kill_switch(kafka_bootstrap, topic_factory, group_id, br
     assert bridge.wait() == 0
 
 
-def run_with_ledger(kafka_bootstrap, group, source, shadow, faults, path, topic) -> int:
-    """The bridge's exit code, its ledger going to the file ``path`` and to ``topic``."""
+def run_with_ledger(kafka_bootstrap, group, source, shadow, faults, path, topic) -> Bridge:
+    """A bridge run to its idle exit, its ledger going to the file ``path`` and to ``topic``."""
     raw = bridge_config(
         kafka_bootstrap, group, [{"source": source, "shadow": shadow, "faults": faults}]
     )
     raw["ledger"] = {"path": str(path), "topic": topic}
     bridge = Bridge(config_from_dict(raw, env={}), registry=CollectorRegistry())
-    return bridge.run(idle_exit=3)
+    bridge.run(idle_exit=3)
+    return bridge
 
 
 def test_ledger_topic_holds_the_same_lines_as_the_file(
@@ -283,8 +284,8 @@ def test_ledger_topic_holds_the_same_lines_as_the_file(
         {"type": "drop", "fraction": 0.05},
         {"type": "delay", "fraction": 0.05, "delay": "100ms"},
     ]
-    code = run_with_ledger(kafka_bootstrap, group_id, source, shadow, faults, path, ledger_topic)
-    assert code == 0
+    bridge = run_with_ledger(kafka_bootstrap, group_id, source, shadow, faults, path, ledger_topic)
+    assert bridge.exit_code == 0
     lines = path.read_text(encoding="utf-8").splitlines()
     injected = sum(json.loads(line)["kind"] == "injection" for line in lines)
     assert injected > 100  # ~10 % of 2000
@@ -326,8 +327,8 @@ def test_ledger_lines_that_fail_keep_their_offsets_uncommitted(
     produce_all(kafka_bootstrap, keyed_records(source, 1000, 2))
     path = tmp_path / "ledger.jsonl"
     faults = [{"type": "duplicate", "fraction": 0.05, "copies": 1}]
-    code = run_with_ledger(kafka_bootstrap, group_id, source, shadow, faults, path, ledger_topic)
-    assert code == 1
+    bridge = run_with_ledger(kafka_bootstrap, group_id, source, shadow, faults, path, ledger_topic)
+    assert bridge.exit_code == 1
     entries = [e for e in ledger_lines(path) if e["kind"] == "injection"]
     assert entries
     assert len(read_all(kafka_bootstrap, shadow, expect=1000 + len(entries))) == 1000 + len(entries)
@@ -339,6 +340,8 @@ def test_ledger_lines_that_fail_keep_their_offsets_uncommitted(
     for part, offset in first.items():
         assert committed[part] <= offset, (part, committed[part], offset)
     assert read_all(kafka_bootstrap, ledger_topic, timeout=2) == []
+    errors = bridge.registry.get_sample_value
+    assert errors("streamchaos_produce_errors_total", {"route": source}) == len(entries)
 
 
 def test_a_bad_ledger_topic_record_is_named(kafka_bootstrap, topic_factory):

@@ -221,7 +221,20 @@ def test_flush_sends_what_its_delivery_reports_write() -> None:
 
 
 def test_flush_gives_up_at_its_deadline_and_counts_what_is_left() -> None:
+    """Records that never land, or delivery reports that keep writing lines: ``_flush``
+    stops at ``shutdown_timeout`` and reports what is left (in flight, or still waiting)."""
     producer = Flushing(stuck=3)
     ledger = Ledger("x", None, "ledger.t", producer)
     ledger.episode("s", "dup", "duplicate", "episode_start", 0, {})
     assert _bridge_with(producer, ledger)._flush() == 3
+
+    endless = Flushing()
+    ledger = Ledger("x", None, "ledger.t", endless)
+    inj = Injection("dup", "duplicate", "extra", {})
+
+    def another(err: Any, msg: Any) -> None:  # every line's report writes one more
+        ledger.injection("s", inj, SOURCE, None, "delivered", 1, another)
+
+    ledger.injection("s", inj, SOURCE, None, "delivered", 1, another)
+    assert _bridge_with(endless, ledger)._flush() == 1
+    assert len(endless.sent) > 1

@@ -16,7 +16,7 @@ def consume(tracker, offsets, outputs_each=1):
         batch.cover(TP, off)
         tracker.consumed(TP, off)
         for _ in range(outputs_each):
-            batch.add_outputs()
+            batch.add_outputs("t", 1)
     batch.seal()
     return batch
 
@@ -64,7 +64,7 @@ def test_held_offset_keeps_commit_behind_it():
     del held[TP]
     release = tracker.new_batch()
     release.cover(TP, 2)
-    release.add_outputs()
+    release.add_outputs("t", 1)
     release.seal()
     assert tracker.commit_point(TP) == 2
     release.on_delivery(None, None)
@@ -96,7 +96,7 @@ def test_commit_point_is_below_every_unfinished_offset(sizes, order, fail_at):
         for _ in range(size):
             batch.cover(TP, offset)
             tracker.consumed(TP, offset)
-            batch.add_outputs()
+            batch.add_outputs("t", 1)
             acks.append((batch, offset))
             offset += 1
         batch.seal()
