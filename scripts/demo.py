@@ -55,9 +55,10 @@ def main() -> int:
         ),
         WatchSettings(),
     )
+    codes: dict[str, int] = {}
     threads = [
-        threading.Thread(target=bridge.run, kwargs={"idle_exit": 10}, daemon=True),
-        threading.Thread(target=watcher.run, daemon=True),
+        threading.Thread(target=lambda: codes.update(bridge=bridge.run(idle_exit=10)), daemon=True),
+        threading.Thread(target=lambda: codes.update(watch=watcher.run()), daemon=True),
     ]
     for t in threads:
         t.start()
@@ -81,10 +82,13 @@ def main() -> int:
             "3",
         ]
     )
-    run_synth(synth, bootstrap, registry)
+    synth_code = run_synth(synth, bootstrap, registry)
     traffic_end = time.time()
     for t in threads:
         t.join(120)
+    if synth_code != 0 or codes != {"bridge": 0, "watch": 0}:
+        print(f"demo failed: synth exit {synth_code}, bridge and watch {codes}", file=sys.stderr)
+        return 1
     report = audit(bootstrap, route.source, route.shadow, out / "demo-ledger.jsonl")
     print("\n" + report.summary() + "\n")
     run_score(

@@ -64,18 +64,12 @@ def produce_avro(
     make = make_row or row
     ser = AvroSerializer(client(url), json.dumps(schema))
     ctx = SerializationContext(topic, MessageField.VALUE)
-    produce_all(
-        bootstrap,
-        (
-            {
-                "topic": topic,
-                "key": str(make(i)["user"]).encode(),
-                "value": ser(make(i), ctx),
-                "partition": 0,
-            }
-            for i in range(start, start + n)
-        ),
-    )
+
+    def record(i: int) -> dict[str, Any]:
+        value = make(i)  # once: a row can be costly to make
+        return {"topic": topic, "key": str(value["user"]).encode(), "value": ser(value, ctx)}
+
+    produce_all(bootstrap, (record(i) | {"partition": 0} for i in range(start, start + n)))
 
 
 class Reader:

@@ -9,12 +9,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from confluent_kafka import Producer
 from prometheus_client import CollectorRegistry
 
 from streamchaos.bridge import Bridge
+from streamchaos.cli import build_parser
 from streamchaos.config import config_from_dict
-from streamchaos.synth import Generator, encoder, paced
+from streamchaos.synth_cli import run_synth
 from streamchaos.watch import WatchSettings
 from streamchaos.watch_runner import Watcher, WatchOptions
 
@@ -31,8 +31,6 @@ class Run:
     alerts: Path
     start: float
     end: float
-    bridge: Bridge
-    watcher: Watcher
 
 
 def run_experiment(
@@ -83,16 +81,12 @@ def run_experiment(
     for t in threads:
         t.join(90)
     assert codes == {"bridge": 0, "watch": 0}, f"bridge and watcher must end cleanly: {codes}"
-    return Run(tmp / "ledger.jsonl", tmp / "alerts.jsonl", start, end, bridge, watcher)
+    return Run(tmp / "ledger.jsonl", tmp / "alerts.jsonl", start, end)
 
 
 def produce_synthetic(
     bootstrap: str, registry: str, topic: str, seconds: float, rate: float
 ) -> None:
-    encode = encoder(registry, topic)
-    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5})
-    for batch in paced(Generator(7), count=None, duration=seconds, rate=rate):
-        for value in batch:
-            producer.produce(topic, encode(value), value["user_id"].encode())
-        producer.poll(0)
-    assert producer.flush(30) == 0
+    """``streamchaos synth`` (seed 7) for ``seconds`` at ``rate``; every record delivered."""
+    words = ["synth", "--topic", topic, "--duration", str(seconds), "--rate", str(rate)]
+    assert run_synth(build_parser().parse_args([*words, "--seed", "7"]), bootstrap, registry) == 0
