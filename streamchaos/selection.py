@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import random
 import zlib
+from typing import Any
 
 import numpy as np
 
@@ -71,6 +72,7 @@ class RecordRandom(random.Random):
 
     def seed(self, a: object = None, version: int = 2) -> None:
         self._state = (a if isinstance(a, int) else base_seed(a)) & MASK
+        self.gauss_next = None  # ``gauss`` keeps a second value: a new seed drops it
 
     def _next(self) -> int:
         self._state = (self._state + 0x9E3779B97F4A7C15) & MASK
@@ -86,8 +88,8 @@ class RecordRandom(random.Random):
             bits += 64
         return out >> (bits - k)
 
-    def getstate(self) -> tuple[int, ...]:
-        return (self._state,)
+    def getstate(self) -> tuple[Any, ...]:
+        return (self._state, self.gauss_next)
 
-    def setstate(self, state: tuple[int, ...]) -> None:
-        self._state = state[0]
+    def setstate(self, state: tuple[Any, ...]) -> None:
+        self._state, self.gauss_next = state
