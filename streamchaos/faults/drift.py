@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import bisect
 import math
+import sys
 from abc import ABC, abstractmethod
 from itertools import accumulate
 from typing import Any, Literal
@@ -199,6 +200,9 @@ class Drift(ValueFault):
                 continue
             if spec.numeric and (isinstance(v, bool) or not isinstance(v, (int, float))):
                 raise FieldError("wrong_type", f"{name!r} is a {type(v).__name__}, not a number")
+            if spec.numeric and isinstance(v, int) and not -_FLOAT_MAX <= v <= _FLOAT_MAX:
+                # caught here, per record: in the batch's numpy column it would fail them all
+                raise FieldError("out_of_range", f"{name!r} is {v}, beyond a float64")
             if not spec.numeric and not isinstance(v, (str, int, float)):
                 raise FieldError("wrong_type", f"{name!r} is a {type(v).__name__}, not a category")
 
@@ -275,15 +279,16 @@ class Drift(ValueFault):
         novel = _draws(keys, f, "new") if spec.new_category is not None else None
         mix = _draws(keys, f, "mix") if spec.mix is not None else None
         pick = _draws(keys, f, "pick") if spec.mix is not None else None
+        to = spec.remap or {}
+        targets = list(spec.mix or ())  # mix: cumulative frequencies, worked out once
+        edges = list(accumulate((spec.mix or {}).values()))
         out: list[Any] = [_KEEP] * len(values)
         for k, v in enumerate(values):
-            if remap is not None and spec.remap and v in spec.remap and remap[k] < spec.p * i:
-                out[k] = spec.remap[v]
+            if remap is not None and v in to and remap[k] < spec.p * i:
+                out[k] = to[v]
             elif novel is not None and novel[k] < spec.rate * i:
                 out[k] = spec.new_category
-            elif mix is not None and pick is not None and spec.mix and mix[k] < i:
-                targets = list(spec.mix)
-                edges = list(accumulate(spec.mix.values()))
+            elif mix is not None and pick is not None and mix[k] < i:
                 out[k] = targets[min(bisect.bisect_right(edges, pick[k]), len(targets) - 1)]
         return out
 
@@ -346,3 +351,4 @@ def _gauss(keys: np.ndarray, feature: int) -> np.ndarray:
 
 
 _KEEP = object()
+_FLOAT_MAX = sys.float_info.max

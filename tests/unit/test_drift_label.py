@@ -119,6 +119,18 @@ def test_missing_feature_is_reported_not_raised():
     assert errors and errors[0][1] == "unknown_field"
 
 
+
+def test_a_value_beyond_float64_fails_its_record_not_its_batch():
+    """Bad input is per record (DESIGN invariant 5): in a batch, as one at a time, the
+    other records drift and only the huge JSON integer passes unchanged, reported."""
+    errors = []
+    f = make(Drift, errors, features={"amount": {"shift": 1}})
+    records = [rec(i, amount=10**400 if i == 2 else float(i)) for i in range(5)]
+    ems = f.apply_many(records, list(range(5)), 0.0)
+    assert [bool(em.injections) for em in ems] == [True, True, False, True, True]
+    assert ems[2].record == records[2]
+    assert [e[1] for e in errors] == ["out_of_range"]
+
 AVRO_SCHEMA = ParsedSchema.of(
     {
         "type": "record",
