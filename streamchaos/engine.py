@@ -88,7 +88,7 @@ class Stage:
 
     def rng_seed(self, record: Record) -> int:
         """Seed for the fault's draws on ``record``: replaying an offset repeats its draws."""
-        return self.rng_seeds(record.partition, [record])[0]
+        return splitmix(self.base(record.partition) ^ RNG_SALT ^ record.offset)
 
     def rng_seeds(self, partition: int, records: list[Record]) -> list[int]:
         """``rng_seed`` of each of ``records`` (all from ``partition``)."""
@@ -268,7 +268,7 @@ class RouteEngine:
             if rec is None or self.paused:
                 nxt.append(em)
                 continue
-            if p > 0 and stage.selects(rec, now, p):
+            if stage.selects(rec, now, p):
                 inst = stage.instance(rec.partition)
                 if em.injections:  # a fresh object: one carry slot per emission
                     rec = rec.evolve()
@@ -291,12 +291,10 @@ class RouteEngine:
                 rec = em.record
                 if rec is None:
                     continue
-                if p > 0 and stage.selects(rec, now, p):
+                if stage.selects(rec, now, p):
                     picked.setdefault(rec.partition, []).append((ems, j, em))
-                else:
-                    inst = stage.instance(rec.partition)
-                    if inst.observes:
-                        inst.observe(rec, now)
+                elif stage.cls.observes:
+                    stage.instance(rec.partition).observe(rec, now)
         for part, items in picked.items():
             recs = [em.record for _, _, em in items if em.record is not None]
             seeds = stage.rng_seeds(part, recs)

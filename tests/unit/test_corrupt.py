@@ -24,9 +24,16 @@ SCHEMA = ParsedSchema.of(
 CODEC = AvroCodec(None, SCHEMA)
 
 
-def make(errors, **cfg):
+class PatchOnly(AvroCodec):
+    """A codec for faults that must rewrite numbers in the Avro bytes, never decode."""
+
+    def decode(self, data):
+        raise AssertionError("decoded: the byte patch was not used")
+
+
+def make(errors, codec=CODEC, **cfg):
     fault = Corrupt(Corrupt.Config(**cfg), random.Random(1))
-    fault.ctx = FaultContext(CODEC, "src", "src.shadow")
+    fault.ctx = FaultContext(codec, "src", "src.shadow")
     fault.ctx.error = lambda *a: errors.append(a)
     return fault
 
@@ -37,8 +44,12 @@ def rec(**value):
 
 
 def test_unit_scale_on_integer_fields_resizes_their_varints():
-    fault = make([], mode="unit_scale", factor=1000, fields=["small", "count"])
+    errors = []
+    fault = make(
+        errors, PatchOnly(None, SCHEMA), mode="unit_scale", factor=1000, fields=["small", "count"]
+    )
     [em] = fault.apply(rec(count=60, small=-60), 0.0)
+    assert errors == []
     assert CODEC.decode(em.record.value).value == {
         "user": "u",
         "count": 60_000,

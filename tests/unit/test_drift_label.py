@@ -13,6 +13,7 @@ from streamchaos.faults.base import FaultContext
 from streamchaos.faults.drift import Drift
 from streamchaos.faults.label import Label
 from streamchaos.record import Record
+from tests.unit.test_corrupt import PatchOnly
 
 CODEC = JsonCodec()
 
@@ -119,7 +120,6 @@ def test_missing_feature_is_reported_not_raised():
     assert errors and errors[0][1] == "unknown_field"
 
 
-
 def test_a_value_beyond_float64_fails_its_record_not_its_batch():
     """Bad input is per record (DESIGN invariant 5): in a batch, as one at a time, the
     other records drift and only the huge JSON integer passes unchanged, reported."""
@@ -130,6 +130,7 @@ def test_a_value_beyond_float64_fails_its_record_not_its_batch():
     assert [bool(em.injections) for em in ems] == [True, True, False, True, True]
     assert ems[2].record == records[2]
     assert [e[1] for e in errors] == ["out_of_range"]
+
 
 AVRO_SCHEMA = ParsedSchema.of(
     {
@@ -144,6 +145,8 @@ AVRO_SCHEMA = ParsedSchema.of(
     }
 )
 AVRO = AvroCodec(None, AVRO_SCHEMA)
+
+
 NUMERIC_DRIFT = {
     "amount": {"shift": 2, "unit": "sigma", "noise": 0.5},
     "count": {"shift": 1000},
@@ -160,7 +163,7 @@ def test_avro_fields_rewritten_in_place_drift_like_a_full_decode():
         for i in range(400)
     ]
     patched = make(Drift, features=NUMERIC_DRIFT, warmup=50)
-    patched.ctx = FaultContext(AVRO, "src", "src.shadow")
+    patched.ctx = FaultContext(PatchOnly(None, AVRO_SCHEMA), "src", "src.shadow")
     decoded = make(Drift, features=NUMERIC_DRIFT, warmup=50)
     seeds = list(range(400))
     via_patch = patched.apply_many(
