@@ -21,7 +21,7 @@ from streamchaos.codec import mutate
 from streamchaos.codec.avro import AvroCodec
 from streamchaos.codec.patch import Spans, spans
 from streamchaos.faults.base import FaultConfig, FieldError, RunningStats, ValueFault
-from streamchaos.record import Emission, Record
+from streamchaos.record import Record
 
 MODES = (
     "null",
@@ -111,27 +111,6 @@ class Corrupt(ValueFault):
         if schema_id != dec.schema_id:
             detail.update(old_schema_id=dec.schema_id, schema_id=schema_id)
         return record.with_value(encoded), detail
-
-    def apply_many(self, records: list[Record], seeds: list[int], now: float) -> list[Emission]:
-        """``apply`` one by one, minus its per-record calls when the bytes can be patched."""
-        codec = self.ctx.codec
-        if self.config.mode not in PATCHABLE or not isinstance(codec, AvroCodec):
-            return super().apply_many(records, seeds, now)
-        out = []
-        rng = self.rng
-        for record, seed in zip(records, seeds, strict=True):
-            rng.seed(seed)
-            try:
-                patched = self._patch(codec, record)
-            except Exception as exc:  # bad input passes unchanged, reported
-                self.report(record, exc)
-                out.append(Emission(record, record, []))
-                continue
-            if patched is None:  # a layout the patch cannot handle: the full decode
-                out.extend(self.apply(record, now))
-            else:
-                out.append(Emission(patched[0], record, [self.injection("modify", **patched[1])]))
-        return out
 
     def _patch(self, codec: AvroCodec, record: Record) -> tuple[Record, dict[str, Any]] | None:
         """Numeric fields rewritten in the Avro bytes (no decode, no encode), or None when
