@@ -1,7 +1,7 @@
 """Every Prometheus collector streamchaos exports, in one place.
 
-Metric names are part of the public contract (DESIGN.md §3). Collectors take a registry
-so tests can pass a fresh ``CollectorRegistry`` and read values with
+Metric names are part of the public contract (the README's metrics table). Collectors take
+a registry so tests can pass a fresh ``CollectorRegistry`` and read values with
 ``registry.get_sample_value``. Label sets are created at startup so series read 0, not absent.
 """
 
