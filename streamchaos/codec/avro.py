@@ -14,9 +14,10 @@ from typing import Any
 
 import fastavro
 
+from streamchaos.codec.mutate import out_of_range
 from streamchaos.codec.registry import ParsedSchema, Registry
 from streamchaos.codec.wire import HEADER_SIZE, Undecodable, frame, header_id
-from streamchaos.errors import CodecError
+from streamchaos.errors import CodecError, FieldError
 
 
 @dataclass
@@ -82,7 +83,12 @@ class AvroCodec(Codec):
         return schema_id, self.registry.schema(schema_id), HEADER_SIZE
 
     def encode(self, value: Any, schema: ParsedSchema | None, schema_id: int | None) -> bytes:
+        """Avro (framed when ``schema_id``); a value a field cannot hold is a FieldError."""
         assert schema is not None
+        if schema.ints and isinstance(value, dict):
+            why = out_of_range(schema.ints, value)
+            if why is not None:
+                raise FieldError("out_of_range", why)
         buf = io.BytesIO()
         fastavro.schemaless_writer(buf, schema.parsed, value)
         payload = buf.getvalue()

@@ -92,14 +92,19 @@ def add_enum_symbol(schema: Any, name: str, symbol: str) -> dict[str, Any]:
     return new
 
 
-def out_of_range(schema: Any, name: str, value: Any) -> str | None:
-    """Why ``value`` cannot go into int/long field ``name`` (fastavro would write an
-    overflowed varint without a word), or None when it fits or is not an integer."""
-    if not isinstance(value, int) or isinstance(value, bool):
-        return None
-    field = fields(schema).get(name)
-    kind = type_name(field["type"]) if field is not None else None
-    if kind not in INT_RANGE:
-        return None
-    low, high = INT_RANGE[kind]
-    return None if low <= value <= high else f"{value} does not fit the Avro {kind} {name!r}"
+def int_fields(schema: Any) -> dict[str, str]:
+    """Top-level fields holding an Avro int or long (nullable ones too): their kind."""
+    kinds = {name: type_name(f["type"]) for name, f in fields(schema).items()}
+    return {name: kind for name, kind in kinds.items() if kind in INT_RANGE}
+
+
+def out_of_range(ints: dict[str, str], value: Any) -> str | None:
+    """Why a record ``value`` cannot be written (fastavro would write an overflowed varint
+    without a word): an integer beyond its field's int/long (``ints``: ``int_fields``)."""
+    for name, kind in ints.items():
+        v = value.get(name)
+        if isinstance(v, int) and not isinstance(v, bool):
+            low, high = INT_RANGE[kind]
+            if not low <= v <= high:
+                return f"{v} does not fit the Avro {kind} {name!r}"
+    return None

@@ -20,6 +20,7 @@ import fastavro
 from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
 from confluent_kafka.schema_registry.error import SchemaRegistryError
 
+from streamchaos.codec.mutate import int_fields
 from streamchaos.codec.wire import Undecodable
 from streamchaos.errors import FieldError
 
@@ -32,12 +33,13 @@ class ParsedSchema:
 
     raw: Any
     parsed: Any
+    ints: dict[str, str]  # top-level int/long fields: writes are range-checked against them
 
     @classmethod
     def of(cls, raw: Any) -> ParsedSchema:
         if isinstance(raw, str):
             raw = json.loads(raw)
-        return cls(raw, fastavro.parse_schema(raw))
+        return cls(raw, fastavro.parse_schema(raw), int_fields(raw))
 
 
 class RegistryUnavailable(Undecodable):

@@ -89,3 +89,21 @@ def test_the_full_decode_path_checks_the_range_too():
     assert em.record is source and [e[1] for e in errors] == ["out_of_range"]
     [em] = fault.apply(Record("src", 0, 2, b"k", codec.encode({"n": 7}, schema, None)), 0.0)
     assert codec.decode(em.record.value).value == {"n": 7000}
+
+
+def test_a_long_changed_to_an_int_it_cannot_hold_is_refused():
+    """The range check sits in the Avro encode, so every fault that writes integers gets
+    it: schema_break's change_type long → int too (fastavro would write the overflow)."""
+    from streamchaos.faults.schema_break import SchemaBreak
+
+    errors = []
+    fault = SchemaBreak(
+        SchemaBreak.Config(mode="change_type", field="count", to="int"), random.Random(1)
+    )
+    fault.ctx = FaultContext(CODEC, "src", "src.shadow")
+    fault.ctx.error = lambda *a: errors.append(a)
+    source = rec(count=2**40)
+    [em] = fault.apply(source, 0.0)
+    assert em.record is source and [e[1] for e in errors] == ["out_of_range"]
+    [em] = fault.apply(rec(count=5), 0.0)
+    assert em.injections and errors == [errors[0]]
