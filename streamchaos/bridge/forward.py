@@ -274,6 +274,7 @@ class Forwarder:
         A record the client refuses is a failed delivery (counted, never committed)."""
         state = self.routes[route]
         shadow, partitions, lineage = state.shadow, state.shadow_partitions, self.lineage
+        produce = self.producer.produce
         plain = batch.on_delivery
         lines = partial(batch.on_line_delivery, route) if self.ledger.producer else None
         at_ms = self.at_ms(now)
@@ -297,16 +298,20 @@ class Forwarder:
             if lineage is not None:
                 headers.append((lineage, f"{src.topic}/{src.partition}/{src.offset}".encode()))
             outputs += 1
-            produce_with_room(
-                self.producer,
-                shadow,
-                rec.value,
-                rec.key,
-                partition=rec.partition if rec.partition < partitions else -1,
-                on_delivery=callback,
-                timestamp=rec.timestamp,
-                headers=headers or None,
-            )
+            part = rec.partition if rec.partition < partitions else -1
+            try:  # positional, as in ``forward``; the keyword form is the slow path
+                produce(shadow, rec.value, rec.key, part, callback, None, rec.timestamp, headers)
+            except (BufferError, KafkaException):  # a full queue, or a refused record
+                produce_with_room(
+                    self.producer,
+                    shadow,
+                    rec.value,
+                    rec.key,
+                    partition=part,
+                    on_delivery=callback,
+                    timestamp=rec.timestamp,
+                    headers=headers or None,
+                )
         if outputs:
             batch.add_outputs(route, outputs)
 
