@@ -273,7 +273,8 @@ class RouteEngine:
                 if em.injections:  # a fresh object: one carry slot per emission
                     rec = rec.evolve()
                     self._carry[id(rec)] = (rec, em.injections)
-                inst.rng.seed(stage.rng_seed(rec))  # draws are a function of the record
+                if inst.uses_rng:  # draws are a function of the record
+                    inst.rng.seed(stage.rng_seed(rec))
                 out = inst.apply(rec, now)
                 nxt.extend(self._attach(out) if self._carry else out)
             else:

@@ -55,6 +55,7 @@ class Fault(ABC):
     holds: ClassVar[bool] = False
     observes: ClassVar[bool] = False
     batched: ClassVar[bool] = False  # apply_many: one emission per record, all at once
+    uses_rng: bool = True  # False: ``apply`` draws nothing, so the engine skips seeding ``rng``
 
     def __init__(self, config: FaultConfig, rng: random.Random) -> None:
         self.config = config

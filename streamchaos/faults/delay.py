@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import random
 from typing import Literal
 
 from pydantic import Field, model_validator
@@ -39,6 +40,10 @@ class Delay(BufferedFault):
     Config = DelayConfig
     purpose = "slow upstream / API timeout: selected records arrive late"
     config: DelayConfig
+
+    def __init__(self, config: DelayConfig, rng: random.Random) -> None:
+        super().__init__(config, rng)
+        self.uses_rng = config.distribution != "fixed"
 
     def draw(self) -> float:
         cfg = self.config

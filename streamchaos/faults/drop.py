@@ -22,6 +22,7 @@ class DropConfig(FaultConfig):
 class Drop(Fault):
     Config = DropConfig
     purpose = "silent data loss (ledgered, so audits still balance)"
+    uses_rng = False
 
     def apply(self, record: Record, now: float) -> list[Emission]:
         return [Emission(None, record, [self.injection("drop")])]

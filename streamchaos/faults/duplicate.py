@@ -23,6 +23,7 @@ class DuplicateConfig(HoldingConfig):
 class Duplicate(BufferedFault):
     Config = DuplicateConfig
     purpose = "at-least-once redelivery, retry storms: extra copies of a record"
+    uses_rng = False
     config: DuplicateConfig
 
     def apply(self, record: Record, now: float) -> list[Emission]:

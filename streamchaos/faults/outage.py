@@ -26,6 +26,7 @@ class OutageConfig(HoldingConfig):
 class Outage(Fault):
     Config = OutageConfig
     purpose = "upstream stops for a window, then the backlog is released as a burst"
+    uses_rng = False
     holds = True
     config: OutageConfig
 

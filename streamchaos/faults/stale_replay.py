@@ -30,6 +30,7 @@ class StaleReplayConfig(FaultConfig):
 class StaleReplay(Fault):
     Config = StaleReplayConfig
     purpose = "stale data served as live: records from lag ago replayed"
+    uses_rng = False
     observes = True
     config: StaleReplayConfig
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import random
 import sys
 import tempfile
 from pathlib import Path
@@ -203,3 +204,36 @@ def test_batches_give_the_same_output_as_records_one_by_one(faults):
     one_by_one = signature(_drive(faults, batched=False))
     assert any(inj for _, _, injs in one_by_one for inj in injs)
     assert signature(_drive(faults, batched=True)) == one_by_one
+
+
+NO_RNG = [  # configurations whose instances say they draw nothing (``uses_rng = False``)
+    {"type": "delay", "distribution": "fixed", "delay": 0.2},
+    {"type": "duplicate", **SETTINGS["duplicate"]},
+    {"type": "drop"},
+    {"type": "outage", **SETTINGS["outage"]},
+    {"type": "stale_replay", **SETTINGS["stale_replay"]},
+]
+
+
+@pytest.mark.parametrize("fault", NO_RNG, ids=lambda f: f["type"])
+def test_a_fault_that_skips_seeding_draws_nothing(fault):
+    """The engine does not seed the rng of a fault with ``uses_rng`` False: its output must
+    then be the same whatever state the rng is in."""
+
+    def outputs(rng_seed):
+        cfg = _config({"fraction": 1.0, **fault})
+        inst = FAULTS[cfg.type](cfg, random.Random(rng_seed))
+        assert not inst.uses_rng
+        out, now = [], 0.0
+        for i, rec in enumerate(records(40)):
+            now = i * 0.05
+            out += inst.due(now) + inst.apply(rec, now)
+        return signature(out + inst.drain())
+
+    assert outputs(1) == outputs(2)
+    assert outputs(1)  # it did emit
+
+
+def test_a_fault_that_draws_says_so():
+    cfg = _config({"type": "delay", "distribution": "uniform", "fraction": 1.0})
+    assert FAULTS["delay"](cfg, random.Random(1)).uses_rng
