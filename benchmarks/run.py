@@ -370,8 +370,10 @@ def summary(
     ratio = {name: [statistics.median(p) for p in pairs] for name, pairs in paired.items()}
     rounds = len(rates["plain"])
     lines = [
-        f"Last run ({day}, `make bench`: {os.cpu_count()} cores shared with the broker, "
-        f"{args.records:,} records with ~130-byte Avro values, {rounds} rounds):",
+        _wrap(
+            f"Last run ({day}, `make bench`: {os.cpu_count()} cores shared with the broker, "
+            f"{args.records:,} records with ~130-byte Avro values, {rounds} rounds):"
+        ),
         "",
         "| loop | ratio to the plain loop | rounds met | to a plain loop with the bridge's "
         "GC setting | target |",
@@ -402,7 +404,11 @@ def summary(
         f"({1e6 / bridge:.1f} µs). Writing the ledger to a file cost another "
         f"{(ratio[delay][0] - ratio[ledger][0]) * 100:.0f} points at 5 % `delay`."
     )
-    return "\n".join([*lines, "", textwrap.fill(prose, width=90, break_on_hyphens=False)])
+    return "\n".join([*lines, "", _wrap(prose)])
+
+
+def _wrap(text: str) -> str:
+    return textwrap.fill(text, width=90, break_on_hyphens=False)
 
 
 def with_summary(text: str, block: str) -> str:
