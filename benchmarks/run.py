@@ -347,7 +347,9 @@ def report(args: argparse.Namespace, rates: dict[str, list[float]]) -> None:
     print(f"\nwrote {args.out}")
     if args.readme:
         readme = Path(args.readme)
-        readme.write_text(with_summary(readme.read_text(), summary(args, rates, paired, day)))
+        readme.write_text(
+            with_summary(readme.read_text(), summary(args, rates, paired, ratios, day))
+        )
         print(f"wrote the summary in {args.readme}")
 
 
@@ -364,10 +366,11 @@ def summary(
     args: argparse.Namespace,
     rates: dict[str, list[float]],
     paired: dict[str, list[list[float]]],
+    ratio: dict[str, list[float]],
     day: str,
 ) -> str:
-    """The README's performance summary: the targets' rows and what explains them."""
-    ratio = {name: [statistics.median(p) for p in pairs] for name, pairs in paired.items()}
+    """The README's performance summary: the targets' rows and what explains them
+    (``paired``: per-round ratios to each base loop; ``ratio``: their medians)."""
     rounds = len(rates["plain"])
     lines = [
         _wrap(
