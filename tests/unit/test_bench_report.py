@@ -18,6 +18,8 @@ def fake_rates():
         if target.fraction:
             rates[name] = [0.5e6, 0.5e6]
     rates["bridge + delay 5% (20 ms), ledger file"] = [0.45e6, 0.45e6]
+    rates[bench.FLOOR_HOLD] = [0.84e6, 0.92e6]
+    rates[bench.FLOOR_NAN] = [0.9e6, 0.9e6]
     return rates
 
 
@@ -37,6 +39,9 @@ def test_report_writes_the_table_and_the_readme_block(tmp_path):
     # (1/0.5e6 - 1/0.93e6) s a record, over the 10 % or 5 % of records selected
     assert "cost 9–18 µs more than a passed-through one (1.1 µs)" in " ".join(text.split())
     assert "another 5 points" in text
+    flat = " ".join(text.split())
+    assert "reached 88 % of the plain loop (1 of 2 rounds at or above the `delay` target)" in flat
+    assert "writing NaN into 1 record in 20, 90 %." in flat
     table = (tmp_path / "b.md").read_text()
     assert "| bridge | 930,000 | 93.0% | 90%-96% |" in table
 

@@ -1,0 +1,66 @@
+"""The bench's floor loops do what docs/benchmarks.md says of them, on the real broker:
+their figures bound the bridge's fault rows only if they pass every record and fault
+exactly 1 in 20."""
+
+from __future__ import annotations
+
+import io
+import math
+
+import fastavro
+import pytest
+
+from benchmarks import run as bench
+from streamchaos.kafkatools import produce_all, read_all
+from tests.integration.conftest import origin_of
+
+pytestmark = pytest.mark.integration
+N = 600
+PARSED = fastavro.parse_schema(bench.SCHEMA)
+
+
+def decode(value: bytes) -> dict:
+    return fastavro.schemaless_reader(io.BytesIO(value[5:]), PARSED)  # past the framing
+
+
+def run_floor(fault, topic_factory, kafka_bootstrap, schema_registry_url):
+    source = topic_factory(bench.PARTITIONS, prefix="floor")
+    shadow = topic_factory(bench.PARTITIONS, prefix="floor", suffix=".shadow")
+    schema_id = bench.register(schema_registry_url, source)
+    produce_all(kafka_bootstrap, bench.records(source, N, schema_id))
+    assert bench.floor_loop(kafka_bootstrap, source, shadow, N, fault) > 0
+    sources = {(m.partition(), m.offset()): m for m in read_all(kafka_bootstrap, source)}
+    shadows = read_all(kafka_bootstrap, shadow, expect=N, strict=True)
+    assert sorted(origin_of(m) for m in shadows) == sorted(sources)  # each once
+    return sources, shadows
+
+
+def test_held_records_come_later_and_unchanged(topic_factory, kafka_bootstrap, schema_registry_url):
+    sources, shadows = run_floor("delay", topic_factory, kafka_bootstrap, schema_registry_url)
+    displaced = 0
+    for part in range(bench.PARTITIONS):
+        order = [origin_of(m)[1] for m in shadows if m.partition() == part]
+        held = [o for o in order if o % bench.FLOOR_EVERY == 7]
+        assert len(held) == len([o for p, o in sources if p == part and o % bench.FLOOR_EVERY == 7])
+        # a held record lands after some record that followed it in the source
+        displaced += sum(order.index(o) > order.index(o + 1) for o in held if o + 1 in order)
+    assert displaced > 0
+    for m in shadows:
+        assert m.value() == sources[origin_of(m)].value()
+
+
+def test_one_in_twenty_gets_nan_the_rest_pass_unchanged(
+    topic_factory, kafka_bootstrap, schema_registry_url
+):
+    sources, shadows = run_floor("corrupt", topic_factory, kafka_bootstrap, schema_registry_url)
+    nans = 0
+    for m in shadows:
+        src = sources[origin_of(m)]
+        if src.offset() % bench.FLOOR_EVERY == 7:
+            got, want = decode(m.value()), decode(src.value())
+            assert math.isnan(got.pop("amount")) and not math.isnan(want.pop("amount"))
+            assert got == want
+            nans += 1
+        else:
+            assert m.value() == src.value()
+    assert nans == sum(1 for _, o in sources if o % bench.FLOOR_EVERY == 7) > 0
