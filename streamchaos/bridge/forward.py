@@ -310,7 +310,7 @@ class Forwarder:
                     partition=part,
                     on_delivery=callback,
                     timestamp=rec.timestamp,
-                    headers=headers or None,
+                    headers=headers,
                 )
         if outputs:
             batch.add_outputs(route, outputs)

@@ -206,24 +206,37 @@ def test_batches_give_the_same_output_as_records_one_by_one(faults):
     assert signature(_drive(faults, batched=True)) == one_by_one
 
 
-NO_RNG = [  # configurations whose instances say they draw nothing (``uses_rng = False``)
-    {"type": "delay", "distribution": "fixed", "delay": 0.2},
-    {"type": "duplicate", **SETTINGS["duplicate"]},
-    {"type": "drop"},
-    {"type": "outage", **SETTINGS["outage"]},
-    {"type": "stale_replay", **SETTINGS["stale_replay"]},
-]
+def _instance(fault, rng_seed):
+    cfg = _config({**fault, "fraction": 1.0})
+    return FAULTS[cfg.type](cfg, random.Random(rng_seed))
 
 
-@pytest.mark.parametrize("fault", NO_RNG, ids=lambda f: f["type"])
+CONFIGS = [{"type": t, **SETTINGS[t]} for t in sorted(FAULTS)]
+CONFIGS.append({"type": "delay", "distribution": "fixed", "delay": 0.2})
+UNSEEDED = [f for f in CONFIGS if not _instance(f, 0).uses_rng]  # ``uses_rng = False``
+
+
+def _name(fault):
+    return "/".join(filter(None, [fault["type"], fault.get("distribution")]))
+
+
+def test_which_faults_skip_seeding():
+    assert sorted(map(_name, UNSEEDED)) == [
+        "delay/fixed",
+        "drop",
+        "duplicate",
+        "outage",
+        "stale_replay",
+    ]
+
+
+@pytest.mark.parametrize("fault", UNSEEDED, ids=_name)
 def test_a_fault_that_skips_seeding_draws_nothing(fault):
     """The engine does not seed the rng of a fault with ``uses_rng`` False: its output must
     then be the same whatever state the rng is in."""
 
     def outputs(rng_seed):
-        cfg = _config({"fraction": 1.0, **fault})
-        inst = FAULTS[cfg.type](cfg, random.Random(rng_seed))
-        assert not inst.uses_rng
+        inst = _instance(fault, rng_seed)
         out, now = [], 0.0
         for i, rec in enumerate(records(40)):
             now = i * 0.05
@@ -235,5 +248,4 @@ def test_a_fault_that_skips_seeding_draws_nothing(fault):
 
 
 def test_a_fault_that_draws_says_so():
-    cfg = _config({"type": "delay", "distribution": "uniform", "fraction": 1.0})
-    assert FAULTS["delay"](cfg, random.Random(1)).uses_rng
+    assert _instance({"type": "delay", "distribution": "uniform"}, 1).uses_rng
