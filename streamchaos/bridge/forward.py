@@ -276,7 +276,7 @@ class Forwarder:
         shadow, partitions, lineage = state.shadow, state.shadow_partitions, self.lineage
         produce = self.producer.produce
         plain = batch.on_delivery
-        lines = partial(batch.on_line_delivery, route) if self.ledger.producer else None
+        lines = self._line_report(batch, route)
         at_ms = self.at_ms(now)
         outputs = 0
         for em in ems:
@@ -324,7 +324,7 @@ class Forwarder:
         if self.ledger.active:
             shadow = None if err is not None else coords(msg.topic(), msg.partition(), msg.offset())
             status = "failed" if err is not None else "delivered"
-            report = partial(batch.on_line_delivery, route) if self.ledger.producer else None
+            report = self._line_report(batch, route)
             lines = 0
             for inj in em.injections:
                 lines += self.ledger.injection(route, inj, em.source, shadow, status, at_ms, report)
@@ -333,6 +333,11 @@ class Forwarder:
         batch.on_delivery(err, msg)
         for inj in em.injections:
             self._count(route, inj)
+
+    def _line_report(self, batch: Batch, route: str) -> Callable[[Any, Any], None] | None:
+        """The delivery callback of ``route``'s injection lines for the ledger topic (None
+        without one): their acknowledgement completes ``batch`` too."""
+        return partial(batch.on_line_delivery, route) if self.ledger.producer else None
 
     def _count(self, route: str, inj: Any) -> None:
         """Counted now, added to its counter and episode at the next ``settle``."""
