@@ -43,14 +43,23 @@ def _expected(route: str, inj: Injection, shadow: object, status: str, at: int) 
 def test_injection_lines_are_the_json_of_their_entries(tmp_path: Path) -> None:
     """Lines built from cached parts must equal ``json.dumps`` of the entry, character for
     character, including names JSON has to escape, NaN and values only ``str`` can write;
-    the same (route, fault, status) twice reuses its cached part correctly."""
+    each part is cached per route, fault, type, effect and status, so lines that differ in
+    any one of them come out right on the second round too."""
     path = tmp_path / "ledger.jsonl"
     ledger = Ledger("exp-1", path, None)
     expected = []
+    faults = [  # one name with two effects and with two types: the key needs all three
+        ('slow "api"', "delay", "modify"),
+        ("dup", "duplicate", "extra"),
+        ("dup", "duplicate", "modify"),
+        ("dup", "corrupt", "modify"),
+    ]
     for n, (status, shadow, detail) in enumerate(CASES * 2):
-        inj = Injection('slow "api"', "delay", "drop" if status == "dropped" else "modify", detail)
-        ledger.injection(SOURCE.topic, inj, SOURCE, shadow, status, 1_700_000_000_000 + n)
-        expected.append(_expected(SOURCE.topic, inj, shadow, status, 1_700_000_000_000 + n))
+        for route in (SOURCE.topic, "other"):
+            for fault, type_, effect in faults:
+                inj = Injection(fault, type_, "drop" if status == "dropped" else effect, detail)
+                ledger.injection(route, inj, SOURCE, shadow, status, 1_700_000_000_000 + n)
+                expected.append(_expected(route, inj, shadow, status, 1_700_000_000_000 + n))
     ledger.close()
     assert path.read_text(encoding="utf-8").splitlines() == expected
 
@@ -85,13 +94,13 @@ def test_kept_entries_and_file_lines_agree(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("keep", [False, True])
-def test_inactive_ledger_writes_nothing(tmp_path: Path, keep: bool) -> None:
+def test_without_a_sink_only_a_kept_list_holds_entries(keep: bool) -> None:
+    """No file and no topic: the ledger is active only to keep entries (the Python API)."""
     ledger = Ledger("exp-1", None, None, keep=keep)
     inj = Injection("drop", "drop", "drop", {})
-    ledger.injection("t", inj, SOURCE, None, "dropped", 1)
+    assert ledger.injection("t", inj, SOURCE, None, "dropped", 1) is False  # no topic line
     assert ledger.active is keep
     assert (ledger.entries is not None and len(ledger.entries) == 1) is keep
-    assert list(tmp_path.iterdir()) == []
 
 
 class QueueFull:
