@@ -56,17 +56,19 @@ def ledger_lines(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines()]
 
 
-def run_bridge(kafka_bootstrap, group, source, shadow, faults, ledger, idle=3, seed=7):
+def run_bridge(kafka_bootstrap, group, source, shadow, faults, ledger, idle=3, seed=7, expect=0):
+    """A bridge run to its idle exit with exit code ``expect``; ``ledger``: the JSONL
+    file's path, or the ledger settings (``path`` and/or ``topic``)."""
     raw = bridge_config(
         kafka_bootstrap,
         group,
         [{"source": source, "shadow": shadow, "faults": faults}],
         seed=seed,
-        ledger={"path": str(ledger)},
+        ledger=ledger if isinstance(ledger, dict) else {"path": str(ledger)},
     )
     bridge = CheckedBridge(config_from_dict(raw, env={}), registry=CollectorRegistry())
     bridge.violations = []
-    assert bridge.run(idle_exit=idle) == 0
+    assert bridge.run(idle_exit=idle) == expect
     return bridge
 
 
@@ -259,17 +261,6 @@ def test_sigusr1_is_the_kill_switch(kafka_bootstrap, topic_factory, group_id, br
     assert bridge.wait() == 0
 
 
-def run_with_ledger(kafka_bootstrap, group, source, shadow, faults, path, topic) -> Bridge:
-    """A bridge run to its idle exit, its ledger going to the file ``path`` and to ``topic``."""
-    raw = bridge_config(
-        kafka_bootstrap, group, [{"source": source, "shadow": shadow, "faults": faults}]
-    )
-    raw["ledger"] = {"path": str(path), "topic": topic}
-    bridge = Bridge(config_from_dict(raw, env={}), registry=CollectorRegistry())
-    bridge.run(idle_exit=3)
-    return bridge
-
-
 def test_ledger_topic_holds_the_same_lines_as_the_file(
     kafka_bootstrap, topic_factory, group_id, tmp_path
 ):
@@ -284,8 +275,8 @@ def test_ledger_topic_holds_the_same_lines_as_the_file(
         {"type": "drop", "fraction": 0.05},
         {"type": "delay", "fraction": 0.05, "delay": "100ms"},
     ]
-    bridge = run_with_ledger(kafka_bootstrap, group_id, source, shadow, faults, path, ledger_topic)
-    assert bridge.exit_code == 0
+    sinks = {"path": str(path), "topic": ledger_topic}
+    run_bridge(kafka_bootstrap, group_id, source, shadow, faults, sinks)
     lines = path.read_text(encoding="utf-8").splitlines()
     injected = sum(json.loads(line)["kind"] == "injection" for line in lines)
     assert injected > 100  # ~10 % of 2000
@@ -327,8 +318,8 @@ def test_ledger_lines_that_fail_keep_their_offsets_uncommitted(
     produce_all(kafka_bootstrap, keyed_records(source, 1000, 2))
     path = tmp_path / "ledger.jsonl"
     faults = [{"type": "duplicate", "fraction": 0.05, "copies": 1}]
-    bridge = run_with_ledger(kafka_bootstrap, group_id, source, shadow, faults, path, ledger_topic)
-    assert bridge.exit_code == 1
+    sinks = {"path": str(path), "topic": ledger_topic}
+    bridge = run_bridge(kafka_bootstrap, group_id, source, shadow, faults, sinks, expect=1)
     entries = [e for e in ledger_lines(path) if e["kind"] == "injection"]
     assert entries
     assert len(read_all(kafka_bootstrap, shadow, expect=1000 + len(entries))) == 1000 + len(entries)

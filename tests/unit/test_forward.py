@@ -43,17 +43,19 @@ PIPELINES = {
 
 
 class Producer:
-    """Keeps what was produced; delivers on ``poll`` with shadow offsets per partition."""
+    """Keeps the shadow records produced (ledger lines carry no headers); delivers on
+    ``poll``, failing every record bound for ``fail_topic``."""
 
-    def __init__(self) -> None:
+    def __init__(self, fail_topic: str | None = None) -> None:
         self.out: list[tuple[int, bytes, bytes]] = []
         self._queued: list[tuple] = []
+        self.fail_topic = fail_topic
 
     def produce(  # as confluent-kafka takes them: positionally (the hot loop) or by name
         self,
         topic,
         value,
-        key,
+        key=None,
         partition=-1,
         callback=None,
         on_delivery=None,
@@ -61,13 +63,16 @@ class Producer:
         headers=None,
     ):
         callback = callback or on_delivery
-        self.out.append((partition, dict(headers)["streamchaos-origin"], value))
+        if headers:
+            self.out.append((partition, dict(headers)["streamchaos-origin"], value))
         self._queued.append((callback, topic, max(partition, 0), len(self.out)))
 
     def poll(self, timeout: float = 0) -> int:
         queued, self._queued = self._queued, []
         for callback, topic, partition, offset in queued:
-            callback(None, ck.Message(topic=topic, partition=partition, offset=offset))
+            fails = topic == self.fail_topic
+            err = ck.KafkaError(ck.KafkaError.MSG_SIZE_TOO_LARGE) if fails else None
+            callback(err, ck.Message(topic=topic, partition=partition, offset=offset))
         return len(queued)
 
 
@@ -164,35 +169,6 @@ def test_batched_forwarding_equals_one_record_at_a_time(name, tmp_path):
     assert injected > 100  # the comparison is not between two empty ledgers
 
 
-class TwoTopics:
-    """Shadow records and ledger lines; ``poll`` reports them, failing the ledger's if told."""
-
-    def __init__(self) -> None:
-        self.queued: list[tuple] = []
-        self.ledger_fails = False
-
-    def produce(
-        self,
-        topic,
-        value,
-        key=None,
-        partition=-1,
-        callback=None,
-        on_delivery=None,
-        timestamp=0,
-        headers=None,
-    ):
-        self.queued.append((callback or on_delivery, topic, max(partition, 0)))
-
-    def poll(self, timeout: float = 0) -> int:
-        queued, self.queued = self.queued, []
-        for offset, (callback, topic, partition) in enumerate(queued):
-            fails = self.ledger_fails and topic == "ledger.t"
-            err = ck.KafkaError(ck.KafkaError.MSG_SIZE_TOO_LARGE) if fails else None
-            callback(err, ck.Message(topic=topic, partition=partition, offset=offset))
-        return len(queued)
-
-
 @pytest.mark.parametrize("fault", [{"type": "drop"}, {"type": "duplicate", "copies": 1}])
 @pytest.mark.parametrize("ledger_fails", [False, True])
 @pytest.mark.parametrize("records", [1, 5])
@@ -203,8 +179,7 @@ def test_ledger_topic_lines_hold_the_commit_point(fault, ledger_fails, records):
     raw = {"experiment": "x", "routes": [{"source": "src", "shadow": "src.shadow"}]}
     raw["routes"][0]["faults"] = [fault | {"fraction": 1.0}]
     cfg = config_from_dict(raw, env={})
-    producer, tracker = TwoTopics(), OffsetTracker()
-    producer.ledger_fails = ledger_fails
+    producer, tracker = Producer(fail_topic="ledger.t" if ledger_fails else None), OffsetTracker()
     ledger = Ledger("x", None, "ledger.t", producer)
     routes = {"src": RouteState(cfg.routes[0], 1, cfg.seed)}
     completed = []
