@@ -2,7 +2,7 @@
 
 Kept apart from ``streamchaos.scoring`` so the formulas of ``docs/detector-scoring.md`` can be
 read, and checked against NAB's scorer and chi-square tables, without the bookkeeping around
-them. Pure standard library: scipy is not a dependency.
+them. Pure standard library: the exact chi-square quantiles need no scipy.
 
 >>> nab_raw([(4.0, 6.0)], [4.0])  # NAB rows 4..5 of width 2, detected at the first row
 1.0
