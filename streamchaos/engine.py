@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from streamchaos.faults import FAULTS, Fault, FaultConfig
-from streamchaos.faults.base import FaultContext
+from streamchaos.faults.base import FaultContext, Revalued
 from streamchaos.record import Emission, Injection, Record
 from streamchaos.selection import (
     RecordRandom,
@@ -92,8 +92,12 @@ class Stage:
 
     def rng_seeds(self, partition: int, records: list[Record]) -> list[int]:
         """``rng_seed`` of each of ``records`` (all from ``partition``)."""
+        return self.offset_seeds(partition, [r.offset for r in records])
+
+    def offset_seeds(self, partition: int, offsets: list[int]) -> list[int]:
+        """``rng_seed`` of the records of ``partition`` at ``offsets``."""
         salt = self.base(partition) ^ RNG_SALT
-        return [splitmix(salt ^ r.offset) for r in records]
+        return [splitmix(salt ^ offset) for offset in offsets]
 
     def episode_stats(self) -> dict[str, float | int]:
         share = self.injected / self.seen if self.seen else 0.0
@@ -132,6 +136,14 @@ class Stage:
             hit = record.offset in self._hits
         else:
             hit = self.draw(record) < p
+        return hit and (self.budget is None or self.budget.take(now))
+
+    def selects_offset(self, partition: int, offset: int, now: float, p: float) -> bool:
+        """``selects`` for a record-mode stage, by coordinates (``p`` > 0)."""
+        if partition == self._hit_part and self._hit_lo <= offset < self._hit_hi:
+            hit = offset in self._hits
+        else:
+            hit = uniform(self.base(partition), offset) < p
         return hit and (self.budget is None or self.budget.take(now))
 
     def set_intensity(self, value: float) -> None:
@@ -186,6 +198,10 @@ class RouteEngine:
         self.topic = topic
         self.stages = [Stage(cfg, topic, seed, ctx) for cfg in faults]
         self.needs_all = any(s.config.select == "key" or s.cls.observes for s in self.stages)
+        # a lone one-in-one-out stage selecting by record: its value-only faults may take
+        # the bridge's selected values as bytes (``revalue``)
+        lone = self.stages[0] if len(self.stages) == 1 else None
+        self.lone = lone if lone is not None and lone.cls.batched and not self.needs_all else None
         self.paused = False
         # id(record) -> (the record, injections of earlier stages); the record is kept so
         # its id cannot be reused by another record while the entry lives
@@ -250,6 +266,38 @@ class RouteEngine:
                 for i, ems in enumerate(outs):
                     outs[i] = self._stage(stage, ems, now, p)
         return outs
+
+    def revalue(
+        self, partition: int, offsets: list[int], values: list[bytes | None], now: float
+    ) -> list[Revalued] | None:
+        """``process_many`` of these records of ``partition`` (the candidates, in order)
+        in bytes, when the route's one stage is a value-only fault: result ``i`` is what
+        the record at ``offsets[i]`` becomes (None: passes unchanged, selected or not).
+        None when the stage's fault does not work that way; outputs equal ``process``'s."""
+        stage = self.lone
+        if stage is None:
+            return None
+        inst = stage.instance(partition)
+        if not getattr(inst, "value_only", False):
+            return None
+        out: list[Revalued] = [None] * len(offsets)
+        p = stage.probability
+        if self.paused or p <= 0:
+            return out
+        selects = stage.selects_offset
+        picked = [i for i, off in enumerate(offsets) if selects(partition, off, now, p)]
+        if not picked:
+            return out
+        if len(picked) < len(offsets):
+            offsets, values = [offsets[i] for i in picked], [values[i] for i in picked]
+        topic = self.topic
+        seeds = stage.offset_seeds(partition, offsets) if inst.uses_rng else [0] * len(offsets)
+        results = inst.revalue(  # type: ignore[attr-defined]
+            values, seeds, now, lambda i: f"{topic}[{partition}]@{offsets[i]}"
+        )
+        for i, res in zip(picked, results, strict=True):
+            out[i] = res
+        return out
 
     def _continue(self, start: int, ems: list[Emission], now: float) -> list[Emission]:
         for stage in self.stages[start:]:

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 MASK = (1 << 64) - 1
+GOLDEN = 0x9E3779B97F4A7C15  # splitmix64's increment
 _TWO53 = float(1 << 53)
 
 
@@ -26,10 +27,15 @@ def base_seed(*parts: object) -> int:
 
 
 def splitmix(x: int) -> int:
-    x = (x + 0x9E3779B97F4A7C15) & MASK
+    x = (x + GOLDEN) & MASK
     x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & MASK
     x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & MASK
     return x ^ (x >> 31)
+
+
+def first_bits(seed: int) -> int:
+    """``RecordRandom(seed).getrandbits(64)``, without the object: a record's draw key."""
+    return splitmix((seed + GOLDEN) & MASK)
 
 
 def uniform(base: int, offset: int) -> float:
@@ -75,7 +81,7 @@ class RecordRandom(random.Random):
         self.gauss_next = None  # ``gauss`` keeps a second value: a new seed drops it
 
     def _next(self) -> int:
-        self._state = (self._state + 0x9E3779B97F4A7C15) & MASK
+        self._state = (self._state + GOLDEN) & MASK
         return splitmix(self._state)
 
     def random(self) -> float:

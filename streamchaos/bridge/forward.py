@@ -20,7 +20,7 @@ from confluent_kafka import KafkaException
 from streamchaos.bridge.offsets import TP, Batch, OffsetTracker
 from streamchaos.config import Config, Route
 from streamchaos.engine import RouteEngine
-from streamchaos.faults.base import FaultContext
+from streamchaos.faults.base import FaultContext, Revalued
 from streamchaos.kafkatools import produce_with_room
 from streamchaos.ledger import Ledger, coords
 from streamchaos.metrics import Metrics
@@ -107,12 +107,41 @@ class _Run:
                     cands, end = engine.candidates(self.part, first, last + 1 - first), last + 1
                 wanted = set(cands)
                 found = [j for j in found if msgs[j].offset() in wanted]
-        records = [Record.from_message(msgs[j]) for j in found]
         if done:
-            records = [r for r in records if r.offset not in done]
+            found = [j for j in found if msgs[j].offset() not in done]
+        if engine.lone is not None:
+            offsets = [msgs[j].offset() for j in found]
+            values = [msgs[j].value() for j in found]
+            results = engine.revalue(self.part, offsets, values, now)
+            if results is not None:
+                self._revalued(offsets, values, results, now, done)
+                return done, end
+        records = [Record.from_message(msgs[j]) for j in found]
         outs = engine.process_many(records, now)
         done.update(zip((r.offset for r in records), outs, strict=True))
         return done, end
+
+    def _revalued(
+        self,
+        offsets: list[int],
+        values: list[bytes | None],
+        results: list[Revalued],
+        now: float,
+        done: dict[int, Any],
+    ) -> None:
+        """``done`` gets (value, delivery callback) for each record ``revalue`` saw: the hot
+        loop produces it in the consumed record's place (an unchanged one as it came)."""
+        plain = self.batch.on_delivery
+        fwd, lines = self.fwd, self.fwd.ledger.active
+        report: Any = None
+        for offset, value, result in zip(offsets, values, results, strict=True):
+            if result is None:
+                done[offset] = (value, plain)
+                continue
+            if report is None:
+                report = fwd.revalued_report(self.batch, self.topic, self.part, now, lines)
+            # with ledger lines to write, each report knows its record; else one counts all
+            done[offset] = (result[0], partial(report, offset, result[1]) if lines else report)
 
     def _by_index(
         self, msgs: list[Any], start: int, first: int, offsets: list[int]
@@ -226,16 +255,20 @@ class Forwarder:
                 run_topic, run_part, seen = topic, part, 0
             seen += 1
             high = offset
+            value, callback = msg.value(), on_delivery
             if engine is not None:
                 if offset >= picks_end:
                     picks, picks_end = run.pick(msgs, index, now)
                 if picks:
                     ems = picks.get(offset)
                     if ems is not None:
-                        run.slow += 1
-                        if ems:
-                            self.emit(topic, ems, batch, now)
-                        continue
+                        if ems.__class__ is tuple:  # (new value, callback): ``_Run._revalued``
+                            value, callback = ems
+                        else:
+                            run.slow += 1
+                            if ems:
+                                self.emit(topic, ems, batch, now)
+                            continue
             headers = msg.headers()
             if lineage is not None:
                 origin = (lineage, prefix + b"%d" % offset)
@@ -244,10 +277,10 @@ class Forwarder:
             try:
                 produce(  # positional: (topic, value, key, partition, callback, -, ts, headers)
                     shadow,
-                    msg.value(),
+                    value,
                     msg.key(),
                     shadow_part,
-                    on_delivery,
+                    callback,
                     None,
                     ts if ts_type else 0,
                     headers,
@@ -256,10 +289,10 @@ class Forwarder:
                 produce_with_room(
                     self.producer,
                     shadow,
-                    msg.value(),
+                    value,
                     msg.key(),
                     partition=shadow_part,
-                    on_delivery=on_delivery,
+                    on_delivery=callback,
                     timestamp=ts if ts_type else 0,
                     headers=headers,
                 )
@@ -334,6 +367,52 @@ class Forwarder:
         for inj in em.injections:
             self._count(route, inj)
 
+    def revalued_report(
+        self, batch: Batch, route: str, partition: int, now: float, lines: bool
+    ) -> Callable[..., None]:
+        """The delivery callback of the records of ``route``'s ``partition`` its lone
+        value-only stage changed (``_Run._revalued``): with ledger ``lines``, still to be
+        given the record's source offset and the fault's note."""
+        engine = self.routes[route].engine
+        stage = engine.lone if engine is not None else None
+        assert stage is not None  # only such a route's picks are revalued
+        tally = self._tally(route, stage.name, stage.config.type)
+        if not lines:
+            return partial(self._revalued_counted, batch, tally)
+        fault = stage.instance(partition)
+        at_ms = self.at_ms(now)
+        return partial(self._revalued_delivered, batch, route, partition, fault, tally, at_ms)
+
+    def _revalued_delivered(
+        self,
+        batch: Batch,
+        route: str,
+        partition: int,
+        fault: Any,
+        tally: list[Any],
+        at_ms: int,
+        offset: int,
+        note: Any,
+        err: Any,
+        msg: Any,
+    ) -> None:
+        """``_injected_delivered`` for a record changed in place: the same ledger line."""
+        shadow = None if err is not None else coords(msg.topic(), msg.partition(), msg.offset())
+        status = "failed" if err is not None else "delivered"
+        inj = fault.injection("modify", **fault.describe(note))
+        source = Record(route, partition, offset, None, None)
+        report = self._line_report(batch, route)
+        if self.ledger.injection(route, inj, source, shadow, status, at_ms, report):
+            batch.add_pending(1)
+        batch.on_delivery(err, msg)
+        tally[2] += 1
+
+    @staticmethod
+    def _revalued_counted(batch: Batch, tally: list[Any], err: Any, msg: Any) -> None:
+        """The same, with no ledger lines to write."""
+        batch.on_delivery(err, msg)
+        tally[2] += 1
+
     def _line_report(self, batch: Batch, route: str) -> Callable[[Any, Any], None] | None:
         """The delivery callback of ``route``'s injection lines for the ledger topic (None
         without one): their acknowledgement completes ``batch`` too."""
@@ -341,14 +420,18 @@ class Forwarder:
 
     def _count(self, route: str, inj: Any) -> None:
         """Counted now, added to its counter and episode at the next ``settle``."""
-        key = (route, inj.fault, inj.type)
+        self._tally(route, inj.fault, inj.type)[2] += 1
+
+    def _tally(self, route: str, fault: str, kind: str) -> list[Any]:
+        """[counter, stage, count not yet settled] of one route, fault and fault type."""
+        key = (route, fault, kind)
         pending = self._tallies.get(key)
         if pending is None:
             counter = self.metrics.injections.labels(
-                experiment=self.cfg.experiment, route=route, fault=inj.fault, type=inj.type
+                experiment=self.cfg.experiment, route=route, fault=fault, type=kind
             )
-            pending = self._tallies[key] = [counter, self._stages.get((route, inj.fault)), 0]
-        pending[2] += 1
+            pending = self._tallies[key] = [counter, self._stages.get((route, fault)), 0]
+        return pending
 
     def settle(self) -> None:
         """Counters and episode tallies catch up with the injections since the last call

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from streamchaos.codec.mutate import INT_RANGE, NUMERIC
-from streamchaos.codec.wire import Undecodable
+from streamchaos.codec.wire import HEADER_SIZE, Undecodable
 from streamchaos.errors import FieldError
 
 Skip = Callable[[bytes, int], int]
@@ -167,7 +167,10 @@ class Spans:
     """Several top-level numeric fields of a record: read them in one pass, rewrite some.
 
     ``read`` returns each target's (start, end, value) in ``names`` order; ``write`` puts
-    new values (None: keep) into those byte ranges and returns the new payload.
+    new values (None: keep) into those byte ranges and returns the new payload. ``read``
+    is compiled from the plan (a function per writer schema, with the common skips
+    inline): a selected record is read on the bridge's hot path, and a generic loop over
+    the plan costs twice as much.
     """
 
     def __init__(self, names: list[str], plan: list[tuple[int, Skip | str | int]]) -> None:
@@ -178,39 +181,19 @@ class Spans:
                 self.kinds[index] = str(step)
         # schema order: (target's index in names, kind) or (-1, bytes to skip | skip function)
         self._plan = plan
-        self._backwards = [index for index, _ in reversed(plan) if index >= 0]
+        self._forwards = [index for index, _ in plan if index >= 0]
+        self._encoders = [_encoder(kind) for kind in self.kinds]
+        self._read = _compile(plan, len(names))
 
     def read(self, payload: bytes, start: int = 0) -> list[tuple[int, int, float | int]]:
         """Each target's (start, end, value); the record begins at ``payload[start]`` and
         must end where the payload does (what the full decode checks too)."""
-        out: list[tuple[int, int, float | int]] = [(0, 0, 0)] * len(self.names)
-        pos = start
-        for index, step in self._plan:
-            if index < 0:
-                if type(step) is int:
-                    pos += step
-                else:
-                    pos = step(payload, pos)  # type: ignore[operator]
-                continue
-            begin = pos
-            value: float | int
-            if step == "double":
-                value = _DOUBLE.unpack_from(payload, pos)[0]
-                pos += 8
-            elif step == "float":
-                value = _FLOAT.unpack_from(payload, pos)[0]
-                pos += 4
-            else:
-                value, pos = _zigzag(payload, pos)
-            out[index] = (begin, pos, value)
-        if pos != len(payload):
-            raise IndexError(f"record of {len(payload)} bytes, schema says {pos}")
-        return out
+        return self._read(payload, start)
 
     def read_record(self, data: bytes, start: int = 0) -> list[tuple[int, int, float | int]]:
         """``read`` for a fault: bytes that are not valid Avro are ``Undecodable``."""
         try:
-            return self.read(data, start)
+            return self._read(data, start)
         except (IndexError, struct.error) as exc:
             raise Undecodable("avro_error", f"not valid Avro for its schema: {exc}") from exc
 
@@ -229,13 +212,59 @@ class Spans:
         spans: list[tuple[int, int, float | int]],
         values: list[float | int | None],
     ) -> bytes:
-        out = bytearray(payload)
-        for index in self._backwards:  # from the end: a resized varint moves nothing before it
+        pieces: list[bytes] = []
+        last, encoders = 0, self._encoders
+        for index in self._forwards:  # the payload's bytes between new values stay as they are
             value = values[index]
             if value is not None:
                 start, end, _ = spans[index]
-                out[start:end] = _encode(self.kinds[index], value)
-        return bytes(out)
+                pieces += (payload[last:start], encoders[index](value))
+                last = end
+        pieces.append(payload[last:])
+        return b"".join(pieces)
+
+
+def _compile(plan: list[tuple[int, Skip | str | int]], count: int) -> Callable[..., Any]:
+    """The plan as one function ``read(p, pos)``: the same steps, skips and checks (an
+    out-of-bounds read raises IndexError or struct.error, as the skip functions do). Only
+    numbers and fixed names go into the source, never text from a schema."""
+    env: dict[str, Any] = {"D": _DOUBLE.unpack_from, "F": _FLOAT.unpack_from, "zz": _zigzag}
+    env["sb"] = _skip_bytes
+    lines = ["def read(p, pos):"]
+    for k, (index, step) in enumerate(plan):
+        if index >= 0:
+            if step == "double":
+                lines += [f"    a{index} = pos", f"    v{index} = D(p, pos)[0]", "    pos += 8"]
+            elif step == "float":
+                lines += [f"    a{index} = pos", f"    v{index} = F(p, pos)[0]", "    pos += 4"]
+            else:
+                lines += [f"    a{index} = pos", f"    v{index}, pos = zz(p, pos)"]
+            lines.append(f"    e{index} = pos")
+        elif type(step) is int:
+            lines.append(f"    pos += {step}")
+        elif step is _skip_bytes:  # a length under 64 is one even byte: no call
+            lines += ["    b = p[pos]", "    if b & 0x81:", "        pos = sb(p, pos)"]
+            lines += ["    else:", "        pos += 1 + (b >> 1)"]
+        elif step is _varint_end:
+            lines += ["    while p[pos] & 0x80:", "        pos += 1", "    pos += 1"]
+        else:
+            env[f"s{k}"] = step
+            lines.append(f"    pos = s{k}(p, pos)")
+    lines += [
+        "    if pos != len(p):",
+        "        raise IndexError(f'record of {len(p)} bytes, schema says {pos}')",
+        "    return [" + ", ".join(f"(a{i}, e{i}, v{i})" for i in range(count)) + "]",
+    ]
+    exec("\n".join(lines), env)  # generated from the plan above only
+    return env["read"]
+
+
+def _encoder(kind: str) -> Callable[[Any], bytes]:
+    if kind == "double":
+        return _DOUBLE.pack
+    if kind == "float":
+        return _FLOAT.pack
+    return lambda value: _encode(kind, value)
 
 
 def _encode(kind: str, value: float | int) -> bytes:
@@ -282,3 +311,36 @@ def spans(schema: Any, names: list[str]) -> Spans | None:
             return None
         plan.append((-1, skip))
     return Spans(names, plan) if not wanted else None
+
+
+class Layouts:
+    """``spans(writer schema, names)`` per writer schema, found from a record's bytes.
+
+    A framed record names its writer schema in its 5-byte header: once a header has been
+    located, its ``Spans`` is one dict lookup away (``AvroCodec.locate`` costs three times
+    that, on every selected record). ``check`` validates a writer schema's fields before
+    its first use, and raises for one that does not suit the fault.
+    """
+
+    def __init__(self, names: list[str], check: Callable[[Any], None]) -> None:
+        self.names = names
+        self._check = check
+        self._by_head: dict[bytes, tuple[Spans | None, int]] = {}
+        self._by_schema: dict[tuple[int | None, int], Spans | None] = {}
+
+    def find(self, codec: Any, data: bytes | None) -> tuple[Spans | None, int]:
+        """(``Spans`` or None when the full decode must do it, where the payload starts);
+        ``Undecodable`` for what ``codec.locate`` refuses."""
+        if data and codec.local is None:
+            found = self._by_head.get(data[:HEADER_SIZE])
+            if found is not None:
+                return found
+        schema_id, schema, start = codec.locate(data)
+        key = (schema_id, id(schema))
+        if key not in self._by_schema:
+            self._check(schema)
+            self._by_schema[key] = spans(schema.raw, self.names)
+        found = (self._by_schema[key], start)
+        if schema_id is not None and data:
+            self._by_head[data[:HEADER_SIZE]] = found
+        return found

@@ -13,14 +13,15 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from collections.abc import Callable
 from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
 from streamchaos.codec import mutate
 from streamchaos.codec.avro import AvroCodec
-from streamchaos.codec.patch import Spans, spans
-from streamchaos.faults.base import FaultConfig, FieldError, RunningStats, ValueFault
+from streamchaos.codec.patch import Layouts
+from streamchaos.faults.base import FaultConfig, FieldError, Revalued, RunningStats, ValueFault
 from streamchaos.record import Record
 
 MODES = (
@@ -80,10 +81,12 @@ class Corrupt(ValueFault):
 
     def reset(self) -> None:
         self._variants: dict[tuple[int | None, int], tuple[Any, int | None]] = {}
-        self._located: dict[tuple[int | None, int], Spans | None] = {}
+        self._layouts = Layouts(self.config.fields, self._check_schema)
         self._enums: dict[int, set[str]] = {}  # id(writer schema) -> its enum fields
         self._stuck: dict[str, Any] = {}
         self._stats: dict[str, RunningStats] = {}
+        self.value_only = bool(self.config.fields)  # all but a skew of the record time
+        self.uses_rng = self.config.mode == "spike"  # its sign; the other modes draw nothing
 
     def change(self, record: Record, now: float) -> tuple[Record, dict[str, Any]] | None:
         cfg = self.config
@@ -95,47 +98,65 @@ class Corrupt(ValueFault):
                 "old": record.timestamp,
                 "new": record.timestamp + shift,
             }
+        value, note = self._change_value(record.value)
+        return record.with_value(value), self.describe(note)
+
+    def revalue(
+        self, values: list[bytes | None], seeds: list[int], now: float, where: Callable[[int], str]
+    ) -> list[Revalued]:
+        out: list[Revalued] = []
+        draws = self.uses_rng
+        for i, value in enumerate(values):
+            if draws:
+                self.rng.seed(seeds[i])
+            try:
+                out.append(self._change_value(value))
+            except Exception as exc:  # bad input never stops the bridge (DESIGN invariant 5)
+                self.report(where(i), exc)
+                out.append(None)
+        return out
+
+    def _change_value(self, data: bytes | None) -> tuple[bytes, Any]:
+        """The new value and a note for ``describe``."""
         codec = self.ctx.codec
-        if cfg.mode in PATCHABLE and isinstance(codec, AvroCodec):
-            patched = self._patch(codec, record)
+        if self.config.mode in PATCHABLE and isinstance(codec, AvroCodec):
+            patched = self._patch(codec, data)
             if patched is not None:
                 return patched
-        dec = codec.decode(record.value)
+        dec = codec.decode(data)
         if not isinstance(dec.value, dict):
             raise FieldError("not_a_record", "the value is not a record")
         schema, schema_id = self._variant(dec)
         value = dict(dec.value)
-        changes = {name: self._corrupt(value, name, dec) for name in cfg.fields}
+        changes = {name: self._corrupt(value, name, dec) for name in self.config.fields}
         encoded = codec.encode(value, schema, schema_id)
-        detail: dict[str, Any] = {"mode": cfg.mode, "fields": changes}
+        detail: dict[str, Any] = {"mode": self.config.mode, "fields": changes}
         if schema_id != dec.schema_id:
             detail.update(old_schema_id=dec.schema_id, schema_id=schema_id)
-        return record.with_value(encoded), detail
+        return encoded, detail
 
-    def _patch(self, codec: AvroCodec, record: Record) -> tuple[Record, dict[str, Any]] | None:
+    def _patch(self, codec: AvroCodec, data: bytes | None) -> tuple[bytes, Any] | None:
         """Numeric fields rewritten in the Avro bytes (no decode, no encode), or None when
         the writer schema's layout needs the full decode."""
-        data = record.value
-        schema_id, schema, start = codec.locate(data)
-        key = (schema_id, id(schema))
-        if key not in self._located:
-            fields = mutate.fields(schema.raw)
-            for name in self.config.fields:
-                self._check(fields, name)
-            self._located[key] = spans(schema.raw, self.config.fields)
-        located = self._located[key]
+        located, start = self._layouts.find(codec, data)
         if located is None:
             return None
         assert data is not None  # locate refuses tombstones
         found = located.read_record(data, start)
-        news: list[float | int | None] = []
-        changes = {}
-        for name, (_, _, old) in zip(self.config.fields, found, strict=True):
-            new = self._new(name, old, None)
-            news.append(new)
-            changes[name] = {"old": _plain(old), "new": _plain(new)}
-        value = located.rewrite(data, found, news)
-        return record.with_value(value), {"mode": self.config.mode, "fields": changes}
+        olds = [old for _, _, old in found]
+        news = [self._new(name, old, None) for name, old in zip(located.names, olds, strict=True)]
+        return located.rewrite(data, found, news), (olds, news)
+
+    def describe(self, note: Any) -> dict[str, Any]:
+        """The detail of a change: (old values, new values) of a patch, else the detail."""
+        if isinstance(note, dict):
+            return note
+        olds, news = note
+        changes = {
+            name: {"old": _plain(old), "new": _plain(new)}
+            for name, old, new in zip(self.config.fields, olds, news, strict=True)
+        }
+        return {"mode": self.config.mode, "fields": changes}
 
     def _variant(self, dec: Any) -> tuple[Any, int | None]:
         """The schema to write with (validated, mutated and registered once per writer)."""
@@ -157,6 +178,11 @@ class Corrupt(ValueFault):
                 framed = dec.schema_id is not None
                 self._variants[key] = self.register_variant(new, framed, self.config.subject)
         return self._variants[key]
+
+    def _check_schema(self, schema: Any) -> None:
+        fields = mutate.fields(schema.raw)
+        for name in self.config.fields:
+            self._check(fields, name)
 
     def _check(self, fields: dict[str, Any], name: str) -> None:
         if name not in fields:

@@ -25,6 +25,7 @@ import bisect
 import math
 import sys
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from itertools import accumulate
 from typing import Any, Literal
 
@@ -33,10 +34,10 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from streamchaos.codec import mutate
 from streamchaos.codec.avro import AvroCodec
-from streamchaos.codec.patch import Spans, spans
-from streamchaos.faults.base import FaultConfig, FieldError, RunningStats, ValueFault
+from streamchaos.codec.patch import Layouts, Spans
+from streamchaos.faults.base import FaultConfig, FieldError, Revalued, RunningStats, ValueFault
 from streamchaos.record import Emission, Record
-from streamchaos.selection import keyed_uniforms, splitmix
+from streamchaos.selection import first_bits, keyed_uniforms, splitmix
 
 
 class FeatureDrift(BaseModel):
@@ -97,37 +98,40 @@ class Drift(ValueFault):
     def reset(self) -> None:
         self._stats: dict[str, RunningStats] = {}
         self._checked: set[int] = set()
-        self._spans: dict[int, Spans | None] = {}
         cfg = self.config
         self._names = list(cfg.features)
+        self._layouts = Layouts(self._names, self._check)
         self._patchable = cfg.where is None and all(
             spec.numeric and spec.null_rate is None for spec in cfg.features.values()
         )
+        self.value_only = True  # drift changes feature values, never key, headers or time
 
     # -- the fault protocol: one record, or a batch, the same way --------------------
 
     def apply(self, record: Record, now: float) -> list[Emission]:
-        return self._drift_many([record], [self.rng.getrandbits(64)], now)
+        [result] = self._drift_values([record.value], [self.rng.getrandbits(64)], now, _at(record))
+        return [self.emission(record, result)]
 
-    def apply_many(self, records: list[Record], seeds: list[int], now: float) -> list[Emission]:
-        keys = []
-        for seed in seeds:  # the key ``apply`` draws from the rng seeded for the record
-            self.rng.seed(seed)
-            keys.append(self.rng.getrandbits(64))
-        return self._drift_many(records, keys, now)
+    def revalue(
+        self, values: list[bytes | None], seeds: list[int], now: float, where: Callable[[int], str]
+    ) -> list[Revalued]:
+        keys = [first_bits(seed) for seed in seeds]  # what ``apply`` draws, rng seeded so
+        return self._drift_values(values, keys, now, where)
 
     def change(self, record: Record, now: float) -> tuple[Record, dict[str, Any]] | None:
         [em] = self.apply(record, now)
         return None if not em.injections else (em.record, em.injections[0].detail)  # type: ignore[return-value]
 
-    def _drift_many(self, records: list[Record], keys: list[int], now: float) -> list[Emission]:
-        out = [Emission(r, r, []) for r in records]
+    def _drift_values(
+        self, values: list[bytes | None], keys: list[int], now: float, where: Callable[[int], str]
+    ) -> list[Revalued]:
+        out: list[Revalued] = [None] * len(values)
         rows: list[tuple[int, _Row]] = []
-        for i, record in enumerate(records):
+        for i, value in enumerate(values):
             try:
-                row = self._read(record)
+                row = self._read(value)
             except Exception as exc:  # bad input passes unchanged, reported
-                self.report(record, exc)
+                self.report(where(i), exc)
                 continue
             if row is not None:
                 rows.append((i, row))
@@ -136,49 +140,53 @@ class Drift(ValueFault):
         intensity = self.config.schedule.intensity(now)
         if self.config.ramp_by == "fraction":
             intensity = 1.0 if intensity > 0 else 0.0
-        columns = [[row.values[f] for _, row in rows] for f in range(len(self._names))]
+        columns = [list(column) for column in zip(*(row.values for _, row in rows), strict=True)]
         row_keys = np.array([keys[i] for i, _ in rows], dtype=np.uint64)
         try:
             news = self._compute(columns, row_keys, intensity)
         except Exception as exc:  # a bug must not stop the bridge: the batch passes unchanged
             for i, _ in rows:
-                self.report(records[i], exc)
+                self.report(where(i), exc)
             return out
-        for r, (i, row) in enumerate(rows):
-            changes = {}
-            for f, name in enumerate(self._names):
-                old, new = columns[f][r], news[f][r]
-                if new is not _KEEP and (new != old or type(new) is not type(old)):
-                    changes[name] = {"old": old, "new": new}
-            if changes:
-                record = records[i]
-                try:
-                    value = row.write(changes)
-                except Exception as exc:
-                    self.report(record, exc)
-                    continue
-                detail = {"intensity": round(intensity, 6), "features": changes}
-                out[i] = Emission(
-                    record.with_value(value), record, [self.injection("modify", **detail)]
-                )
+        rounded = round(intensity, 6)
+        olds_by_row = zip(*columns, strict=True)
+        for (i, row), olds, new in zip(rows, olds_by_row, zip(*news, strict=True), strict=True):
+            # a feature whose value stays what it was (equal, same type) is not written
+            kept = [
+                _KEEP if n is _KEEP or (n == o and type(n) is type(o)) else n
+                for o, n in zip(olds, new, strict=True)
+            ]
+            if kept.count(_KEEP) == len(kept):
+                continue
+            try:
+                value = row.write(kept)
+            except Exception as exc:
+                self.report(where(i), exc)
+                continue
+            out[i] = (value, (rounded, olds, kept))
         return out
+
+    def describe(self, note: Any) -> dict[str, Any]:
+        """(intensity, old values, new values or ``_KEEP``) as the ledger's detail."""
+        intensity, olds, news = note
+        features = {
+            name: {"old": old, "new": new}
+            for name, old, new in zip(self._names, olds, news, strict=True)
+            if new is not _KEEP
+        }
+        return {"intensity": intensity, "features": features}
 
     # -- reading and writing one record --------------------------------------------
 
-    def _read(self, record: Record) -> _Row | None:
+    def _read(self, data: bytes | None) -> _Row | None:
         """The record's feature values (None: outside the ``where`` segment)."""
         codec = self.ctx.codec
         if self._patchable and isinstance(codec, AvroCodec):
-            data = record.value
-            _, schema, start = codec.locate(data)
-            if id(schema) not in self._spans:
-                self._check(schema)
-                self._spans[id(schema)] = spans(schema.raw, self._names)
-            located = self._spans[id(schema)]
+            located, start = self._layouts.find(codec, data)
             if located is not None:
                 assert data is not None  # locate refuses tombstones
                 return _Patched(data, located, located.read_record(data, start))
-        dec = codec.decode(record.value)
+        dec = codec.decode(data)
         if not isinstance(dec.value, dict):
             raise FieldError("not_a_record", "the value is not a record")
         self._check(dec.schema)
@@ -235,14 +243,20 @@ class Drift(ValueFault):
                     if nulled[j]:
                         new[j] = None
                 alive = [j for j in alive if not nulled[j]]
-            if alive:
+            if len(alive) == len(old):  # no nulls: the feature's column as it is
+                values, live = old, keys
+            else:
                 values, live = [old[j] for j in alive], keys[alive]
+            if alive:
                 if spec.numeric:
                     changed = self._numeric(name, spec, values, live, f, i)
                 else:
                     changed = self._categorical(spec, values, live, f, i)
-                for j, value in zip(alive, changed, strict=True):
-                    new[j] = value
+                if values is old:
+                    new = changed
+                else:
+                    for j, value in zip(alive, changed, strict=True):
+                        new[j] = value
             news.append(new)
         return news
 
@@ -267,10 +281,11 @@ class Drift(ValueFault):
             y += _gauss(keys, f) * (spec.noise * unit * i)
         if spec.unit == "sigma" or spec.scale is not None:
             y[warming] = x[warming]  # no reference yet: warming records pass unchanged
-        return [
-            round(float(new)) if isinstance(v, int) else float(new)
-            for v, new in zip(values, y.tolist(), strict=True)
-        ]
+        out = y.tolist()  # Python floats; an integer feature stays an integer
+        for k, v in enumerate(values):
+            if isinstance(v, int):
+                out[k] = round(out[k])
+        return out
 
     def _categorical(
         self, spec: FeatureDrift, values: list[Any], keys: np.ndarray, f: int, i: float
@@ -299,18 +314,20 @@ class _Row(ABC):
     values: list[Any]
 
     @abstractmethod
-    def write(self, changes: dict[str, dict[str, Any]]) -> bytes: ...
+    def write(self, news: list[Any]) -> bytes:
+        """The record with each feature's new value (``_KEEP``: as it is)."""
 
 
 class _Decoded(_Row):
     def __init__(self, codec: Any, dec: Any, value: dict[str, Any], names: list[str]) -> None:
-        self.codec, self.dec, self.value = codec, dec, value
+        self.codec, self.dec, self.value, self.names = codec, dec, value, names
         self.values = [value.get(name) for name in names]
 
-    def write(self, changes: dict[str, dict[str, Any]]) -> bytes:
+    def write(self, news: list[Any]) -> bytes:
         value = dict(self.value)
-        for name, change in changes.items():
-            value[name] = change["new"]  # one its field cannot hold: refused by the encode
+        for name, new in zip(self.names, news, strict=True):
+            if new is not _KEEP:
+                value[name] = new  # one its field cannot hold: refused by the encode
         return bytes(self.codec.encode(value, self.dec.schema, self.dec.schema_id))
 
 
@@ -323,8 +340,8 @@ class _Patched(_Row):
         self.data, self.located, self.found = data, located, found
         self.values = [v for _, _, v in found]
 
-    def write(self, changes: dict[str, dict[str, Any]]) -> bytes:
-        new = [changes[name]["new"] if name in changes else None for name in self.located.names]
+    def write(self, news: list[Any]) -> bytes:
+        new = [None if n is _KEEP else n for n in news]  # no nulls here: not patchable
         return self.located.rewrite(self.data, self.found, new)
 
 
@@ -344,6 +361,10 @@ def _gauss(keys: np.ndarray, feature: int) -> np.ndarray:
     """Standard normal draws (Box-Muller) from two uniforms per record."""
     u1, u2 = _draws(keys, feature, "gauss1"), _draws(keys, feature, "gauss2")
     return np.sqrt(-2.0 * np.log1p(-u1)) * np.cos(2.0 * math.pi * u2)
+
+
+def _at(record: Record) -> Callable[[int], str]:
+    return lambda i: record.where
 
 
 _KEEP = object()

@@ -295,3 +295,12 @@ def test_record_random_is_a_cheap_reseedable_random():
     after = (a.random(), a.gauss(0, 1), a.gauss(0, 1))
     a.setstate(state)
     assert (a.random(), a.gauss(0, 1), a.gauss(0, 1)) == after
+
+
+def test_first_bits_are_what_a_seeded_record_random_draws_first():
+    """Drift's per-record key: the same in ``apply`` (rng seeded by the engine) and in the
+    bridge's in-place path (seeds only)."""
+    from streamchaos.selection import RecordRandom, first_bits
+
+    for seed in (0, 1, 7, 2**63 + 5, 2**64 - 1):
+        assert first_bits(seed) == RecordRandom(seed).getrandbits(64)

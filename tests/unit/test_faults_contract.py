@@ -208,25 +208,29 @@ def test_batches_give_the_same_output_as_records_one_by_one(faults):
 
 def _instance(fault, rng_seed):
     cfg = _config({**fault, "fraction": 1.0})
-    return FAULTS[cfg.type](cfg, random.Random(rng_seed))
+    inst = FAULTS[cfg.type](cfg, random.Random(rng_seed))
+    inst.ctx = FaultContext(CODEC, "src", "src.shadow")  # what the engine gives value faults
+    return inst
 
 
 CONFIGS = [{"type": t, **SETTINGS[t]} for t in sorted(FAULTS)]
 CONFIGS.append({"type": "delay", "distribution": "fixed", "delay": 0.2})
+CONFIGS.append({"type": "corrupt", "mode": "nan", "fields": ["amount"]})
 UNSEEDED = [f for f in CONFIGS if not _instance(f, 0).uses_rng]  # ``uses_rng = False``
 
 
 def _name(fault):
-    return "/".join(filter(None, [fault["type"], fault.get("distribution")]))
+    return "/".join(filter(None, [fault["type"], fault.get("distribution"), fault.get("mode")]))
 
 
 def test_which_faults_skip_seeding():
     assert sorted(map(_name, UNSEEDED)) == [
+        "corrupt/nan",
         "delay/fixed",
         "drop",
         "duplicate",
         "outage",
-        "stale_replay",
+        "stale_replay/inject",
     ]
 
 
@@ -249,3 +253,74 @@ def test_a_fault_that_skips_seeding_draws_nothing(fault):
 
 def test_a_fault_that_draws_says_so():
     assert _instance({"type": "delay", "distribution": "uniform"}, 1).uses_rng
+
+
+REVALUED = {  # a route's lone value-only fault: the bridge hands it bytes (``revalue``)
+    "corrupt spike (patched)": {"type": "corrupt", "mode": "spike", "fields": ["amount"]},
+    "corrupt nan (patched)": {"type": "corrupt", "mode": "nan", "fields": ["amount"]},
+    "corrupt null (decoded, new schema)": {"type": "corrupt", "mode": "null", "fields": ["amount"]},
+    "corrupt unseen_category (decoded)": {
+        "type": "corrupt",
+        "mode": "unseen_category",
+        "fields": ["country"],
+    },
+    "drift noise (patched)": {"type": "drift", "features": {"amount": {"noise": 2.0}}},
+    "drift shift + new category (decoded)": {"type": "drift", **SETTINGS["drift"]},
+    "drift in a segment": {
+        "type": "drift",
+        "features": {"amount": {"scale": 2.0}},
+        "where": {"user": "u3"},
+        "warmup": 2,
+        "fraction": 1.0,
+    },
+}
+NOT_REVALUED = [{"type": t, **SETTINGS[t]} for t in sorted(FAULTS) if t not in ("corrupt", "drift")]
+NOT_REVALUED.append({"type": "corrupt", "mode": "timestamp_skew"})  # the record time
+
+
+@pytest.mark.parametrize("fault", list(REVALUED.values()), ids=list(REVALUED))
+def test_revalue_gives_what_process_many_gives(fault):
+    """The bridge's in-place path (values in, new values and notes out) must produce the
+    same records and ledger details as the engine's general path, batch after batch."""
+    cfg = _config({"fraction": 0.4, **fault})
+    ctx = FaultContext(CODEC, "src", "src.shadow")
+    general = RouteEngine("src", [cfg], 7, ctx)
+    in_place = RouteEngine("src", [cfg], 7, ctx)
+    changed = 0
+    for step, part in enumerate([0, 1, 0, 0, 1]):
+        now = step * 0.5
+        general.tick(now)
+        in_place.tick(now)
+        chunk = records(200, part)[step * 40 : step * 40 + 40]
+        want = general.process_many(chunk, now)
+        got = in_place.revalue(part, [r.offset for r in chunk], [r.value for r in chunk], now)
+        assert got is not None
+        fault_obj = in_place.lone.instance(part)
+        for record, ems, result in zip(chunk, want, got, strict=True):
+            [em] = ems
+            if result is None:
+                assert (em.record, em.injections) == (record, [])
+                continue
+            changed += 1
+            assert em.record == record.with_value(result[0])
+            [inj] = em.injections
+            assert inj.detail == fault_obj.describe(result[1])
+    assert changed > 20
+
+
+@pytest.mark.parametrize("fault", NOT_REVALUED, ids=lambda f: f"{f['type']} {f.get('mode', '')}")
+def test_other_faults_take_the_general_path(fault):
+    engine = RouteEngine(
+        "src", [_config({**fault, "fraction": 1.0})], 7, FaultContext(CODEC, "src", "x")
+    )
+    engine.tick(0.5)
+    chunk = records(5)
+    assert engine.revalue(0, [r.offset for r in chunk], [r.value for r in chunk], 0.5) is None
+
+
+def test_two_stages_take_the_general_path():
+    faults = [{**REVALUED["corrupt nan (patched)"], "name": n} for n in ("a", "b")]
+    configs = [_config({**f, "fraction": 1.0}) for f in faults]
+    engine = RouteEngine("src", configs, 7, FaultContext(CODEC, "src", "x"))
+    engine.tick(0.5)
+    assert engine.revalue(0, [0], [records(1)[0].value], 0.5) is None

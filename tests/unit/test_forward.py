@@ -5,6 +5,7 @@ batch looks like (interleaved partitions, offset gaps, error events)."""
 from __future__ import annotations
 
 import json
+import math
 import random
 
 import confluent_kafka as ck
@@ -31,6 +32,12 @@ CODEC = AvroCodec(None, SCHEMA)
 PIPELINES = {
     "delay": [{"type": "delay", "fraction": 0.3, "delay": "1s"}],
     "corrupt": [{"type": "corrupt", "mode": "spike", "fields": ["amount"], "fraction": 0.3}],
+    # one value-only stage: changed in place in the hot loop (``Engine.revalue``)
+    "corrupt nan": [{"type": "corrupt", "mode": "nan", "fields": ["amount"], "fraction": 0.5}],
+    "corrupt null (decoded)": [
+        {"type": "corrupt", "mode": "null", "fields": ["amount"], "fraction": 0.3}
+    ],
+    "drift": [{"type": "drift", "fraction": 0.3, "features": {"amount": {"noise": 2}}}],
     "duplicate+drift": [
         {"type": "duplicate", "fraction": 0.2, "copies": 1},
         {"type": "drift", "fraction": 0.3, "features": {"amount": {"shift": 2}}},
@@ -125,11 +132,16 @@ def by_partition(out):
 
 
 def injections(ledger):
-    return sorted(
-        (e["fault"], e["effect"], e["source"]["partition"], e["source"]["offset"])
-        for e in ledger.entries
-        if e["kind"] == "injection"
-    )
+    """Every injection line: where from, when, status, detail and the shadow partition
+    (the fake's shadow offsets count across partitions, whose held records are released
+    in another order; ``by_partition`` compares what landed where)."""
+    lines = []
+    for e in ledger.entries:
+        if e["kind"] == "injection":
+            if e["shadow"] is not None:
+                e = e | {"shadow": e["shadow"] | {"offset": None}}
+            lines.append(json.dumps(e, sort_keys=True))
+    return sorted(lines)
 
 
 @pytest.mark.parametrize("name", sorted(PIPELINES))
@@ -224,3 +236,51 @@ def test_counters_and_episode_tallies_agree_with_the_ledger(ends):
     labels = {"experiment": "x", "route": "src", "fault": "duplicate", "type": "duplicate"}
     assert end["detail"]["injected"] == injected == 7
     assert registry.get_sample_value("streamchaos_injections_total", labels) == 7
+
+
+@pytest.mark.parametrize("ledger_kept", [True, False])
+@pytest.mark.parametrize("fails", [False, True])
+def test_values_changed_in_place_are_ledgered_counted_and_committed_once_landed(
+    ledger_kept, fails, tmp_path
+):
+    """A lone value-only fault's records are produced by the hot loop with new values
+    (``revalue``): each still gets its ledger line with the shadow coordinates (``failed``
+    when it did not land), its counter and episode tally (with or without a ledger), and
+    its source offset is committed only once it landed."""
+    fault = {"type": "corrupt", "mode": "nan", "fields": ["amount"], "fraction": 1.0}
+    fwd, out, ledger = forwarder([fault | {"schedule": {"start": 0, "duration": 10}}], 1, tmp_path)
+    fwd.producer = out = Producer(fail_topic="src.shadow" if fails else None)
+    if not ledger_kept:
+        fwd.ledger = ledger = Ledger("x", None, None)
+    registry = CollectorRegistry()
+    fwd.metrics = Metrics(registry, fwd.cfg)
+    fwd._tallies.clear()
+    fwd.tick(0.0)
+    msgs = consumed(random.Random(3))
+    fwd.forward(msgs, 1.0)
+    out.poll()
+    fwd.tick(11.0)  # the episode ends, with its tally
+    sent = [m for m in msgs if m.error() is None]
+    assert [v for _, _, v in out.out] == [
+        CODEC.encode(CODEC.decode(m.value()).value | {"amount": math.nan}, SCHEMA, None)
+        for m in sent
+    ]
+    labels = {"experiment": "x", "route": "src", "fault": "corrupt", "type": "corrupt"}
+    assert registry.get_sample_value("streamchaos_injections_total", labels) == len(sent)
+    assert fwd.routes["src"].engine.stages[0].injected == len(sent)
+    lows = {p: min(m.offset() for m in sent if m.partition() == p) for p in (0, 1)}
+    highs = {p: max(m.offset() for m in sent if m.partition() == p) + 1 for p in (0, 1)}
+    assert fwd.tracker.to_commit() == {("src", p): lows[p] if fails else highs[p] for p in (0, 1)}
+    if not ledger_kept:
+        assert ledger.entries is None
+        return
+    lines = [e for e in ledger.entries if e["kind"] == "injection"]
+    assert [(e["source"]["partition"], e["source"]["offset"]) for e in lines] == [
+        (m.partition(), m.offset()) for m in sent
+    ]
+    assert {e["status"] for e in lines} == {"failed" if fails else "delivered"}
+    assert all((e["shadow"] is None) == fails for e in lines)
+    assert [e["detail"] for e in lines] == [
+        {"mode": "nan", "fields": {"amount": {"old": float(m.offset()), "new": "nan"}}}
+        for m in sent
+    ]

@@ -9,7 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from streamchaos.codec import AvroCodec, ParsedSchema
-from streamchaos.codec.patch import spans
+from streamchaos.codec.patch import Layouts, spans
+from streamchaos.codec.wire import Undecodable
 
 RAW = {
     "type": "record",
@@ -202,3 +203,45 @@ def test_spans_refuse_what_they_cannot_write():
     assert spans(SPAN_RAW, ["tail", "missing"]) is None
     with pytest.raises(IndexError):
         located.read(data[:3])
+
+
+class _Registry:
+    """Schema ids → schemas, as a registry answers them (pure logic: no HTTP here)."""
+
+    def __init__(self, schemas):
+        self.schemas = schemas
+        self.asked = 0
+
+    def schema(self, schema_id):
+        self.asked += 1
+        if schema_id not in self.schemas:
+            raise Undecodable("unknown_schema_id", f"schema id {schema_id} unknown")
+        return self.schemas[schema_id]
+
+
+def test_layouts_find_a_writer_by_its_header_and_keep_refusing_bad_frames():
+    """A located header is not located again; what the header cannot vouch for (a
+    tombstone, an empty value, a bad magic byte, an unknown id) is refused for the same
+    reason as the full decode gives, before and after."""
+    reordered = {**SPAN_RAW, "fields": list(reversed(SPAN_RAW["fields"]))}
+    registry = _Registry({1: SPAN_SCHEMA, 2: ParsedSchema.of(reordered)})
+    codec = AvroCodec(registry)
+    checked = []
+    layouts = Layouts(["amount"], checked.append)
+    value = {"user": "u", "amount": 2.5, "opt": None, "tags": [], "m": {}, "inner": {"s": ""}}
+    value |= {"count": 1, "small": 1, "f": 0.5, "tail": "t"}
+    one, two = (codec.encode(value, registry.schemas[i], i) for i in (1, 2))
+    for _ in range(3):
+        for data in (one, two):
+            located, start = layouts.find(codec, data)
+            assert located.read(data, start)[0][2] == 2.5
+    assert registry.asked == 2 and checked == [registry.schemas[1], registry.schemas[2]]
+    for bad, reason in [
+        (None, "tombstone"),
+        (b"", "empty"),
+        (b"\x01" + one[1:], "bad_magic"),
+        (b"\x00\x00\x00\x00\x09" + one[5:], "unknown_schema_id"),
+    ]:
+        with pytest.raises(Undecodable) as refused:
+            layouts.find(codec, bad)
+        assert refused.value.reason == reason
