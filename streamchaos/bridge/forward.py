@@ -134,14 +134,19 @@ class _Run:
         plain = self.batch.on_delivery
         fwd, lines = self.fwd, self.fwd.ledger.active
         report: Any = None
+        changed = 0
         for offset, value, result in zip(offsets, values, results, strict=True):
             if result is None:
                 done[offset] = (value, plain)
-                continue
-            if report is None:
-                report = fwd.revalued_report(self.batch, self.topic, self.part, now, lines)
-            # with ledger lines to write, each report knows its record; else one counts all
-            done[offset] = (result[0], partial(report, offset, result[1]) if lines else report)
+            elif not lines:  # nothing to write when it lands: counted now
+                done[offset] = (result[0], plain)
+                changed += 1
+            else:
+                if report is None:
+                    report = fwd.revalued_report(self.batch, self.topic, self.part, now)
+                done[offset] = (result[0], partial(report, offset, result[1]))
+        if changed:
+            fwd.lone_tally(self.topic)[2] += changed
 
     def _by_index(
         self, msgs: list[Any], start: int, first: int, offsets: list[int]
@@ -367,20 +372,25 @@ class Forwarder:
         for inj in em.injections:
             self._count(route, inj)
 
-    def revalued_report(
-        self, batch: Batch, route: str, partition: int, now: float, lines: bool
-    ) -> Callable[..., None]:
-        """The delivery callback of the records of ``route``'s ``partition`` its lone
-        value-only stage changed (``_Run._revalued``): with ledger ``lines``, still to be
-        given the record's source offset and the fault's note."""
+    def _lone(self, route: str) -> Any:
+        """``route``'s lone stage (its only fault): that of the records ``revalue`` did."""
         engine = self.routes[route].engine
-        stage = engine.lone if engine is not None else None
-        assert stage is not None  # only such a route's picks are revalued
-        tally = self._tally(route, stage.name, stage.config.type)
-        if not lines:
-            return partial(self._revalued_counted, batch, tally)
-        fault = stage.instance(partition)
-        at_ms = self.at_ms(now)
+        assert engine is not None and engine.lone is not None
+        return engine.lone
+
+    def lone_tally(self, route: str) -> list[Any]:
+        """``_tally`` of ``route``'s lone stage."""
+        stage = self._lone(route)
+        return self._tally(route, stage.name, stage.config.type)
+
+    def revalued_report(
+        self, batch: Batch, route: str, partition: int, now: float
+    ) -> Callable[..., None]:
+        """The delivery callback, still to be given the record's source offset and the
+        fault's note, of the records of ``route``'s ``partition`` its lone value-only
+        stage changed (``_Run._revalued``): it writes their ledger lines."""
+        fault = self._lone(route).instance(partition)
+        tally, at_ms = self.lone_tally(route), self.at_ms(now)
         return partial(self._revalued_delivered, batch, route, partition, fault, tally, at_ms)
 
     def _revalued_delivered(
@@ -404,12 +414,6 @@ class Forwarder:
         report = self._line_report(batch, route)
         if self.ledger.injection(route, inj, source, shadow, status, at_ms, report):
             batch.add_pending(1)
-        batch.on_delivery(err, msg)
-        tally[2] += 1
-
-    @staticmethod
-    def _revalued_counted(batch: Batch, tally: list[Any], err: Any, msg: Any) -> None:
-        """The same, with no ledger lines to write."""
         batch.on_delivery(err, msg)
         tally[2] += 1
 
