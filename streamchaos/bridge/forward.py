@@ -46,7 +46,10 @@ class RouteState:
         self.failed = 0
 
 
-NO_PICKS: dict[int, list[Emission]] = {}
+# what the engine made of a partition's picked records, by offset: a list of emissions
+# (the general path), or a (value, delivery callback) pair to produce in the record's place
+Picks = dict[int, Any]
+NO_PICKS: Picks = {}
 
 
 class _Run:
@@ -61,7 +64,7 @@ class _Run:
         self.state: RouteState | None = None
         # per partition, what the engine made of the batch's records so far, by offset: a
         # record is processed once even if a partition's records come in several runs
-        self.done: dict[TP, dict[int, list[Emission]]] = {}
+        self.done: dict[TP, Picks] = {}
 
     def switch(
         self, topic: str, part: int, offset: int, seen: int, high: int
@@ -76,7 +79,7 @@ class _Run:
         shadow_part = part if part < state.shadow_partitions else -1
         return state.shadow, shadow_part, f"{topic}/{part}/".encode(), state.engine
 
-    def pick(self, msgs: list[Any], start: int, now: float) -> tuple[dict[int, Any], int]:
+    def pick(self, msgs: list[Any], start: int, now: float) -> tuple[Picks, int]:
         """Run the engine over the records of this run, from ``msgs[start]``, that a fault
         may select, all at once; return the partition's outputs by offset, and the offset
         up to which that answer holds. Selection is by offset, so a contiguous run finds
@@ -127,7 +130,7 @@ class _Run:
         values: list[bytes | None],
         results: list[Revalued],
         now: float,
-        done: dict[int, Any],
+        done: Picks,
     ) -> None:
         """``done`` gets (value, delivery callback) for each record ``revalue`` saw: the hot
         loop produces it in the consumed record's place (an unchanged one as it came)."""
@@ -243,7 +246,7 @@ class Forwarder:
         run = _Run(self, batch)
         shadow, shadow_part, prefix = "", -1, b""
         engine: RouteEngine | None = None
-        picks: dict[int, list[Emission]] = NO_PICKS
+        picks: Picks = NO_PICKS
         picks_end = 0
         only = self.only_topic  # one source: no ``msg.topic()`` (a new str per call) needed
         run_topic, run_part, seen, high = "", -1, 0, -1  # the current run, in locals

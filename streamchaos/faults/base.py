@@ -222,8 +222,8 @@ class ValueFault(Fault):
         raise NotImplementedError(f"{type(self).__name__} does not revalue")
 
     def describe(self, note: Any) -> dict[str, Any]:
-        """The ledger detail of a change ``revalue`` noted: built only when a ledger line
-        is written (by default the note is the detail)."""
+        """The ledger detail of a change ``revalue`` noted (by default the note is the
+        detail): the bridge's in-place path calls it only when a ledger line is written."""
         return dict(note)
 
     def emission(self, record: Record, result: Revalued) -> Emission:
