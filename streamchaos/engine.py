@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from streamchaos.faults import FAULTS, Fault, FaultConfig
-from streamchaos.faults.base import FaultContext, Revalued
+from streamchaos.faults.base import FaultContext, InPlaceFault, Revalued
 from streamchaos.record import Emission, Injection, Record
 from streamchaos.selection import (
     RecordRandom,
@@ -278,7 +278,7 @@ class RouteEngine:
         if stage is None:
             return None
         inst = stage.instance(partition)
-        if not getattr(inst, "value_only", False):
+        if not isinstance(inst, InPlaceFault) or not inst.value_only:
             return None
         out: list[Revalued] = [None] * len(offsets)
         p = stage.probability
@@ -292,9 +292,7 @@ class RouteEngine:
             offsets, values = [offsets[i] for i in picked], [values[i] for i in picked]
         topic = self.topic
         seeds = stage.offset_seeds(partition, offsets) if inst.uses_rng else [0] * len(offsets)
-        results = inst.revalue(  # type: ignore[attr-defined]
-            values, seeds, now, lambda i: f"{topic}[{partition}]@{offsets[i]}"
-        )
+        results = inst.revalue(values, seeds, now, lambda i: f"{topic}[{partition}]@{offsets[i]}")
         for i, res in zip(picked, results, strict=True):
             out[i] = res
         return out

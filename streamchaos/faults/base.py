@@ -190,48 +190,13 @@ Revalued = tuple[bytes, Any] | None  # (new value, note for ``describe``); None:
 
 
 class ValueFault(Fault):
-    """Decode the selected record, change its value, encode it; bad input passes unchanged.
-
-    A fault whose every change is to the value alone sets ``value_only`` and implements
-    ``revalue``: the bridge then hands it the selected values of a consumed batch as bytes,
-    and produces the results in the consumed records' place, without a ``Record`` or an
-    ``Emission`` per record (the cost of a selected record is most of a fault's overhead).
-    """
+    """Decode the selected record, change its value, encode it; bad input passes unchanged."""
 
     ctx: FaultContext
     batched = True  # one emission per record, always (``guarded``)
-    value_only = False
 
     def apply(self, record: Record, now: float) -> list[Emission]:
         return self.guarded(record, lambda: self._modify(record, now))
-
-    def apply_many(self, records: list[Record], seeds: list[int], now: float) -> list[Emission]:
-        if not self.value_only:
-            return super().apply_many(records, seeds, now)
-        values = [r.value for r in records]
-        results = self.revalue(values, seeds, now, lambda i: records[i].where)
-        return [self.emission(r, res) for r, res in zip(records, results, strict=True)]
-
-    def revalue(
-        self, values: list[bytes | None], seeds: list[int], now: float, where: Callable[[int], str]
-    ) -> list[Revalued]:
-        """``value_only`` faults: the new value of each selected value and a note of what
-        changed, in order (None: passes unchanged); ``seeds[i]`` seeds the draws for
-        ``values[i]``, ``where(i)`` names its record. Bad input is reported and passes
-        unchanged."""
-        raise NotImplementedError(f"{type(self).__name__} does not revalue")
-
-    def describe(self, note: Any) -> dict[str, Any]:
-        """The ledger detail of a change ``revalue`` noted (by default the note is the
-        detail): the bridge's in-place path calls it only when a ledger line is written."""
-        return dict(note)
-
-    def emission(self, record: Record, result: Revalued) -> Emission:
-        """What ``result`` of ``revalue`` means for ``record``."""
-        if result is None:
-            return Emission(record, record, [])
-        detail = self.describe(result[1])
-        return Emission(record.with_value(result[0]), record, [self.injection("modify", **detail)])
 
     def _modify(self, record: Record, now: float) -> list[Emission]:
         out = self.change(record, now)
@@ -273,6 +238,42 @@ class ValueFault(Fault):
     @abstractmethod
     def change(self, record: Record, now: float) -> tuple[Record, dict[str, Any]] | None:
         """The changed record and the ledger detail, or None to leave it alone."""
+
+
+class InPlaceFault(ValueFault):
+    """A value fault that can work on bytes: when ``value_only`` (every change is to the
+    value alone), the bridge hands it the selected values of a consumed batch and produces
+    the results in the consumed records' place, without a ``Record`` or an ``Emission``
+    per record (the cost of a selected record is most of a fault's overhead)."""
+
+    value_only = True
+
+    def apply_many(self, records: list[Record], seeds: list[int], now: float) -> list[Emission]:
+        if not self.value_only:
+            return super().apply_many(records, seeds, now)
+        values = [r.value for r in records]
+        results = self.revalue(values, seeds, now, lambda i: records[i].where)
+        return [self.emission(r, res) for r, res in zip(records, results, strict=True)]
+
+    @abstractmethod
+    def revalue(
+        self, values: list[bytes | None], seeds: list[int], now: float, where: Callable[[int], str]
+    ) -> list[Revalued]:
+        """The new value of each selected value and a note of what changed, in order
+        (None: passes unchanged); ``seeds[i]`` seeds the draws for ``values[i]``,
+        ``where(i)`` names its record. Bad input is reported and passes unchanged."""
+
+    @abstractmethod
+    def describe(self, note: Any) -> dict[str, Any]:
+        """The ledger detail of a change ``revalue`` noted: the bridge's in-place path
+        calls it only when a ledger line is written."""
+
+    def emission(self, record: Record, result: Revalued) -> Emission:
+        """What ``result`` of ``revalue`` means for ``record``."""
+        if result is None:
+            return Emission(record, record, [])
+        detail = self.describe(result[1])
+        return Emission(record.with_value(result[0]), record, [self.injection("modify", **detail)])
 
 
 class RunningStats:

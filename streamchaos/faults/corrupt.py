@@ -21,7 +21,7 @@ from pydantic import Field, model_validator
 from streamchaos.codec import mutate
 from streamchaos.codec.avro import AvroCodec
 from streamchaos.codec.patch import Layouts
-from streamchaos.faults.base import FaultConfig, FieldError, Revalued, RunningStats, ValueFault
+from streamchaos.faults.base import FaultConfig, FieldError, InPlaceFault, Revalued, RunningStats
 from streamchaos.record import Record
 
 MODES = (
@@ -71,7 +71,7 @@ class CorruptConfig(FaultConfig):
         return self
 
 
-class Corrupt(ValueFault):
+class Corrupt(InPlaceFault):
     Config = CorruptConfig
     purpose = (
         "NaN/inf/null, type flips, unseen categories, stuck values, unit changes, "

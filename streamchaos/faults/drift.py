@@ -35,7 +35,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from streamchaos.codec import mutate
 from streamchaos.codec.avro import AvroCodec
 from streamchaos.codec.patch import Layouts, Spans
-from streamchaos.faults.base import FaultConfig, FieldError, Revalued, RunningStats, ValueFault
+from streamchaos.faults.base import FaultConfig, FieldError, InPlaceFault, Revalued, RunningStats
 from streamchaos.record import Emission, Record
 from streamchaos.selection import first_bits, keyed_uniforms, splitmix
 
@@ -87,7 +87,7 @@ class DriftConfig(FaultConfig):
     warmup: int = Field(default=200, ge=2, description="records that estimate mean and σ")
 
 
-class Drift(ValueFault):
+class Drift(InPlaceFault):
     Config = DriftConfig
     purpose = (
         "gradual distribution drift per feature: shift, scale, noise, category mix, "
@@ -104,7 +104,6 @@ class Drift(ValueFault):
         self._patchable = cfg.where is None and all(
             spec.numeric and spec.null_rate is None for spec in cfg.features.values()
         )
-        self.value_only = True  # drift changes feature values, never key, headers or time
 
     # -- the fault protocol: one record, or a batch, the same way --------------------
 
