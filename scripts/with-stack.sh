@@ -18,4 +18,12 @@ set -a
 # shellcheck disable=SC1091
 source "${STACK_DIR:-.local}/stack.env"
 set +a
-"$@"
+rc=0
+"$@" || rc=$?
+if [[ $rc != 0 && $started == 1 ]]; then # the logs go with the stack: show them first
+  for f in kafka registry; do
+    log="${STACK_DIR:-.local}/$f.log"
+    [[ -f "$log" ]] && { echo "--- last lines of $log"; tail -n 25 "$log"; }
+  done
+fi
+exit $rc

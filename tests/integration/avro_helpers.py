@@ -48,7 +48,10 @@ def row(i: int) -> dict[str, Any]:
 
 
 def client(url: str) -> SchemaRegistryClient:
-    return SchemaRegistryClient({"url": url})
+    """A registry client that cannot hang a test: confluent-kafka sets no HTTP timeout by
+    default, and one unanswered request once held a CI run until pytest-timeout fired.
+    Timed-out requests are transport errors, which the client retries."""
+    return SchemaRegistryClient({"url": url, "timeout": 20, "max.retries": 4})
 
 
 def produce_avro(
