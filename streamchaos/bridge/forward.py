@@ -363,8 +363,7 @@ class Forwarder:
         coordinates. Lines bound for the ledger topic join ``batch`` before this report
         is counted, so the source offset stays uncommitted until they land too."""
         if self.ledger.active:
-            shadow = None if err is not None else coords(msg.topic(), msg.partition(), msg.offset())
-            status = "failed" if err is not None else "delivered"
+            shadow, status = _landing(err, msg)
             report = self._line_report(batch, route)
             lines = 0
             for inj in em.injections:
@@ -410,8 +409,7 @@ class Forwarder:
         msg: Any,
     ) -> None:
         """``_injected_delivered`` for a record changed in place: the same ledger line."""
-        shadow = None if err is not None else coords(msg.topic(), msg.partition(), msg.offset())
-        status = "failed" if err is not None else "delivered"
+        shadow, status = _landing(err, msg)
         inj = fault.injection("modify", **fault.describe(note))
         source = Record(route, partition, offset, None, None)
         report = self._line_report(batch, route)
@@ -515,3 +513,11 @@ class Forwarder:
                 if stage.intensity > 0:
                     self._episode(state.name, stage, "episode_end", now)
                     stage.set_intensity(0.0)
+
+
+def _landing(err: Any, msg: Any) -> tuple[dict[str, Any] | None, str]:
+    """Where a delivery report says the record landed (None when it did not), and the
+    ledger status that goes with it."""
+    if err is not None:
+        return None, "failed"
+    return coords(msg.topic(), msg.partition(), msg.offset()), "delivered"
