@@ -101,6 +101,11 @@ class KafkaSettings(_Model):
                 f"producer.acks: {acks!r} would let offsets be committed for records the "
                 "broker never stored; the bridge needs acks=all"
             )
+        if "delivery.report.only.error" in self.producer:
+            raise ValueError(
+                "producer.delivery.report.only.error: set by the bridge (on without a "
+                "ledger, off with one: ledger lines need every injected record's report)"
+            )
         if str(self.producer.get("enable.idempotence", True)).lower() in ("false", "0"):
             raise ValueError(
                 "producer.enable.idempotence: the bridge keeps it on (no duplicates or "

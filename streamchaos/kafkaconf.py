@@ -66,12 +66,16 @@ def consumer_conf(cfg: Config) -> dict[str, Any]:
     return conf
 
 
-def producer_conf(cfg: Config) -> dict[str, Any]:
+def producer_conf(cfg: Config, success_reports: bool = True) -> dict[str, Any]:
+    """``success_reports``: False when nothing needs a record's shadow offset (no ledger):
+    librdkafka then reports failed deliveries only (see ``offsets.py``)."""
     conf: dict[str, Any] = {"bootstrap.servers": cfg.kafka.bootstrap_servers}
     conf.update(security_conf(cfg))
     conf.update(PRODUCER_DEFAULTS)
     conf["client.id"] = f"streamchaos-{cfg.experiment}"
     conf.update(cfg.kafka.producer)
+    if not success_reports:  # saves a Python call and a Message per delivered record
+        conf["delivery.report.only.error"] = True
     return conf
 
 

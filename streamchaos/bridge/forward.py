@@ -330,11 +330,13 @@ class Forwarder:
                         batch.add_pending(1)
                     self._count(route, inj)
                 continue
-            callback = (
-                partial(self._injected_delivered, batch, route, em, at_ms)
-                if em.injections
-                else plain
-            )
+            callback = plain
+            if em.injections:
+                if self.ledger.active:  # the line is written when the record lands
+                    callback = partial(self._injected_delivered, batch, route, em, at_ms)
+                else:  # nothing to write: counted now (as ``_Run._revalued`` counts)
+                    for inj in em.injections:
+                        self._count(route, inj)
             headers = list(rec.headers)
             if lineage is not None:
                 headers.append((lineage, f"{src.topic}/{src.partition}/{src.offset}".encode()))
@@ -359,17 +361,16 @@ class Forwarder:
     def _injected_delivered(
         self, batch: Batch, route: str, em: Emission, at_ms: int, err: Any, msg: Any
     ) -> None:
-        """The injected record's delivery report: its ledger lines, with the shadow
-        coordinates. Lines bound for the ledger topic join ``batch`` before this report
-        is counted, so the source offset stays uncommitted until they land too."""
-        if self.ledger.active:
-            shadow, status = _landing(err, msg)
-            report = self._line_report(batch, route)
-            lines = 0
-            for inj in em.injections:
-                lines += self.ledger.injection(route, inj, em.source, shadow, status, at_ms, report)
-            if lines:
-                batch.add_pending(lines)
+        """The injected record's delivery report (with a ledger only): its ledger lines,
+        with the shadow coordinates. Lines bound for the ledger topic join ``batch`` before
+        this report is counted, so the source offset stays uncommitted until they land."""
+        shadow, status = _landing(err, msg)
+        report = self._line_report(batch, route)
+        lines = 0
+        for inj in em.injections:
+            lines += self.ledger.injection(route, inj, em.source, shadow, status, at_ms, report)
+        if lines:
+            batch.add_pending(lines)
         batch.on_delivery(err, msg)
         for inj in em.injections:
             self._count(route, inj)

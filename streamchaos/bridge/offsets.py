@@ -5,6 +5,9 @@ A source offset is *finished* when every output it caused was acknowledged by th
 ledger topic, when there is one. Outputs are produced in groups (``Batch``): one per
 consumed batch, one per release of held records. The broker acknowledges each output
 through a delivery report; a batch is complete when all of its outputs are acknowledged.
+A bridge that keeps no ledger needs no shadow offsets, so it asks for reports of failures
+only; its batches complete when a flush finds nothing in flight (``all_landed``), the way
+Kafka Streams flushes its producer before it commits.
 
 The commit point of a partition is the lowest offset that is not finished:
   1. the lowest offset of any incomplete batch touching the partition,
@@ -109,6 +112,13 @@ class OffsetTracker:
             for tp, low in batch.lows.items():
                 self._failed[tp] = min(low, self._failed.get(tp, low))
         self.on_complete(batch)
+
+    def all_landed(self) -> None:
+        """The producer has nothing in flight (a flush emptied it): every sealed batch is
+        complete, its failures among the delivery reports served during that flush. How
+        batches complete when the bridge asks librdkafka for failure reports only."""
+        for batch in [b for b in self._pending if b.sealed]:
+            self._complete(batch)
 
     def commit_point(self, tp: TP) -> int | None:
         """The offset to commit for ``tp`` (next to read), or None if nothing consumed."""

@@ -34,6 +34,10 @@ from streamchaos.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
+COMMIT_FLUSH_TIMEOUT = 10.0
+"""Without success reports, each commit first flushes the producer, this long at most
+(the broker is not keeping up if it takes longer; the next commit tries again)."""
+
 ASSIGN_GRACE = 60.0
 """--idle-exit starts counting at the first assignment, or after this many seconds
 (a restarted member may wait for a dead one's session to expire before it gets any)."""
@@ -111,6 +115,8 @@ class Bridge:
         self._producer: Any = None
         self._server: ControlServer | None = None
         self.ledger: Ledger | None = None
+        # a report per delivered record only when ledger lines need the shadow offsets
+        self.success_reports = bool(cfg.ledger.path or cfg.ledger.topic or keep_ledger)
 
     # -- control --------------------------------------------------------------------
 
@@ -235,7 +241,7 @@ class Bridge:
         for route in cfg.routes:
             ctx = self._fault_context(route, registry)
             self._routes[route.source] = RouteState(route, shadows[route.shadow], cfg.seed, ctx)
-        pconf = producer_conf(cfg)
+        pconf = producer_conf(cfg, self.success_reports)
         pconf["error_cb"] = self._client_error
         self._producer = Producer(pconf)
         self._t0 = self.clock()
@@ -427,10 +433,18 @@ class Bridge:
         while True:
             if self.ledger is not None:
                 self.ledger.send(deadline)
-            left = int(self._producer.flush(max(0.0, deadline - time.monotonic())))
+            left = self._land(max(0.0, deadline - time.monotonic()))
             waiting = len(self.ledger.outbox) if self.ledger is not None else 0
             if left or not waiting or time.monotonic() >= deadline:
                 return left + waiting
+
+    def _land(self, timeout: float) -> int:
+        """Flush the producer; returns what is still in flight. Without success reports, a
+        flush that empties it is what completes the batches (``OffsetTracker.all_landed``)."""
+        left = int(self._producer.flush(timeout))
+        if left == 0 and not self.success_reports:
+            self.tracker.all_landed()
+        return left
 
     def _batch_complete(self, batch: Batch) -> None:
         """Count what landed per route; log and count what finally failed (shadow records,
@@ -460,9 +474,14 @@ class Bridge:
 
     def _commit(self, tps: list[TP] | None = None) -> None:
         """Commit what landed; the ledger file is flushed first, so no committed offset's
-        ground truth can be lost to a crash between the two."""
+        ground truth can be lost to a crash between the two. Without success reports,
+        what landed is known after a flush of the producer (``_land``)."""
         if self.ledger is not None:
             self.ledger.flush()
+        if not self.success_reports and self._producer is not None:
+            left = self._land(COMMIT_FLUSH_TIMEOUT)
+            if left:
+                log.warning("%d records still in flight after %.0fs", left, COMMIT_FLUSH_TIMEOUT)
         points = self.tracker.to_commit(tps)
         if points:
             offsets = [TopicPartition(t, p, o) for (t, p), o in points.items()]

@@ -150,15 +150,21 @@ def test_two_bridges_split_partitions_and_deliver_everything(
     assert committed_offsets(kafka_bootstrap, group_id, source) == ends
 
 
-def test_failed_delivery_is_never_committed(kafka_bootstrap, topic_factory, group_id):
+@pytest.mark.parametrize("ledger", [False, True])
+def test_failed_delivery_is_never_committed(
+    kafka_bootstrap, topic_factory, group_id, ledger, tmp_path
+):
+    """Without a ledger the bridge hears of failures only (and flushes before it commits);
+    with one, of every delivery: a record the broker refuses is never committed either way."""
     source = topic_factory(partitions=1)
     shadow = topic_factory(partitions=1, suffix=".shadow", config={"max.message.bytes": "2000"})
     records = [{"topic": source, "value": b"small-%d" % i} for i in range(10)]
     records.append({"topic": source, "value": b"x" * 5000})
     produce_all(kafka_bootstrap, records)
-    cfg = config_from_dict(
-        bridge_config(kafka_bootstrap, group_id, [{"source": source, "shadow": shadow}]), env={}
-    )
+    raw = bridge_config(kafka_bootstrap, group_id, [{"source": source, "shadow": shadow}])
+    if ledger:
+        raw["ledger"] = {"path": str(tmp_path / "ledger.jsonl")}
+    cfg = config_from_dict(raw, env={})
     registry = CollectorRegistry()
 
     assert Bridge(cfg, registry=registry).run(idle_exit=3) == 1

@@ -244,6 +244,10 @@ def test_validate_checks_secrets_without_printing_them(tmp_path, monkeypatch, ca
             {"kafka": {"producer": {"enable.idempotence": False}}},
             "kafka.producer.enable.idempotence:",
         ),
+        (
+            {"kafka": {"producer": {"delivery.report.only.error": True}}},
+            "kafka.producer.delivery.report.only.error:",
+        ),
     ],
 )
 def test_settings_that_would_break_the_invariants(changes, start):

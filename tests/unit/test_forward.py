@@ -53,10 +53,11 @@ class Producer:
     """Keeps the shadow records produced (ledger lines carry no headers); delivers on
     ``poll``, failing every record bound for ``fail_topic``."""
 
-    def __init__(self, fail_topic: str | None = None) -> None:
+    def __init__(self, fail_topic: str | None = None, errors_only: bool = False) -> None:
         self.out: list[tuple[int, bytes, bytes]] = []
         self._queued: list[tuple] = []
         self.fail_topic = fail_topic
+        self.errors_only = errors_only  # librdkafka's delivery.report.only.error
 
     def produce(  # as confluent-kafka takes them: positionally (the hot loop) or by name
         self,
@@ -79,7 +80,8 @@ class Producer:
         for callback, topic, partition, offset in queued:
             fails = topic == self.fail_topic
             err = ck.KafkaError(ck.KafkaError.MSG_SIZE_TOO_LARGE) if fails else None
-            callback(err, ck.Message(topic=topic, partition=partition, offset=offset))
+            if fails or not self.errors_only:
+                callback(err, ck.Message(topic=topic, partition=partition, offset=offset))
         return len(queued)
 
 
@@ -284,3 +286,54 @@ def test_values_changed_in_place_are_ledgered_counted_and_committed_once_landed(
         {"mode": "nan", "fields": {"amount": {"old": float(m.offset()), "new": "nan"}}}
         for m in sent
     ]
+
+
+@pytest.mark.parametrize("name", ["delay", "corrupt", "corrupt nan", "duplicate+drift"])
+@pytest.mark.parametrize("fails", [False, True])
+def test_without_a_ledger_only_failures_are_reported_and_nothing_else_is_lost(
+    name, fails, tmp_path
+):
+    """No ledger: the bridge asks librdkafka for failure reports only. Injections are
+    counted without waiting for reports that never come (as many as a run with a ledger
+    writes lines), and offsets are committable only once a flush emptied the producer
+    (``all_landed``): then exactly as far as with a report per record."""
+    faults = [f | {"schedule": {"start": 0, "duration": 10}} for f in PIPELINES[name]]
+    fail_topic = "src.shadow" if fails else None
+    runs = {}
+    for kept in (True, False):
+        fwd, _, _ = forwarder(faults, 5, tmp_path)
+        fwd.producer = out = Producer(fail_topic, errors_only=not kept)
+        if not kept:
+            fwd.ledger = Ledger("x", None, None)
+        registry = CollectorRegistry()
+        fwd.metrics = Metrics(registry, fwd.cfg)
+        fwd._tallies.clear()
+        fwd.tick(0.0)
+        msgs = consumed(random.Random(11))
+        for i in range(0, len(msgs), 7):
+            fwd.forward(msgs[i : i + 7], 1.0)
+            out.poll()
+        fwd.tick(5.0)  # the delays are over: released
+        out.poll()
+        before = fwd.tracker.to_commit()
+        fwd.tracker.all_landed()  # what the bridge does once a flush left nothing in flight
+        fwd.tick(11.0)  # the episodes end, with their tallies
+        counts = {
+            s.labels["fault"]: s.value
+            for m in registry.collect()
+            if m.name == "streamchaos_injections"
+            for s in m.samples
+            if s.name.endswith("_total")
+        }
+        runs[kept] = (before, fwd.tracker.to_commit(), counts, fwd.ledger.entries, out.out)
+    (_, points, counts, entries, out), (before, bare_points, bare_counts, _, bare_out) = (
+        runs[True],
+        runs[False],
+    )
+    lines = [e for e in entries if e["kind"] == "injection"]
+    assert lines and sum(counts.values()) == len(lines)
+    assert bare_counts == counts
+    assert bare_out == out
+    assert bare_points == points
+    if not fails:  # nothing is committable before the flush (failures block it anyway)
+        assert all(before.get(tp, 0) < point for tp, point in points.items())

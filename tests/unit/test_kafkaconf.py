@@ -26,3 +26,8 @@ def test_user_properties_win_but_not_over_commit_safety():
     assert conf["fetch.queue.backoff.ms"] == 50
     assert conf["enable.auto.commit"] is False
     assert producer_conf(cfg)["linger.ms"] == 20
+
+
+def test_failure_reports_only_when_nothing_needs_shadow_offsets():
+    assert "delivery.report.only.error" not in producer_conf(make())
+    assert producer_conf(make(), success_reports=False)["delivery.report.only.error"] is True

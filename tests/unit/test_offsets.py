@@ -55,6 +55,28 @@ def test_failed_delivery_is_never_passed():
     assert tracker.failed_outputs == 1
 
 
+def test_a_flush_that_empties_the_producer_completes_every_sealed_batch():
+    """Without success reports, only failures arrive; a flush that leaves nothing in
+    flight is what says the rest landed (``all_landed``). A batch still being filled
+    (not sealed) stays pending, and a reported failure is still never passed."""
+    tracker = OffsetTracker()
+    consume(tracker, range(0, 5))
+    failing = consume(tracker, range(5, 8))
+    failing.on_delivery("MSG_SIZE_TOO_LARGE", None)  # the one report that comes
+    open_batch = tracker.new_batch()
+    open_batch.cover(TP, 8)
+    tracker.consumed(TP, 8)
+    open_batch.add_outputs("t", 1)
+    assert tracker.commit_point(TP) == 0
+    tracker.all_landed()
+    assert tracker.commit_point(TP) == 5  # the failing batch's low
+    assert tracker.failed_outputs == 1
+    assert tracker.in_flight() == 1  # the open batch's output: not taken for landed
+    other = ("src", 1)
+    tracker.consumed(other, 3)
+    assert tracker.commit_point(other) == 4
+
+
 def test_held_offset_keeps_commit_behind_it():
     tracker = OffsetTracker()
     held = {TP: 2}
