@@ -38,6 +38,16 @@ def first_bits(seed: int) -> int:
     return splitmix((seed + GOLDEN) & MASK)
 
 
+def first_bits_array(seeds: list[int]) -> np.ndarray:
+    """``first_bits`` of every seed, as a uint64 array (numpy, for a batch)."""
+    x = np.array(seeds, dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        x = x + np.uint64(GOLDEN) + np.uint64(GOLDEN)
+        x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return x ^ (x >> np.uint64(31))
+
+
 def uniform(base: int, offset: int) -> float:
     """The draw in [0, 1) for one offset."""
     return (splitmix(base ^ offset) >> 11) / _TWO53

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from streamchaos.codec.mutate import INT_RANGE, NUMERIC
 from streamchaos.codec.wire import HEADER_SIZE, Undecodable
@@ -155,6 +155,8 @@ def skipper(ftype: Any) -> Skip | None:
 def zigzag_bytes(value: int) -> bytes:
     """Avro's encoding of an int/long: zigzag, then a little-endian base-128 varint."""
     n = (value << 1) ^ (value >> 63)
+    if n < 0x4000:  # up to two bytes (|value| < 8192): no loop
+        return bytes((n,)) if n < 0x80 else bytes(((n & 0x7F) | 0x80, n >> 7))
     out = bytearray()
     while n > 0x7F:
         out.append((n & 0x7F) | 0x80)
@@ -184,6 +186,7 @@ class Spans:
         self._forwards = [index for index, _ in plan if index >= 0]
         self._encoders = [_encoder(kind) for kind in self.kinds]
         self._read = _compile(plan, len(names))
+        self._write_all = _compile_writer(plan, self.kinds)
 
     def read(self, payload: bytes, start: int = 0) -> list[tuple[int, int, float | int]]:
         """Each target's (start, end, value); the record begins at ``payload[start]`` and
@@ -212,6 +215,8 @@ class Spans:
         spans: list[tuple[int, int, float | int]],
         values: list[float | int | None],
     ) -> bytes:
+        if None not in values:  # every target changes: one compiled expression
+            return self._write_all(payload, spans, values)
         pieces: list[bytes] = []
         last, encoders = 0, self._encoders
         for index in self._forwards:  # the payload's bytes between new values stay as they are
@@ -224,27 +229,56 @@ class Spans:
         return b"".join(pieces)
 
 
+FIXED_FORMAT = {"double": "d", "float": "f"}
+
+
+def _groups(plan: list[tuple[int, Skip | str | int]]) -> list[list[tuple[int, Any]]]:
+    """The plan with each run of adjacent fixed-width targets (doubles, floats) as one
+    group, so one ``struct`` call reads or writes them all; other steps stand alone."""
+    out: list[list[tuple[int, Any]]] = []
+    for index, step in plan:
+        fixed = index >= 0 and step in FIXED_FORMAT
+        last = out[-1] if out else None
+        if fixed and last and last[0][0] >= 0 and last[0][1] in FIXED_FORMAT:
+            last.append((index, step))
+        else:
+            out.append([(index, step)])
+    return out
+
+
 def _compile(plan: list[tuple[int, Skip | str | int]], count: int) -> Callable[..., Any]:
     """The plan as one function ``read(p, pos)``: the same steps, skips and checks (an
     out-of-bounds read raises IndexError or struct.error, as the skip functions do). Only
     numbers and fixed names go into the source, never text from a schema."""
-    env: dict[str, Any] = {"D": _DOUBLE.unpack_from, "F": _FLOAT.unpack_from, "zz": _zigzag}
-    env["sb"] = _skip_bytes
+    env: dict[str, Any] = {"sb": _skip_bytes}
     lines = ["def read(p, pos):"]
-    for k, (index, step) in enumerate(plan):
-        if index >= 0:
-            if step == "double":
-                lines += [f"    a{index} = pos", f"    v{index} = D(p, pos)[0]", "    pos += 8"]
-            elif step == "float":
-                lines += [f"    a{index} = pos", f"    v{index} = F(p, pos)[0]", "    pos += 4"]
-            else:
-                lines += [f"    a{index} = pos", f"    v{index}, pos = zz(p, pos)"]
-            lines.append(f"    e{index} = pos")
+    for k, group in enumerate(_groups(plan)):
+        index, step = group[0]
+        if index >= 0 and step in FIXED_FORMAT:  # adjacent doubles/floats: one unpack
+            fmt = "<" + "".join(FIXED_FORMAT[str(kind)] for _, kind in group)
+            env[f"U{k}"] = struct.Struct(fmt).unpack_from
+            names = ", ".join(f"v{i}" for i, _ in group) + ","
+            lines.append(f"    {names} = U{k}(p, pos)")
+            offset = 0
+            for i, kind in group:
+                width = 8 if kind == "double" else 4
+                lines += [f"    a{i} = pos + {offset}", f"    e{i} = pos + {offset + width}"]
+                offset += width
+            lines.append(f"    pos += {offset}")
+        elif index >= 0:  # int/long: the varint inline
+            lines += [f"    a{index} = pos", "    n = 0", "    s = 0", "    while True:"]
+            lines += ["        b = p[pos]", "        pos += 1", "        n |= (b & 0x7F) << s"]
+            lines += ["        if b < 0x80:", "            break", "        s += 7"]
+            lines += [f"    v{index} = (n >> 1) ^ -(n & 1)", f"    e{index} = pos"]
         elif type(step) is int:
             lines.append(f"    pos += {step}")
-        elif step is _skip_bytes:  # a length under 64 is one even byte: no call
-            lines += ["    b = p[pos]", "    if b & 0x81:", "        pos = sb(p, pos)"]
-            lines += ["    else:", "        pos += 1 + (b >> 1)"]
+        elif step is _skip_bytes:  # lengths under 8192 (one or two bytes): no call
+            lines += ["    b = p[pos]", "    if b < 0x80:", "        if b & 1:"]
+            lines += ["            pos = sb(p, pos)", "        else:"]
+            lines += ["            pos += 1 + (b >> 1)", "    else:", "        c = p[pos + 1]"]
+            lines += ["        if c < 0x80 and not b & 1:"]
+            lines += ["            pos += 2 + (((b & 0x7F) | (c << 7)) >> 1)", "        else:"]
+            lines += ["            pos = sb(p, pos)"]
         elif step is _varint_end:
             lines += ["    while p[pos] & 0x80:", "        pos += 1", "    pos += 1"]
         else:
@@ -259,24 +293,46 @@ def _compile(plan: list[tuple[int, Skip | str | int]], count: int) -> Callable[.
     return env["read"]
 
 
+def _compile_writer(
+    plan: list[tuple[int, Skip | str | int]], kinds: list[str]
+) -> Callable[..., Any]:
+    """``Spans.write`` when every target gets a new value, as one function
+    ``write_all(p, s, v)``: the payload's slices between the targets, and the targets'
+    encodings (adjacent doubles/floats packed by one ``struct`` call), joined once."""
+    env: dict[str, Any] = {}
+    parts: list[str] = []
+    last = "0"  # where the payload's next unchanged slice starts
+    for k, group in enumerate(g for g in _groups(plan) if g[0][0] >= 0):
+        first, final = group[0][0], group[-1][0]
+        parts.append(f"p[{last}:s[{first}][0]]")
+        if group[0][1] in FIXED_FORMAT:
+            fmt = "<" + "".join(FIXED_FORMAT[str(kind)] for _, kind in group)
+            env[f"P{k}"] = struct.Struct(fmt).pack
+            parts.append(f"P{k}(" + ", ".join(f"v[{i}]" for i, _ in group) + ")")
+        else:
+            env[f"E{k}"] = _encoder(kinds[first])
+            parts.append(f"E{k}(v[{first}])")
+        last = f"s[{final}][1]"
+    parts.append(f"p[{last}:]")
+    source = "def write_all(p, s, v):\n    return b''.join((" + ", ".join(parts) + "))"
+    exec(source, env)  # generated from the plan's indices and fixed names only
+    return cast(Callable[..., Any], env["write_all"])
+
+
 def _encoder(kind: str) -> Callable[[Any], bytes]:
     if kind == "double":
         return _DOUBLE.pack
     if kind == "float":
         return _FLOAT.pack
-    return lambda value: _encode(kind, value)
-
-
-def _encode(kind: str, value: float | int) -> bytes:
-    if kind == "double":
-        return _DOUBLE.pack(value)
-    if kind == "float":
-        return _FLOAT.pack(value)
     low, high = INT_RANGE[kind]
-    number = int(value)
-    if not low <= number <= high:
-        raise OverflowError(f"{number} does not fit an Avro {kind}")
-    return zigzag_bytes(number)
+
+    def encode(value: float | int) -> bytes:
+        number = int(value)
+        if not low <= number <= high:
+            raise OverflowError(f"{number} does not fit an Avro {kind}")
+        return zigzag_bytes(number)
+
+    return encode
 
 
 def spans(schema: Any, names: list[str]) -> Spans | None:

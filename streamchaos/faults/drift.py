@@ -27,7 +27,7 @@ import sys
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from itertools import accumulate
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -37,7 +37,7 @@ from streamchaos.codec.avro import AvroCodec
 from streamchaos.codec.patch import Layouts, Spans
 from streamchaos.faults.base import FaultConfig, FieldError, InPlaceFault, Revalued, RunningStats
 from streamchaos.record import Emission, Record
-from streamchaos.selection import first_bits, keyed_uniforms, splitmix
+from streamchaos.selection import first_bits_array, keyed_uniforms, splitmix
 
 
 class FeatureDrift(BaseModel):
@@ -104,6 +104,21 @@ class Drift(InPlaceFault):
         self._patchable = cfg.where is None and all(
             spec.numeric and spec.null_rate is None for spec in cfg.features.values()
         )
+        # draws are needed (a key per record) only for noise, categories and nulls
+        self._keyed = any(
+            spec.noise is not None or spec.null_rate is not None or not spec.numeric
+            for spec in cfg.features.values()
+        )
+        # every feature shifts by an absolute amount and does nothing else: one array
+        # operation for them all
+        self._shifts = [spec.shift for spec in cfg.features.values()]
+        self._shifts_only = all(
+            spec.shift is not None
+            and spec.unit == "absolute"
+            and spec.scale is None
+            and spec.noise is None
+            for spec in cfg.features.values()
+        )
 
     # -- the fault protocol: one record, or a batch, the same way --------------------
 
@@ -114,7 +129,8 @@ class Drift(InPlaceFault):
     def revalue(
         self, values: list[bytes | None], seeds: list[int], now: float, where: Callable[[int], str]
     ) -> list[Revalued]:
-        keys = [first_bits(seed) for seed in seeds]  # what ``apply`` draws, rng seeded so
+        # what ``apply`` draws, its rng seeded so; not worked out when nothing draws
+        keys = first_bits_array(seeds) if self._keyed else None
         return self._drift_values(values, keys, now, where)
 
     def change(self, record: Record, now: float) -> tuple[Record, dict[str, Any]] | None:
@@ -122,8 +138,14 @@ class Drift(InPlaceFault):
         return None if not em.injections else (em.record, em.injections[0].detail)  # type: ignore[return-value]
 
     def _drift_values(
-        self, values: list[bytes | None], keys: list[int], now: float, where: Callable[[int], str]
+        self,
+        values: list[bytes | None],
+        keys: Any,
+        now: float,
+        where: Callable[[int], str],
     ) -> list[Revalued]:
+        """``keys``: each record's draw key (a list or uint64 array; None when nothing
+        draws)."""
         out: list[Revalued] = [None] * len(values)
         rows: list[tuple[int, _Row]] = []
         for i, value in enumerate(values):
@@ -139,8 +161,14 @@ class Drift(InPlaceFault):
         intensity = self.config.schedule.intensity(now)
         if self.config.ramp_by == "fraction":
             intensity = 1.0 if intensity > 0 else 0.0
+        row_keys = None
+        if keys is not None:
+            row_keys = np.asarray(keys, dtype=np.uint64)
+            if len(rows) != len(values):
+                row_keys = row_keys[[i for i, _ in rows]]
+        if self._warmed(rows):
+            return self._drift_patched(rows, row_keys, intensity, out, where)
         columns = [list(column) for column in zip(*(row.values for _, row in rows), strict=True)]
-        row_keys = np.array([keys[i] for i, _ in rows], dtype=np.uint64)
         try:
             news = self._compute(columns, row_keys, intensity)
         except Exception as exc:  # a bug must not stop the bridge: the batch passes unchanged
@@ -163,6 +191,66 @@ class Drift(InPlaceFault):
                 self.report(where(i), exc)
                 continue
             out[i] = (value, (rounded, olds, kept))
+        return out
+
+    def _warmed(self, rows: list[tuple[int, _Row]]) -> bool:
+        """Whether ``_drift_patched`` may do the batch: every record patched in place with
+        one layout, and every feature past its warm-up (as ``_numeric`` would find it)."""
+        first = rows[0][1]
+        if not isinstance(first, _Patched):
+            return False
+        layout = first.located
+        if any(not isinstance(row, _Patched) or row.located is not layout for _, row in rows):
+            return False
+        warmup = self.config.warmup
+        return all(name in self._stats and self._stats[name].n >= warmup for name in self._names)
+
+    def _drift_patched(
+        self,
+        rows: list[tuple[int, _Row]],
+        keys: np.ndarray | None,
+        i: float,
+        out: list[Revalued],
+        where: Callable[[int], str],
+    ) -> list[Revalued]:
+        """``_compute`` and the writing for flat Avro records of one layout once the
+        warm-up is over: one (records × features) array instead of a column per feature,
+        with the same operations per value as ``_numeric``, so the results are the same."""
+        patched = cast(list[tuple[int, _Patched]], rows)
+        olds = [row.values for _, row in patched]
+        try:
+            y = np.array(olds, dtype=np.float64)
+            if self._shifts_only:  # the same sum per value as ``y += shift * 1.0 * i``
+                y += np.array(self._shifts, dtype=np.float64) * i
+            else:
+                for f, (name, spec) in enumerate(self.config.features.items()):
+                    stats = self._stats[name]
+                    unit = stats.sigma if spec.unit == "sigma" else 1.0
+                    if spec.scale is not None:
+                        y[:, f] = stats.mean + (y[:, f] - stats.mean) * (1 + (spec.scale - 1) * i)
+                    if spec.shift is not None:
+                        y[:, f] += spec.shift * unit * i
+                    if spec.noise is not None:
+                        assert keys is not None  # noise draws: ``_keyed``
+                        y[:, f] += _gauss(keys, f) * (spec.noise * unit * i)
+            news = y.tolist()
+        except Exception as exc:  # a bug must not stop the bridge: the batch passes unchanged
+            for index, _ in patched:
+                self.report(where(index), exc)
+            return out
+        kinds = patched[0][1].located.kinds
+        ints = [f for f, kind in enumerate(kinds) if kind in mutate.INT_RANGE]
+        rounded = round(i, 6)
+        for (index, row), old, new in zip(patched, olds, news, strict=True):
+            try:
+                for f in ints:
+                    new[f] = round(new[f])  # an integer feature stays an integer
+                kept = [_KEEP if n == o else n for o, n in zip(old, new, strict=True)]
+                if kept.count(_KEEP) == len(kept):
+                    continue
+                out[index] = (row.write(kept), (rounded, old, kept))
+            except Exception as exc:
+                self.report(where(index), exc)
         return out
 
     def describe(self, note: Any) -> dict[str, Any]:
@@ -229,8 +317,9 @@ class Drift(InPlaceFault):
 
     # -- the drift itself, column by column ----------------------------------------
 
-    def _compute(self, columns: list[list[Any]], keys: np.ndarray, i: float) -> list[list[Any]]:
-        """New values per feature and record (``_KEEP``: unchanged)."""
+    def _compute(self, columns: list[list[Any]], keys: Any, i: float) -> list[list[Any]]:
+        """New values per feature and record (``_KEEP``: unchanged). ``keys``: a uint64
+        array, or None when no feature draws (``_keyed``)."""
         news = []
         for f, (name, spec) in enumerate(self.config.features.items()):
             old = columns[f]
@@ -245,7 +334,8 @@ class Drift(InPlaceFault):
             if len(alive) == len(old):  # no nulls: the feature's column as it is
                 values, live = old, keys
             else:
-                values, live = [old[j] for j in alive], keys[alive]
+                values = [old[j] for j in alive]
+                live = keys[alive] if keys is not None else None
             if alive:
                 if spec.numeric:
                     changed = self._numeric(name, spec, values, live, f, i)

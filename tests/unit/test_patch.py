@@ -137,6 +137,7 @@ SPAN_RAW = {
         {"name": "count", "type": "long"},
         {"name": "small", "type": "int"},
         {"name": "f", "type": "float"},
+        {"name": "g", "type": "double"},
         {"name": "tail", "type": "string"},
     ],
 }
@@ -156,14 +157,17 @@ INT64 = st.integers(-(2**63), 2**63 - 1)
     new_count=st.one_of(st.none(), INT64),
     new_small=st.one_of(st.none(), INT32),
     new_amount=st.one_of(st.none(), st.floats(allow_nan=False)),
+    new_f=st.one_of(st.none(), st.floats(width=32, allow_nan=False)),
+    new_g=st.one_of(st.none(), st.floats(allow_nan=False)),
     tags=st.lists(st.text(max_size=5), max_size=4),
     m=st.dictionaries(st.text(max_size=4), st.one_of(st.none(), INT64), max_size=3),
 )
 def test_spans_rewrite_equals_decode_change_encode(
-    user, opt, amount, count, small, new_count, new_small, new_amount, tags, m
+    user, opt, amount, count, small, new_count, new_small, new_amount, new_f, new_g, tags, m
 ):
     """Varints that change length are spliced; fields after them stay intact; arrays,
-    maps and nested records before them are skipped."""
+    maps and nested records before them are skipped; adjacent doubles and floats are read
+    and written together; every target changed, or some."""
     value = {
         "user": user,
         "amount": amount,
@@ -174,16 +178,18 @@ def test_spans_rewrite_equals_decode_change_encode(
         "count": count,
         "small": small,
         "f": 0.5,
+        "g": -amount,
         "tail": "end",
     }
     data = SPAN_CODEC.encode(value, SPAN_SCHEMA, None)
-    located = spans(SPAN_RAW, ["small", "amount", "count"])
+    located = spans(SPAN_RAW, ["small", "g", "amount", "count", "f"])
     assert located is not None
     found = located.read(data)
-    assert [v for _, _, v in found] == [small, amount, count]
-    patched = located.write(data, found, [new_small, new_amount, new_count])
+    assert [v for _, _, v in found] == [small, -amount, amount, count, 0.5]
+    news = {"small": new_small, "g": new_g, "amount": new_amount, "count": new_count, "f": new_f}
+    patched = located.write(data, found, list(news.values()))
     want = dict(value)
-    for name, new in (("small", new_small), ("amount", new_amount), ("count", new_count)):
+    for name, new in news.items():
         if new is not None:
             want[name] = new
     assert SPAN_CODEC.decode(patched).value == want
@@ -193,7 +199,7 @@ def test_spans_refuse_what_they_cannot_write():
     located = spans(SPAN_RAW, ["small"])
     data = SPAN_CODEC.encode(
         {"user": "u", "amount": 1.0, "opt": None, "tags": [], "m": {}, "inner": {"s": ""}}
-        | {"count": 1, "small": 1, "f": 0.5, "tail": ""},
+        | {"count": 1, "small": 1, "f": 0.5, "g": 0.0, "tail": ""},
         SPAN_SCHEMA,
         None,
     )
@@ -229,7 +235,7 @@ def test_layouts_find_a_writer_by_its_header_and_keep_refusing_bad_frames():
     checked = []
     layouts = Layouts(["amount"], checked.append)
     value = {"user": "u", "amount": 2.5, "opt": None, "tags": [], "m": {}, "inner": {"s": ""}}
-    value |= {"count": 1, "small": 1, "f": 0.5, "tail": "t"}
+    value |= {"count": 1, "small": 1, "f": 0.5, "g": 2.0, "tail": "t"}
     one, two = (codec.encode(value, registry.schemas[i], i) for i in (1, 2))
     for _ in range(3):
         for data in (one, two):
