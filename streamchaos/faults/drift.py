@@ -109,6 +109,7 @@ class Drift(InPlaceFault):
             spec.noise is not None or spec.null_rate is not None or not spec.numeric
             for spec in cfg.features.values()
         )
+        self.uses_rng = self._keyed  # nothing else draws: the engine need not seed ``rng``
         # every feature shifts by an absolute amount and does nothing else: one array
         # operation for them all
         self._shifts = [spec.shift for spec in cfg.features.values()]
@@ -123,7 +124,8 @@ class Drift(InPlaceFault):
     # -- the fault protocol: one record, or a batch, the same way --------------------
 
     def apply(self, record: Record, now: float) -> list[Emission]:
-        [result] = self._drift_values([record.value], [self.rng.getrandbits(64)], now, _at(record))
+        keys = [self.rng.getrandbits(64)] if self._keyed else None
+        [result] = self._drift_values([record.value], keys, now, _at(record))
         return [self.emission(record, result)]
 
     def revalue(

@@ -216,6 +216,7 @@ def _instance(fault, rng_seed):
 CONFIGS = [{"type": t, **SETTINGS[t]} for t in sorted(FAULTS)]
 CONFIGS.append({"type": "delay", "distribution": "fixed", "delay": 0.2})
 CONFIGS.append({"type": "corrupt", "mode": "nan", "fields": ["amount"]})
+CONFIGS.append({"type": "drift", "features": {"amount": {"shift": 2}}})  # draws nothing
 UNSEEDED = [f for f in CONFIGS if not _instance(f, 0).uses_rng]  # ``uses_rng = False``
 
 
@@ -227,6 +228,7 @@ def test_which_faults_skip_seeding():
     assert sorted(map(_name, UNSEEDED)) == [
         "corrupt/nan",
         "delay/fixed",
+        "drift",
         "drop",
         "duplicate",
         "outage",
@@ -265,6 +267,11 @@ REVALUED = {  # a route's lone value-only fault: the bridge hands it bytes (``re
         "fields": ["country"],
     },
     "drift noise (patched)": {"type": "drift", "features": {"amount": {"noise": 2.0}}},
+    "drift shift, no draws (patched)": {
+        "type": "drift",
+        "features": {"amount": {"shift": 2.0}},
+        "warmup": 2,
+    },
     "drift shift + new category (decoded)": {"type": "drift", **SETTINGS["drift"]},
     "drift in a segment": {
         "type": "drift",
