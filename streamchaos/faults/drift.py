@@ -248,9 +248,11 @@ class Drift(InPlaceFault):
                 for f in ints:
                     new[f] = round(new[f])  # an integer feature stays an integer
                 kept = [_KEEP if n == o else n for o, n in zip(old, new, strict=True)]
-                if kept.count(_KEEP) == len(kept):
+                keep = kept.count(_KEEP)
+                if keep == len(kept):
                     continue
-                out[index] = (row.write(kept), (rounded, old, kept))
+                value = row.write(kept) if keep else row.located.rewrite(row.data, row.found, new)
+                out[index] = (value, (rounded, old, kept))
             except Exception as exc:
                 self.report(where(index), exc)
         return out
