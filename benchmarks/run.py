@@ -547,7 +547,8 @@ def summary(
         f"{pct(ratio['bridge'][2])} of that loop. Between rounds, the bridge's ratio went "
         f"from {pct(min(spread))} to {pct(max(spread))}. Every record a fault selected cost "
         f"{min(extra):.0f}–{max(extra):.0f} µs more than a passed-through one "
-        f"({1e6 / bridge:.1f} µs). Writing the ledger to a file cost another "
+        f"({1e6 / bridge:.1f} µs). Writing the ledger to a file (which turns a delivery "
+        f"report per record back on) cost another "
         f"{(ratio[delay][0] - ratio[ledger][0]) * 100:.0f} points at 5 % `delay`. "
         f"A minimal loop with the same duties and no engine that holds 1 record in 20 "
         f"for 20 ms reached {pct(ratio[MINIMAL_HOLD][0])} of the "
@@ -594,7 +595,7 @@ record requires when the bridge keeps a ledger: it adds the lineage header
 (what the bridge's commits then wait for, and where ledger lines get shadow offsets). It
 tracks and commits no offsets itself, so it is a yardstick for the bridge's own code, not a
 bound. The bridge rows run without a ledger (except the one named so): the bridge then
-asks librdkafka for reports of failed deliveries only and flushes its producer before each
+asks the client for reports of failed deliveries only and flushes its producer before each
 commit (every second by default), which is how it comes out above that loop.
 
 The two "minimal" rows are that loop doing, besides, a 5 % fault in the fewest steps: 1

@@ -68,7 +68,7 @@ def consumer_conf(cfg: Config) -> dict[str, Any]:
 
 def producer_conf(cfg: Config, success_reports: bool = True) -> dict[str, Any]:
     """``success_reports``: False when nothing needs a record's shadow offset (no ledger):
-    librdkafka then reports failed deliveries only (see ``offsets.py``)."""
+    the client then reports failed deliveries only (see ``offsets.py``)."""
     conf: dict[str, Any] = {"bootstrap.servers": cfg.kafka.bootstrap_servers}
     conf.update(security_conf(cfg))
     conf.update(PRODUCER_DEFAULTS)

@@ -116,7 +116,7 @@ class OffsetTracker:
     def all_landed(self) -> None:
         """The producer has nothing in flight (a flush emptied it): every sealed batch is
         complete, its failures among the delivery reports served during that flush. How
-        batches complete when the bridge asks librdkafka for failure reports only."""
+        batches complete when the bridge asks the client for failure reports only."""
         for batch in [b for b in self._pending if b.sealed]:
             self._complete(batch)
 

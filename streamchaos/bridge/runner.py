@@ -35,8 +35,9 @@ from streamchaos.metrics import Metrics
 log = logging.getLogger(__name__)
 
 COMMIT_FLUSH_TIMEOUT = 10.0
-"""Without success reports, each commit first flushes the producer, this long at most
-(the broker is not keeping up if it takes longer; the next commit tries again)."""
+"""Without success reports, each interval's commit first flushes the producer, this long
+at most; a backlog the broker is slow to take is drained then (reading waits, which is
+backpressure), and what is still in flight after it waits for the next commit."""
 
 ASSIGN_GRACE = 60.0
 """--idle-exit starts counting at the first assignment, or after this many seconds
@@ -248,6 +249,8 @@ class Bridge:
         self.ledger = Ledger(
             cfg.experiment, cfg.ledger.path, cfg.ledger.topic, self._producer, keep=self.keep_ledger
         )
+        # the forwarder picks delivery callbacks by ``ledger.active``: the two must agree
+        assert self.ledger.active == self.success_reports
         self._fwd = Forwarder(
             cfg, self._producer, self.tracker, self.metrics, self.ledger, self._routes, time.time()
         )
@@ -322,9 +325,9 @@ class Bridge:
             if self._fatal:
                 raise BridgeError(self._fatal)
             if now >= next_commit:
-                self._commit()
+                self._commit(land=True)
                 fwd.update_gauges()
-                next_commit = now + interval
+                next_commit = self.now() + interval  # a long flush is not taken from it
             if not self.ever_assigned:  # a group join is not idleness (up to a minute)
                 last_input = max(last_input, min(now, ASSIGN_GRACE))
             if self._idle_over(idle_exit, now - last_input):
@@ -472,13 +475,14 @@ class Bridge:
 
     # -- offsets and rebalancing ----------------------------------------------------
 
-    def _commit(self, tps: list[TP] | None = None) -> None:
+    def _commit(self, tps: list[TP] | None = None, land: bool = False) -> None:
         """Commit what landed; the ledger file is flushed first, so no committed offset's
         ground truth can be lost to a crash between the two. Without success reports,
-        what landed is known after a flush of the producer (``_land``)."""
+        what landed is known after a flush of the producer: ``land`` flushes first (the
+        revocation and shutdown paths have just flushed, with their own time limit)."""
         if self.ledger is not None:
             self.ledger.flush()
-        if not self.success_reports and self._producer is not None:
+        if land and not self.success_reports and self._producer is not None:
             left = self._land(COMMIT_FLUSH_TIMEOUT)
             if left:
                 log.warning("%d records still in flight after %.0fs", left, COMMIT_FLUSH_TIMEOUT)

@@ -12,7 +12,8 @@ The selected records of a consumed batch are drifted together: their feature val
 become numpy columns, every draw is a pure function of (record seed, feature, purpose),
 so a record drifts the same way alone or in any batch. Numeric-only drift on flat Avro
 records rewrites the fields in the Avro bytes (``codec.patch.Spans``) instead of a full
-decode and encode.
+decode and encode; once the warm-up is over, such a batch is one (records × features)
+array with the same operations per value (``_drift_patched``).
 
 >>> cfg = DriftConfig(features={"amount": {"shift": 5}})
 >>> cfg.features["amount"].shift

@@ -40,16 +40,23 @@ MIXED = [
 
 
 class CheckedBridge(Bridge):
-    """Records every commit that would pass a record a fault still holds."""
+    """Records every commit point that would pass a record a fault still holds (checked
+    as the commit asks for them: after a flush has completed batches, when it flushes)."""
 
-    violations: list[str]
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.violations: list[str] = []
+        to_commit = self.tracker.to_commit
 
-    def _commit(self, tps=None):
-        for tp, point in self.tracker.to_commit(tps).items():
-            floor = self._fwd.held_floor(tp) if self._fwd else None
-            if floor is not None and point > floor:
-                self.violations.append(f"{tp}: commit {point} passes held {floor}")
-        super()._commit(tps)
+        def checked(tps=None):
+            points = to_commit(tps)
+            for tp, point in points.items():
+                floor = self._fwd.held_floor(tp) if self._fwd else None
+                if floor is not None and point > floor:
+                    self.violations.append(f"{tp}: commit {point} passes held {floor}")
+            return points
+
+        self.tracker.to_commit = checked
 
 
 def ledger_lines(path: Path) -> list[dict]:
@@ -67,7 +74,6 @@ def run_bridge(kafka_bootstrap, group, source, shadow, faults, ledger, idle=3, s
         ledger=ledger if isinstance(ledger, dict) else {"path": str(ledger)},
     )
     bridge = CheckedBridge(config_from_dict(raw, env={}), registry=CollectorRegistry())
-    bridge.violations = []
     assert bridge.run(idle_exit=idle) == expect
     return bridge
 
@@ -155,6 +161,39 @@ def test_sigterm_releases_held_records(
         (p, o) for p in range(2) for o in range(100)
     }
     assert committed_offsets(kafka_bootstrap, group_id, source) == {0: 100, 1: 100}
+
+
+def test_without_a_ledger_the_same_records_land_and_are_counted(
+    kafka_bootstrap, topic_factory, group_id, tmp_path
+):
+    """Without a ledger the bridge hears of failed deliveries only and learns what landed
+    by flushing before it commits. With records held, dropped, duplicated and replayed,
+    it must deliver, count and commit exactly what a run with a ledger does."""
+    source = topic_factory(partitions=2)
+    produce_all(kafka_bootstrap, keyed_records(source, 4000, 2))
+    runs = {}
+    for name, ledger in (("ledger", {"path": str(tmp_path / "l.jsonl")}), ("none", {})):
+        shadow = topic_factory(partitions=2, suffix=".shadow")
+        group = f"{group_id}.{name}"
+        bridge = run_bridge(kafka_bootstrap, group, source, shadow, MIXED, ledger)
+        assert bridge.violations == []
+        assert bridge.ledger is not None and bridge.ledger.active == (name == "ledger")
+        assert committed_offsets(kafka_bootstrap, group, source) == {0: 2000, 1: 2000}
+        landed = sum(end_offsets(kafka_bootstrap, shadow).values())
+        origins = Counter(map(origin_of, read_all(kafka_bootstrap, shadow, expect=landed)))
+        counts = {
+            f["type"]: bridge.registry.get_sample_value(
+                "streamchaos_injections_total",
+                {"experiment": "it", "route": source, "fault": f["type"], "type": f["type"]},
+            )
+            for f in MIXED
+        }
+        produced = bridge.registry.get_sample_value(
+            "streamchaos_records_produced_total", {"route": source}
+        )
+        runs[name] = (origins, counts, produced == landed)
+    assert runs["none"] == runs["ledger"]
+    assert all(runs["none"][1].values()) and runs["none"][2]
 
 
 def test_audit_balances_mixed_faults_and_catches_a_removed_record(

@@ -293,7 +293,7 @@ def test_values_changed_in_place_are_ledgered_counted_and_committed_once_landed(
 def test_without_a_ledger_only_failures_are_reported_and_nothing_else_is_lost(
     name, fails, tmp_path
 ):
-    """No ledger: the bridge asks librdkafka for failure reports only. Injections are
+    """No ledger: the bridge asks the client for failure reports only. Injections are
     counted without waiting for reports that never come (as many as a run with a ledger
     writes lines), and offsets are committable only once a flush emptied the producer
     (``all_landed``): then exactly as far as with a report per record."""
