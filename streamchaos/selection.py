@@ -33,19 +33,20 @@ def splitmix(x: int) -> int:
     return x ^ (x >> 31)
 
 
-def first_bits(seed: int) -> int:
-    """``RecordRandom(seed).getrandbits(64)``, without the object: a record's draw key."""
-    return splitmix((seed + GOLDEN) & MASK)
-
-
-def first_bits_array(seeds: list[int]) -> np.ndarray:
-    """``first_bits`` of every seed, as a uint64 array (numpy, for a batch)."""
-    x = np.array(seeds, dtype=np.uint64)
+def splitmix_array(x: np.ndarray) -> np.ndarray:
+    """``splitmix`` of every element of a uint64 array."""
     with np.errstate(over="ignore"):
-        x = x + np.uint64(GOLDEN) + np.uint64(GOLDEN)
+        x = x + np.uint64(GOLDEN)
         x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
         x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
     return x ^ (x >> np.uint64(31))
+
+
+def first_bits_array(seeds: list[int]) -> np.ndarray:
+    """``RecordRandom(seed).getrandbits(64)`` of every seed, without the objects: the
+    records' draw keys, as a uint64 array."""
+    with np.errstate(over="ignore"):
+        return splitmix_array(np.array(seeds, dtype=np.uint64) + np.uint64(GOLDEN))
 
 
 def uniform(base: int, offset: int) -> float:
@@ -60,12 +61,7 @@ def uniforms(base: int, first: int, count: int) -> np.ndarray:
 
 def keyed_uniforms(keys: np.ndarray, salt: int) -> np.ndarray:
     """``(splitmix(key ^ salt) >> 11) / 2**53`` for every key of a uint64 array."""
-    x = keys ^ np.uint64(salt)
-    with np.errstate(over="ignore"):
-        x = x + np.uint64(0x9E3779B97F4A7C15)
-        x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-        x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-    x = x ^ (x >> np.uint64(31))
+    x = splitmix_array(keys ^ np.uint64(salt))
     return (x >> np.uint64(11)).astype(np.float64) / _TWO53
 
 
