@@ -132,11 +132,9 @@ class Stage:
             p = self.probability
         if p <= 0:
             return False
-        if record.partition == self._hit_part and self._hit_lo <= record.offset < self._hit_hi:
-            hit = record.offset in self._hits
-        else:
-            hit = self.draw(record) < p
-        return hit and (self.budget is None or self.budget.take(now))
+        if self.config.select == "key":  # ``candidates`` (the cached hits) is record mode only
+            return self.draw(record) < p and self._admits(now)
+        return self.selects_offset(record.partition, record.offset, now, p)
 
     def selects_offset(self, partition: int, offset: int, now: float, p: float) -> bool:
         """``selects`` for a record-mode stage, by coordinates (``p`` > 0)."""
@@ -144,7 +142,11 @@ class Stage:
             hit = offset in self._hits
         else:
             hit = uniform(self.base(partition), offset) < p
-        return hit and (self.budget is None or self.budget.take(now))
+        return hit and self._admits(now)
+
+    def _admits(self, now: float) -> bool:
+        """The budget (``max_injections_per_second``) lets one more through."""
+        return self.budget is None or self.budget.take(now)
 
     def set_intensity(self, value: float) -> None:
         if value != self.intensity:
