@@ -186,14 +186,10 @@ class Drift(InPlaceFault):
                 _KEEP if n is _KEEP or (n == o and type(n) is type(o)) else n
                 for o, n in zip(olds, new, strict=True)
             ]
-            if kept.count(_KEEP) == len(kept):
-                continue
             try:
-                value = row.write(kept)
+                out[i] = _written(row, olds, kept, rounded)
             except Exception as exc:
                 self.report(where(i), exc)
-                continue
-            out[i] = (value, (rounded, olds, kept))
         return out
 
     def _warmed(self, rows: list[tuple[int, _Row]]) -> bool:
@@ -218,7 +214,8 @@ class Drift(InPlaceFault):
     ) -> list[Revalued]:
         """``_compute`` and the writing for flat Avro records of one layout once the
         warm-up is over: one (records × features) array instead of a column per feature,
-        with the same operations per value as ``_numeric``, so the results are the same."""
+        with the same operations per value as ``_numeric`` (``_moved``), so the results
+        are the same."""
         patched = cast(list[tuple[int, _Patched]], rows)
         olds = [row.values for _, row in patched]
         try:
@@ -227,15 +224,7 @@ class Drift(InPlaceFault):
                 y += np.array(self._shifts, dtype=np.float64) * i
             else:
                 for f, (name, spec) in enumerate(self.config.features.items()):
-                    stats = self._stats[name]
-                    unit = stats.sigma if spec.unit == "sigma" else 1.0
-                    if spec.scale is not None:
-                        y[:, f] = stats.mean + (y[:, f] - stats.mean) * (1 + (spec.scale - 1) * i)
-                    if spec.shift is not None:
-                        y[:, f] += spec.shift * unit * i
-                    if spec.noise is not None:
-                        assert keys is not None  # noise draws: ``_keyed``
-                        y[:, f] += _gauss(keys, f) * (spec.noise * unit * i)
+                    y[:, f] = _moved(spec, self._stats[name], y[:, f], keys, f, i)
             news = y.tolist()
         except Exception as exc:  # a bug must not stop the bridge: the batch passes unchanged
             for index, _ in patched:
@@ -248,12 +237,9 @@ class Drift(InPlaceFault):
             try:
                 for f in ints:
                     new[f] = round(new[f])  # an integer feature stays an integer
+                # one type per column here: equal values are unchanged ones
                 kept = [_KEEP if n == o else n for o, n in zip(old, new, strict=True)]
-                keep = kept.count(_KEEP)
-                if keep == len(kept):
-                    continue
-                value = row.write(kept) if keep else row.located.rewrite(row.data, row.found, new)
-                out[index] = (value, (rounded, old, kept))
+                out[index] = _written(row, old, kept, rounded)
             except Exception as exc:
                 self.report(where(index), exc)
         return out
@@ -365,14 +351,7 @@ class Drift(InPlaceFault):
             stats.add(float(x[k]))
             warming[k] = stats.n < self.config.warmup
             k += 1
-        unit = stats.sigma if spec.unit == "sigma" else 1.0
-        y = x.copy()
-        if spec.scale is not None:
-            y = stats.mean + (y - stats.mean) * (1 + (spec.scale - 1) * i)
-        if spec.shift is not None:
-            y += spec.shift * unit * i
-        if spec.noise is not None:
-            y += _gauss(keys, f) * (spec.noise * unit * i)
+        y = _moved(spec, stats, x, keys, f, i)
         if spec.unit == "sigma" or spec.scale is not None:
             y[warming] = x[warming]  # no reference yet: warming records pass unchanged
         out = y.tolist()  # Python floats; an integer feature stays an integer
@@ -435,8 +414,33 @@ class _Patched(_Row):
         self.values = [v for _, _, v in found]
 
     def write(self, news: list[Any]) -> bytes:
-        new = [None if n is _KEEP else n for n in news]  # no nulls here: not patchable
-        return self.located.rewrite(self.data, self.found, new)
+        if _KEEP in news:  # no nulls here (not patchable): None means "keep" to ``Spans``
+            news = [None if n is _KEEP else n for n in news]
+        return self.located.rewrite(self.data, self.found, news)
+
+
+def _written(row: _Row, olds: Any, kept: list[Any], intensity: float) -> Revalued:
+    """``row`` with its changed features written, and the note ``describe`` reads; None
+    when no feature changed (``kept``: new values, ``_KEEP`` for unchanged ones)."""
+    if kept.count(_KEEP) == len(kept):
+        return None
+    return row.write(kept), (intensity, olds, kept)
+
+
+def _moved(
+    spec: FeatureDrift, stats: RunningStats, x: np.ndarray, keys: Any, f: int, i: float
+) -> np.ndarray:
+    """A numeric feature's column drifted at intensity ``i``: scale about the mean, then
+    shift, then noise (units of σ when ``unit: sigma``). ``x`` is left as it is."""
+    unit = stats.sigma if spec.unit == "sigma" else 1.0
+    y = x
+    if spec.scale is not None:
+        y = stats.mean + (y - stats.mean) * (1 + (spec.scale - 1) * i)
+    if spec.shift is not None:
+        y = y + spec.shift * unit * i
+    if spec.noise is not None:
+        y = y + _gauss(keys, f) * (spec.noise * unit * i)
+    return y
 
 
 _SALTS: dict[tuple[int, str], int] = {}
