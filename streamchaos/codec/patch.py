@@ -246,6 +246,11 @@ def _groups(plan: list[tuple[int, Skip | str | int]]) -> list[list[tuple[int, An
     return out
 
 
+def _packing(group: list[tuple[int, Any]]) -> struct.Struct:
+    """The ``struct`` layout of a group of adjacent fixed-width targets (``_groups``)."""
+    return struct.Struct("<" + "".join(FIXED_FORMAT[str(kind)] for _, kind in group))
+
+
 def _compile(plan: list[tuple[int, Skip | str | int]], count: int) -> Callable[..., Any]:
     """The plan as one function ``read(p, pos)``: the same steps, skips and checks (an
     out-of-bounds read raises IndexError or struct.error, as the skip functions do). Only
@@ -255,8 +260,7 @@ def _compile(plan: list[tuple[int, Skip | str | int]], count: int) -> Callable[.
     for k, group in enumerate(_groups(plan)):
         index, step = group[0]
         if index >= 0 and step in FIXED_FORMAT:  # adjacent doubles/floats: one unpack
-            fmt = "<" + "".join(FIXED_FORMAT[str(kind)] for _, kind in group)
-            env[f"U{k}"] = struct.Struct(fmt).unpack_from
+            env[f"U{k}"] = _packing(group).unpack_from
             names = ", ".join(f"v{i}" for i, _ in group) + ","
             lines.append(f"    {names} = U{k}(p, pos)")
             offset = 0
@@ -306,8 +310,7 @@ def _compile_writer(
         first, final = group[0][0], group[-1][0]
         parts.append(f"p[{last}:s[{first}][0]]")
         if group[0][1] in FIXED_FORMAT:
-            fmt = "<" + "".join(FIXED_FORMAT[str(kind)] for _, kind in group)
-            env[f"P{k}"] = struct.Struct(fmt).pack
+            env[f"P{k}"] = _packing(group).pack
             parts.append(f"P{k}(" + ", ".join(f"v[{i}]" for i, _ in group) + ")")
         else:
             env[f"E{k}"] = _encoder(kinds[first])
