@@ -138,14 +138,32 @@ def _finish(
     return n / elapsed
 
 
-def _plain(bootstrap: str, source: str, shadow: str, n: int) -> float:
-    consumer, producer = _clients(bootstrap, source)
+def _drive(
+    consumer: Consumer,
+    producer: Producer,
+    n: int,
+    handle: Callable[[list[Any]], None],
+    pending: Callable[[], bool] = lambda: False,
+) -> tuple[int, float | None]:
+    """The loops' skeleton: consume batches until ``n`` records were read (and nothing is
+    ``pending``), 300 s at most, handing each batch to ``handle`` and serving delivery
+    reports after it; returns (records read, the clock at the first one)."""
     count, start = 0, None
     deadline = time.monotonic() + 300
-    while count < n and time.monotonic() < deadline:
+    while (count < n or pending()) and time.monotonic() < deadline:
         msgs: list[Any] = consumer.consume(1000, 0.005)
         if msgs and start is None:
             start = time.perf_counter()
+        handle(msgs)
+        count += len(msgs)
+        producer.poll(0)
+    return count, start
+
+
+def _plain(bootstrap: str, source: str, shadow: str, n: int) -> float:
+    consumer, producer = _clients(bootstrap, source)
+
+    def handle(msgs: list[Any]) -> None:
         for msg in msgs:
             ts_type, ts = msg.timestamp()
             producer.produce(
@@ -158,25 +176,21 @@ def _plain(bootstrap: str, source: str, shadow: str, n: int) -> float:
                 ts if ts_type else 0,
                 msg.headers(),
             )
-        count += len(msgs)
-        producer.poll(0)
+
+    count, start = _drive(consumer, producer, n, handle)
     return _finish("plain", consumer, producer, n, count, start)
 
 
 def _duties(bootstrap: str, source: str, shadow: str, n: int) -> float:
     consumer, producer = _clients(bootstrap, source)
-    count, start = 0, None
     acked = [0]
 
     def delivered(err: Any, msg: Any) -> None:
         acked[0] += 1
 
     prefix = f"{source}/".encode()
-    deadline = time.monotonic() + 300
-    while count < n and time.monotonic() < deadline:
-        msgs: list[Any] = consumer.consume(1000, 0.005)
-        if msgs and start is None:
-            start = time.perf_counter()
+
+    def handle(msgs: list[Any]) -> None:
         for msg in msgs:
             ts_type, ts = msg.timestamp()
             headers = msg.headers()
@@ -193,8 +207,8 @@ def _duties(bootstrap: str, source: str, shadow: str, n: int) -> float:
                 ts if ts_type else 0,
                 headers,
             )
-        count += len(msgs)
-        producer.poll(0)
+
+    count, start = _drive(consumer, producer, n, handle)
     return _finish("duties", consumer, producer, n, count, start, acked)
 
 
@@ -229,9 +243,9 @@ def _minimal(bootstrap: str, source: str, shadow: str, n: int, fault: str) -> fl
 
     held: deque[tuple[float, Any]] = deque()
     prefix = f"{source}/".encode()
-    count, selected, start = 0, 0, None
-    deadline = time.monotonic() + 300
-    while (count < n or held) and time.monotonic() < deadline:
+    selected = [0]
+
+    def handle(msgs: list[Any]) -> None:
         now = time.monotonic()
         while held and held[0][0] <= now:
             msg = held.popleft()[1]
@@ -248,16 +262,13 @@ def _minimal(bootstrap: str, source: str, shadow: str, n: int, fault: str) -> fl
                 ts if ts_type else 0,
                 [*(msg.headers() or ()), origin],
             )
-        msgs: list[Any] = consumer.consume(1000, 0.005)
-        if msgs and start is None:
-            start = time.perf_counter()
-        due = time.monotonic() + MINIMAL_DELAY  # for what this batch holds
+        due = now + MINIMAL_DELAY  # for what this batch holds
         for msg in msgs:
             offset = msg.offset()
             callback = delivered
             value = msg.value()
             if offset % MINIMAL_EVERY == 7:
-                selected += 1
+                selected[0] += 1
                 if fault == "delay":
                     held.append((due, msg))
                     continue
@@ -272,11 +283,13 @@ def _minimal(bootstrap: str, source: str, shadow: str, n: int, fault: str) -> fl
             producer.produce(
                 shadow, value, msg.key(), part, callback, None, ts if ts_type else 0, headers
             )
-        count += len(msgs)
-        producer.poll(0)
+
+    count, start = _drive(consumer, producer, n, handle, pending=lambda: bool(held))
     rate = _finish("minimal", consumer, producer, n, count, start, acked)
-    if held or len(lines) != selected:
-        raise RuntimeError(f"minimal loop: {len(held)} held, {len(lines)} of {selected} ledgered")
+    if held or len(lines) != selected[0]:
+        raise RuntimeError(
+            f"minimal loop: {len(held)} held, {len(lines)} of {selected[0]} ledgered"
+        )
     return rate
 
 
