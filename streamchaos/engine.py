@@ -8,8 +8,10 @@ is per source partition, so a partition can move between bridge processes.
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -64,12 +66,13 @@ class Stage:
         self.intensity = 0.0
         self._bases: dict[int, int] = {}
         self._key_base = base_seed(seed, self.name, topic, "key")
-        self._hits: set[int] = set()
+        self._hits: set[int] | None = None  # of ``_hit_list``, made when first asked
+        self._hit_list: list[int] = []
         self.seen = self.injected = 0  # records and ledgered injections in this episode
         # looked up once: a missing attribute on a pydantic model costs microseconds
         self.ramp_by_magnitude = getattr(config, "ramp_by", None) == "magnitude"
         self._hit_part, self._hit_lo, self._hit_hi = -1, 0, -1
-        self._draws: dict[int, tuple[int, np.ndarray]] = {}  # partition -> (first, draws)
+        self._draws: dict[int, _Window] = {}  # per partition
 
     def instance(self, partition: int) -> Fault:
         inst = self.instances.get(partition)
@@ -139,10 +142,19 @@ class Stage:
     def selects_offset(self, partition: int, offset: int, now: float, p: float) -> bool:
         """``selects`` for a record-mode stage, by coordinates (``p`` > 0)."""
         if partition == self._hit_part and self._hit_lo <= offset < self._hit_hi:
-            hit = offset in self._hits
+            hits = self._hits
+            if hits is None:
+                hits = self._hits = set(self._hit_list)
+            hit = offset in hits
         else:
             hit = uniform(self.base(partition), offset) < p
         return hit and self._admits(now)
+
+    def admitted(self, count: int, now: float) -> list[bool]:
+        """``selects`` of ``count`` records ``candidates`` just named: the budget's say."""
+        if self.budget is None:
+            return [True] * count
+        return [self.budget.take(now) for _ in range(count)]
 
     def _admits(self, now: float) -> bool:
         """The budget (``max_injections_per_second``) lets one more through."""
@@ -156,20 +168,21 @@ class Stage:
     def candidates(self, partition: int, first: int, count: int) -> list[int]:
         """Offsets in [first, first+count) this stage would select (record mode), ascending.
 
-        The draws are kept for a window of offsets ahead (they do not depend on the
-        probability, which a ramp changes every tick), so a consumed batch costs one
-        comparison over its range instead of hashing every offset again.
+        The draws are kept for a window of offsets ahead, and the offsets they select at
+        the current probability (which a ramp changes every tick), so a consumed batch
+        costs two bisections instead of hashing every offset again.
         """
         p = self.probability
         if p <= 0:
             return []
         window = self._draws.get(partition)
-        if window is None or not window[0] <= first <= first + count <= window[0] + len(window[1]):
+        if window is None or not window.first <= first <= first + count <= window.end:
             span = max(count, DRAW_WINDOW)
-            window = self._draws[partition] = (first, uniforms(self.base(partition), first, span))
-        lo = first - window[0]
-        hits = (np.flatnonzero(window[1][lo : lo + count] < p) + first).tolist()
-        self._hits = set(hits)
+            window = self._draws[partition] = _Window(
+                first, uniforms(self.base(partition), first, span)
+            )
+        hits = window.hits(p, first, first + count)
+        self._hit_list, self._hits = hits, None
         self._hit_part, self._hit_lo, self._hit_hi = partition, first, first + count
         return hits
 
@@ -178,6 +191,26 @@ class Stage:
         self._draws.pop(partition, None)
         if self._hit_part == partition:
             self._hit_hi = -1
+
+
+class _Window:
+    """Selection draws of a range of offsets of one partition, and the offsets they select
+    at the last probability asked for."""
+
+    __slots__ = ("draws", "end", "first", "p", "selected")
+
+    def __init__(self, first: int, draws: np.ndarray) -> None:
+        self.first, self.end, self.draws = first, first + len(draws), draws
+        self.p = -1.0
+        self.selected: list[int] = []
+
+    def hits(self, p: float, lo: int, hi: int) -> list[int]:
+        """Offsets in [lo, hi) whose draw is below ``p``, ascending."""
+        if p != self.p:
+            self.selected = (np.flatnonzero(self.draws < p) + self.first).tolist()
+            self.p = p
+        selected = self.selected
+        return selected[bisect_left(selected, lo) : bisect_left(selected, hi)]
 
 
 @dataclass
@@ -204,6 +237,11 @@ class RouteEngine:
         # the bridge's selected values as bytes (``revalue``)
         lone = self.stages[0] if len(self.stages) == 1 else None
         self.lone = lone if lone is not None and lone.cls.batched and not self.needs_all else None
+        # ... or a fault that holds records and releases each once, unchanged: it may hold
+        # them in the bridge's own form (``hold``)
+        self.lone_hold = (
+            lone if lone is not None and lone.cls.holds_items and not self.needs_all else None
+        )
         self.paused = False
         # id(record) -> (the record, injections of earlier stages); the record is kept so
         # its id cannot be reused by another record while the entry lives
@@ -298,6 +336,33 @@ class RouteEngine:
         for i, res in zip(picked, results, strict=True):
             out[i] = res
         return out
+
+    def hold(
+        self, partition: int, offsets: list[int], items: list[Any], now: float
+    ) -> tuple[list[bool], list[tuple[int, list[Any]]]]:
+        """``process_many`` of these records of ``partition`` in the caller's own form, when
+        the route's one stage holds records unchanged (``lone_hold``). They must be the
+        stage's ``candidates``, in order: their draws are not made again, only the budget
+        is asked. Returns whether the stage took ``items[i]`` (the rest pass unchanged),
+        and (i, ``Held`` items the size limit released early on taking ``items[i]``). What
+        ``due`` and ``drain`` release later are ``Held`` items; outputs equal ``process``'s."""
+        stage = self.lone_hold
+        assert stage is not None
+        if self.paused or stage.probability <= 0:
+            return [False] * len(offsets), []
+        taken = stage.admitted(len(offsets), now)
+        if not all(taken):
+            items = [item for item, t in zip(items, taken, strict=True) if t]
+            offsets = [off for off, t in zip(offsets, taken, strict=True) if t]
+            where = [i for i, t in enumerate(taken) if t]
+        if not offsets:
+            return taken, []
+        inst = stage.instance(partition)
+        seeds = stage.offset_seeds(partition, offsets) if inst.uses_rng else None
+        early = inst.hold_many(offsets, items, seeds, now)  # type: ignore[attr-defined]
+        if early and len(offsets) < len(taken):
+            early = [(where[i], held) for i, held in early]
+        return taken, early
 
     def _continue(self, start: int, ems: list[Emission], now: float) -> list[Emission]:
         for stage in self.stages[start:]:

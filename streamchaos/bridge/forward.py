@@ -20,7 +20,7 @@ from confluent_kafka import KafkaException
 from streamchaos.bridge.offsets import TP, Batch, OffsetTracker
 from streamchaos.config import Config, Route
 from streamchaos.engine import RouteEngine
-from streamchaos.faults.base import FaultContext, Revalued
+from streamchaos.faults.base import FaultContext, Held, Revalued
 from streamchaos.kafkatools import produce_with_room
 from streamchaos.ledger import Ledger, coords
 from streamchaos.metrics import Metrics
@@ -50,6 +50,12 @@ class RouteState:
 # (the general path), or a (value, delivery callback) pair to produce in the record's place
 Picks = dict[int, Any]
 NO_PICKS: Picks = {}
+HELD: list[Emission] = []  # a record a fault holds: nothing to produce now (never mutated)
+
+
+# a held record as its produce call will take it (``_Run._hold``): (source partition,
+# value, key, shadow partition, timestamp, headers with the lineage header)
+Produce = tuple[int, bytes | None, bytes | None, int, int, list[Any]]
 
 
 class _Run:
@@ -112,6 +118,9 @@ class _Run:
                 found = [j for j in found if msgs[j].offset() in wanted]
         if done:
             found = [j for j in found if msgs[j].offset() not in done]
+        if engine.lone_hold is not None:
+            self._hold(engine, [msgs[j] for j in found], now, done)
+            return done, end
         if engine.lone is not None:
             offsets = [msgs[j].offset() for j in found]
             values = [msgs[j].value() for j in found]
@@ -146,22 +155,54 @@ class _Run:
                 changed += 1
             else:
                 if report is None:
-                    report = fwd.revalued_report(self.batch, self.topic, self.part, now)
+                    report = fwd.lone_report(self.batch, self.topic, self.part, now)
                 done[offset] = (result[0], partial(report, offset, result[1]))
         if changed:
             fwd.lone_tally(self.topic)[2] += changed
+
+    def _hold(self, engine: RouteEngine, msgs: list[Any], now: float, done: Picks) -> None:
+        """``done`` gets, for each record ``RouteEngine.hold`` saw: ``HELD`` if its stage
+        took it (or, in its place, the ``Held`` records that taking it released early),
+        else (value, callback), to produce as it came.
+
+        The stage holds each record as its produce call's arguments, taken now, while the
+        message is fresh in memory: releasing it later touches no ``Message`` (by then the
+        held ones have left the CPU's caches)."""
+        lineage, part, state = self.fwd.lineage, self.part, self.state
+        assert state is not None
+        shadow_part = part if part < state.shadow_partitions else -1
+        prefix = f"{self.topic}/{part}/".encode()
+        offsets: list[int] = []
+        items: list[Produce] = []
+        for msg in msgs:
+            offset = msg.offset()
+            headers = msg.headers()
+            if lineage is not None:
+                origin = (lineage, prefix + b"%d" % offset)
+                headers = [*headers, origin] if headers else [origin]
+            ts_type, ts = msg.timestamp()
+            offsets.append(offset)
+            ts = ts if ts_type else 0
+            items.append((part, msg.value(), msg.key(), shadow_part, ts, headers))
+        taken, early = engine.hold(part, offsets, items, now)
+        plain = self.batch.on_delivery
+        for item, offset, took in zip(items, offsets, taken, strict=True):
+            done[offset] = HELD if took else (item[1], plain)
+        for i, released in early:
+            done[offsets[i]] = released
 
     def _by_index(
         self, msgs: list[Any], start: int, first: int, offsets: list[int]
     ) -> list[int] | None:
         found = []
+        part, topic, only = self.part, self.topic, self.fwd.only_topic
         for offset in offsets:
             j = start + offset - first
             msg = msgs[j]
             if (
                 msg.offset() != offset
-                or msg.partition() != self.part
-                or not self._same_topic(msg)
+                or msg.partition() != part
+                or not (only or msg.topic() == topic)
                 or msg.error() is not None
             ):
                 return None
@@ -312,10 +353,14 @@ class Forwarder:
     def emit(self, route: str, ems: list[Emission], batch: Batch, now: float) -> None:
         """Produce (or ledger, for drops) what the engine returned, tracked by ``batch``
         (not sealed yet, so a delivery report during a full-queue wait cannot finish it).
-        A record the client refuses is a failed delivery (counted, never committed)."""
+        A record the client refuses is a failed delivery (counted, never committed). A
+        route whose lone stage holds what the bridge handed it (``RouteEngine.hold``) gets
+        ``Held`` records back instead of emissions: ``_emit_held``."""
+        if ems and ems[0].__class__ is Held:
+            self._emit_held(route, ems, batch, now)
+            return
         state = self.routes[route]
         shadow, partitions, lineage = state.shadow, state.shadow_partitions, self.lineage
-        produce = self.producer.produce
         plain = batch.on_delivery
         lines = self._line_report(batch, route)
         at_ms = self.at_ms(now)
@@ -342,21 +387,64 @@ class Forwarder:
                 headers.append((lineage, f"{src.topic}/{src.partition}/{src.offset}".encode()))
             outputs += 1
             part = rec.partition if rec.partition < partitions else -1
-            try:  # positional, as in ``forward``; the keyword form is the slow path
-                produce(shadow, rec.value, rec.key, part, callback, None, rec.timestamp, headers)
-            except (BufferError, KafkaException):  # a full queue, or a refused record
-                produce_with_room(
-                    self.producer,
-                    shadow,
-                    rec.value,
-                    rec.key,
-                    partition=part,
-                    on_delivery=callback,
-                    timestamp=rec.timestamp,
-                    headers=headers,
-                )
+            self._produce(shadow, rec.value, rec.key, part, callback, rec.timestamp, headers)
         if outputs:
             batch.add_outputs(route, outputs)
+
+    def _emit_held(self, route: str, held: list[Held], batch: Batch, now: float) -> None:
+        """``emit`` for records ``route``'s lone holding stage kept as ready produce calls
+        (``_Run._hold``): each is produced as it came; with a ledger, its line is written
+        when it lands, as for a record changed in place."""
+        shadow = self.routes[route].shadow
+        produce = self.producer.produce
+        callback = batch.on_delivery
+        reports: dict[int, Callable[..., None]] | None = {} if self.ledger.active else None
+        lows: dict[int, int] = {}  # per partition, the lowest offset released
+        for item in held:
+            offset = item.offset
+            part, value, key, shadow_part, ts, headers = item.item  # a ``Produce``
+            if lows.get(part, offset) >= offset:
+                lows[part] = offset
+            if reports is not None:
+                report = reports.get(part)
+                if report is None:
+                    report = reports[part] = self.lone_report(batch, route, part, now)
+                callback = partial(report, offset, item)
+            try:  # positional, as in ``forward``
+                produce(shadow, value, key, shadow_part, callback, None, ts, headers)
+            except (BufferError, KafkaException):  # a full queue, or a refused record
+                self._produce(shadow, value, key, shadow_part, callback, ts, headers)
+        for part, low in lows.items():
+            batch.cover((route, part), low)
+        batch.add_outputs(route, len(held))
+        if reports is None:  # nothing to write when they land: counted now
+            self.lone_tally(route)[2] += len(held)
+
+    def _produce(
+        self,
+        topic: str,
+        value: bytes | None,
+        key: bytes | None,
+        partition: int,
+        callback: Callable[[Any, Any], None],
+        timestamp: int,
+        headers: list[Any],
+    ) -> None:
+        """One produce of a released or injected record; a record the client refuses is a
+        failed delivery (reported to ``callback``)."""
+        try:  # positional, as in ``forward``; the keyword form is the slow path
+            self.producer.produce(topic, value, key, partition, callback, None, timestamp, headers)
+        except (BufferError, KafkaException):  # a full queue, or a refused record
+            produce_with_room(
+                self.producer,
+                topic,
+                value,
+                key,
+                partition=partition,
+                on_delivery=callback,
+                timestamp=timestamp,
+                headers=headers,
+            )
 
     def _injected_delivered(
         self, batch: Batch, route: str, em: Emission, at_ms: int, err: Any, msg: Any
@@ -376,27 +464,31 @@ class Forwarder:
             self._count(route, inj)
 
     def _lone(self, route: str) -> Any:
-        """``route``'s lone stage (its only fault): that of the records ``revalue`` did."""
+        """``route``'s lone stage (its only fault): that of the records ``revalue`` changed
+        or ``hold`` held."""
         engine = self.routes[route].engine
-        assert engine is not None and engine.lone is not None
-        return engine.lone
+        assert engine is not None
+        lone = engine.lone or engine.lone_hold
+        assert lone is not None
+        return lone
 
     def lone_tally(self, route: str) -> list[Any]:
         """``_tally`` of ``route``'s lone stage."""
         stage = self._lone(route)
         return self._tally(route, stage.name, stage.config.type)
 
-    def revalued_report(
+    def lone_report(
         self, batch: Batch, route: str, partition: int, now: float
     ) -> Callable[..., None]:
         """The delivery callback, still to be given the record's source offset and the
-        fault's note, of the records of ``route``'s ``partition`` its lone value-only
-        stage changed (``_Run._revalued``): it writes their ledger lines."""
+        fault's note, of the records of ``route``'s ``partition`` its lone stage changed in
+        place (``_Run._revalued``) or held as consumed (``_emit_held``): it writes their
+        ledger lines, with the detail the fault's ``describe`` makes of the note."""
         fault = self._lone(route).instance(partition)
         tally, at_ms = self.lone_tally(route), self.at_ms(now)
-        return partial(self._revalued_delivered, batch, route, partition, fault, tally, at_ms)
+        return partial(self._lone_delivered, batch, route, partition, fault, tally, at_ms)
 
-    def _revalued_delivered(
+    def _lone_delivered(
         self,
         batch: Batch,
         route: str,
@@ -409,7 +501,7 @@ class Forwarder:
         err: Any,
         msg: Any,
     ) -> None:
-        """``_injected_delivered`` for a record changed in place: the same ledger line."""
+        """``_injected_delivered`` for a record of ``lone_report``: the same ledger line."""
         shadow, status = _landing(err, msg)
         inj = fault.injection("modify", **fault.describe(note))
         source = Record(route, partition, offset, None, None)

@@ -15,8 +15,9 @@ import itertools
 import math
 import random
 from abc import ABC, abstractmethod
-from collections.abc import Callable
-from typing import Any, ClassVar, Literal
+from collections import deque
+from collections.abc import Callable, Iterable
+from typing import Any, ClassVar, Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -55,6 +56,8 @@ class Fault(ABC):
     holds: ClassVar[bool] = False
     observes: ClassVar[bool] = False
     batched: ClassVar[bool] = False  # apply_many: one emission per record, all at once
+    # hold_many: holds items in the caller's own form; each comes back once, unchanged
+    holds_items: ClassVar[bool] = False
     uses_rng: bool = True  # False: ``apply`` draws nothing, so the engine skips seeding ``rng``
 
     def __init__(self, config: FaultConfig, rng: random.Random) -> None:
@@ -102,44 +105,76 @@ class Fault(ABC):
 
 
 class HoldBuffer:
-    """Held emissions ordered by release time, with a hard size limit.
+    """Held items ordered by release time, each kept with its source offset (the
+    partition's commit point stays behind the lowest), with a hard size limit.
 
-    At the limit the earliest-due emission is released early (counted), never dropped.
+    At the limit the earliest-due item is released early (the caller marks it so), never
+    dropped. Items are emissions, or what a fault's ``hold_many`` caller handed in.
+    ``ordered``: items come due in the order they are pushed (a fixed delay on a clock
+    that never goes back), so a queue serves them; one pushed out of order turns the queue
+    into a heap.
     """
 
-    def __init__(self, limit: int) -> None:
+    def __init__(self, limit: int, ordered: bool = False) -> None:
         self.limit = limit
-        self._heap: list[tuple[float, int, Emission]] = []
+        self._queue: deque[tuple[float, int, int, Any]] | None = deque() if ordered else None
+        self._heap: list[tuple[float, int, int, Any]] = []
         self._seq = itertools.count()
 
-    def push(self, release_at: float, emission: Emission) -> list[Emission]:
-        heapq.heappush(self._heap, (release_at, next(self._seq), emission))
+    def push(self, release_at: float, offset: int, item: Any) -> list[Any]:
+        entry = (release_at, next(self._seq), offset, item)
+        queue = self._queue
+        if queue is not None and (not queue or queue[-1][0] <= release_at):
+            queue.append(entry)
+            if len(queue) <= self.limit:
+                return []
+            return [queue.popleft()[3]]
+        if queue is not None:  # out of order: a heap from now on
+            self._heap, self._queue = list(queue), None  # a sorted list is a heap
+        heapq.heappush(self._heap, entry)
         early = []
         while len(self._heap) > self.limit:
-            _, _, em = heapq.heappop(self._heap)
-            for inj in em.injections:
-                inj.detail["released_early"] = True
-            early.append(em)
+            early.append(heapq.heappop(self._heap)[3])
         return early
 
-    def pop_due(self, now: float) -> list[Emission]:
+    def pop_due(self, now: float) -> list[Any]:
         out = []
+        queue = self._queue
+        if queue is not None:
+            while queue and queue[0][0] <= now:
+                out.append(queue.popleft()[3])
+            return out
         while self._heap and self._heap[0][0] <= now:
-            out.append(heapq.heappop(self._heap)[2])
+            out.append(heapq.heappop(self._heap)[3])
         return out
 
-    def drain(self) -> list[Emission]:
-        out = [item[2] for item in sorted(self._heap)]
-        self._heap.clear()
+    def drain(self) -> list[Any]:
+        entries = self._queue if self._queue is not None else sorted(self._heap)
+        out = [entry[3] for entry in entries]
+        self._heap = []
+        if self._queue is not None:
+            self._queue.clear()
         return out
+
+    def _entries(self) -> Iterable[tuple[float, int, int, Any]]:
+        return self._queue if self._queue is not None else self._heap
 
     def __len__(self) -> int:
-        return len(self._heap)
+        return len(self._entries())  # type: ignore[arg-type]
 
     def oldest_offset(self) -> int | None:
-        if not self._heap:
-            return None
-        return min(item[2].source.offset for item in self._heap)
+        return min((entry[2] for entry in self._entries()), default=None)
+
+
+class Held(NamedTuple):
+    """A record held in the form its caller handed in (``hold_many``: the bridge's consumed
+    message as it came, no ``Record`` or ``Emission`` made for it), at source ``offset``;
+    ``seconds`` held, and whether the size limit released it ``early``."""
+
+    offset: int
+    item: Any
+    seconds: float
+    early: bool = False
 
 
 class HoldingConfig(FaultConfig):
@@ -156,8 +191,18 @@ class BufferedFault(Fault):
     holds = True
     config: HoldingConfig
 
+    releases_in_order = False  # held records come due in the order they were taken
+
     def reset(self) -> None:
-        self._held = HoldBuffer(self.config.max_held)
+        self._held = HoldBuffer(self.config.max_held, ordered=self.releases_in_order)
+
+    def _hold(self, release_at: float, em: Emission) -> list[Emission]:
+        """Hold ``em`` until ``release_at``; returns what the size limit released early."""
+        early: list[Emission] = self._held.push(release_at, em.source.offset, em)
+        for out in early:
+            for inj in out.injections:
+                inj.detail["released_early"] = True
+        return early
 
     def due(self, now: float) -> list[Emission]:
         return self._held.pop_due(now)

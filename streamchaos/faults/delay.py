@@ -12,11 +12,11 @@
 from __future__ import annotations
 
 import random
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from streamchaos.faults.base import BufferedFault, HoldingConfig
+from streamchaos.faults.base import BufferedFault, Held, HoldingConfig
 from streamchaos.record import Emission, Record
 from streamchaos.units import Duration
 
@@ -38,12 +38,15 @@ class DelayConfig(HoldingConfig):
 
 class Delay(BufferedFault):
     Config = DelayConfig
+    holds_items = True
     purpose = "slow upstream / API timeout: selected records arrive late"
     config: DelayConfig
 
     def __init__(self, config: DelayConfig, rng: random.Random) -> None:
-        super().__init__(config, rng)
         self.uses_rng = config.distribution != "fixed"
+        self.releases_in_order = not self.uses_rng  # every record is held as long
+        super().__init__(config, rng)
+        self._fixed = self.draw() if self.releases_in_order else None  # that one delay
 
     def draw(self) -> float:
         cfg = self.config
@@ -58,4 +61,33 @@ class Delay(BufferedFault):
     def apply(self, record: Record, now: float) -> list[Emission]:
         seconds = self.draw()
         inj = self.injection("modify", delay_ms=round(seconds * 1000, 3))
-        return self._held.push(now + seconds, Emission(record, record, [inj]))
+        return self._hold(now + seconds, Emission(record, record, [inj]))
+
+    def hold_many(
+        self, offsets: list[int], items: list[Any], seeds: list[int] | None, now: float
+    ) -> list[tuple[int, list[Held]]]:
+        """``apply`` for selected records the caller keeps in its own form (the bridge: a
+        lone ``delay``'s consumed messages, as they came), at source ``offsets``;
+        ``seeds[i]`` seeds the draw for ``items[i]`` (None: ``uses_rng`` is False). Each
+        comes back once, from ``due`` or ``drain``, as a ``Held``. Returns (i, what holding
+        ``items[i]`` released early) where the size limit did, as ``apply`` returns it."""
+        out = []
+        push, fixed, new = self._held.push, self._fixed, tuple.__new__
+        for i, offset in enumerate(offsets):
+            if fixed is None:
+                self.rng.seed(seeds[i])  # type: ignore[index]
+                seconds = self.draw()
+            else:
+                seconds = fixed
+            # ``Held(...)`` without its Python-level ``__new__``: this is the hot path
+            early = push(now + seconds, offset, new(Held, (offset, items[i], seconds, False)))
+            if early:
+                out.append((i, [held._replace(early=True) for held in early]))
+        return out
+
+    def describe(self, held: Held) -> dict[str, Any]:
+        """The ledger detail of a ``Held`` record, as ``apply`` writes it."""
+        detail: dict[str, Any] = {"delay_ms": round(held.seconds * 1000, 3)}
+        if held.early:
+            detail["released_early"] = True
+        return detail

@@ -31,7 +31,7 @@ class Duplicate(BufferedFault):
         for copy in range(1, self.config.copies + 1):
             em = Emission(record, record, [self.injection("extra", copy=copy)])
             if self.config.spacing > 0:
-                out.extend(self._held.push(now + copy * self.config.spacing, em))
+                out.extend(self._hold(now + copy * self.config.spacing, em))
             else:
                 out.append(em)
         return out

@@ -10,6 +10,7 @@ import pytest
 
 from streamchaos.config import config_from_dict
 from streamchaos.engine import RouteEngine
+from streamchaos.faults.base import HoldBuffer
 from streamchaos.faults.delay import Delay
 from streamchaos.faults.duplicate import Duplicate
 from streamchaos.faults.outage import Outage
@@ -134,6 +135,21 @@ def test_delay_limit_releases_early_never_drops():
     assert [e.record.offset for e in early] == [0, 1]
     assert all(e.injections[0].detail["released_early"] for e in early)
     assert f.held() == 3
+
+
+@pytest.mark.parametrize("ordered", [True, False])
+def test_hold_buffer_releases_by_time_whatever_the_push_order(ordered):
+    """``ordered`` (a fixed delay) serves a queue; a push out of order must not break it."""
+    buf = HoldBuffer(3, ordered=ordered)
+    assert buf.push(1.0, 10, "a") == [] and buf.push(2.0, 11, "b") == []
+    assert buf.pop_due(0.5) == [] and buf.oldest_offset() == 10
+    assert buf.push(1.5, 9, "c") == []  # due before "b"
+    assert len(buf) == 3 and buf.oldest_offset() == 9
+    assert buf.push(3.0, 13, "d") == ["a"]  # at the limit the earliest due goes early
+    assert buf.pop_due(1.9) == ["c"]
+    assert buf.drain() == ["b", "d"] and len(buf) == 0 and buf.oldest_offset() is None
+    assert buf.push(0.5, 14, "e") == [] and buf.push(0.7, 15, "f") == []
+    assert buf.pop_due(0.6) == ["e"] and buf.pop_due(0.7) == ["f"]
 
 
 def test_reorder_releases_full_window_shuffled_and_partial_after_wait():

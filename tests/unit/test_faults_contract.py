@@ -16,7 +16,7 @@ from streamchaos.config import config_from_dict
 from streamchaos.engine import RouteEngine
 from streamchaos.faults import FAULTS
 from streamchaos.faults.base import FaultContext
-from streamchaos.record import Record
+from streamchaos.record import Emission, Record
 
 SETTINGS = {
     "delay": {"distribution": "exponential", "delay": 0.2, "cap": 1.0},
@@ -332,3 +332,64 @@ def test_two_stages_take_the_general_path():
     engine = RouteEngine("src", configs, 7, FaultContext(CODEC, "src", "x"))
     engine.tick(0.5)
     assert engine.revalue(0, [0], [records(1)[0].value], 0.5) is None
+
+
+HELD = {  # a route's lone ``delay``: the bridge hands it consumed messages as they came
+    "fixed": {"type": "delay", "delay": 1.0},
+    "uniform": {"type": "delay", "distribution": "uniform", "min": 0.1, "max": 2.0},
+    "exponential, capped, small limit": {
+        "type": "delay",
+        "distribution": "exponential",
+        "delay": 1.0,
+        "cap": 1.5,
+        "max_held": 4,
+    },
+    "fixed, small limit": {"type": "delay", "delay": 1.0, "max_held": 3},
+}
+
+
+def _released(ems_or_held, fault_obj):
+    """(source offset, ledger detail) of what a holding stage let go, either form."""
+    out = []
+    for item in ems_or_held:
+        if hasattr(item, "injections"):
+            [inj] = item.injections
+            out.append((item.source.offset, inj.detail))
+        else:
+            out.append((item.offset, fault_obj.describe(item)))
+    return out
+
+
+@pytest.mark.parametrize("fault", list(HELD.values()), ids=list(HELD))
+def test_hold_gives_what_process_gives(fault):
+    """The bridge's held-as-consumed path (``RouteEngine.hold``: items in, ``Held`` items
+    out of ``tick`` and ``drain``) must release the same records, at the same ticks, with
+    the same ledger details (``released_early`` included), as the general path."""
+    cfg = _config({"fraction": 0.4, **fault})
+    general = RouteEngine("src", [cfg], 7)
+    held = RouteEngine("src", [cfg], 7)
+    assert held.lone_hold is not None
+    seen = 0
+    for step, part in enumerate([0, 1, 0, 0, 1, 0]):
+        now = step * 0.4
+        want = _released(general.tick(now)[1], None)
+        got = _released(held.tick(now)[1], held.lone_hold.instance(part))
+        assert sorted(got, key=str) == sorted(want, key=str)
+        chunk = records(240, part)[step * 40 : step * 40 + 40]
+        cands = held.candidates(part, chunk[0].offset, len(chunk))
+        items = [r for r in chunk if r.offset in cands]
+        want_now = [general.process(r, now) for r in chunk]
+        taken, early = held.hold(part, [r.offset for r in items], items, now)
+        fault_obj = held.lone_hold.instance(part)
+        by_offset = {r.offset: ems for r, ems in zip(chunk, want_now, strict=True)}
+        early_at = {items[i].offset: _released(out, fault_obj) for i, out in early}
+        for r, took in zip(items, taken, strict=True):
+            assert took and by_offset.pop(r.offset) is not None
+            assert early_at.get(r.offset, []) == _released(want_now[chunk.index(r)], None)
+            seen += 1
+        passed = [ems for r, ems in zip(chunk, want_now, strict=True) if r.offset in by_offset]
+        assert all(ems == [Emission(ems[0].source, ems[0].source, [])] for ems in passed)
+    for part in (0, 1):
+        fault_obj = held.lone_hold.instance(part)
+        assert _released(held.drain([part]), fault_obj) == _released(general.drain([part]), None)
+    assert seen > 30

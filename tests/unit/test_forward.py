@@ -30,7 +30,12 @@ SCHEMA = ParsedSchema.of(
 )
 CODEC = AvroCodec(None, SCHEMA)
 PIPELINES = {
+    # a lone delay: held as consumed (``Engine.hold``), released early at its limit
     "delay": [{"type": "delay", "fraction": 0.3, "delay": "1s"}],
+    "delay, small limit": [{"type": "delay", "fraction": 0.3, "delay": "1s", "max_held": 2}],
+    "delay, uniform, small limit": [
+        {"type": "delay", "fraction": 0.4, "distribution": "uniform", "max": 2, "max_held": 3}
+    ],
     "corrupt": [{"type": "corrupt", "mode": "spike", "fields": ["amount"], "fraction": 0.3}],
     # one value-only stage: changed in place in the hot loop (``Engine.revalue``)
     "corrupt nan": [{"type": "corrupt", "mode": "nan", "fields": ["amount"], "fraction": 0.5}],
