@@ -205,6 +205,8 @@ class Spans:
     ) -> bytes:
         """``write`` for a fault: a value its field cannot hold is a ``FieldError``."""
         try:
+            if None not in values:  # ``write``'s own shortcut, one call fewer per record
+                return self._write_all(data, spans, values)
             return self.write(data, spans, values)
         except OverflowError as exc:
             raise FieldError("out_of_range", str(exc)) from exc

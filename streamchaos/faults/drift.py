@@ -111,9 +111,10 @@ class Drift(InPlaceFault):
             for spec in cfg.features.values()
         )
         self.uses_rng = self._keyed  # nothing else draws: the engine need not seed ``rng``
-        # every feature shifts by an absolute amount and does nothing else: one array
-        # operation for them all
-        self._shifts = [spec.shift for spec in cfg.features.values()]
+        # every feature shifts by an absolute amount and does nothing else: one addition
+        # per value, in plain Python (numpy's per-call cost is most of it, for a batch's
+        # few selected records)
+        self._shifts = [spec.shift or 0.0 for spec in cfg.features.values()]
         self._shifts_only = all(
             spec.shift is not None
             and spec.unit == "absolute"
@@ -150,15 +151,7 @@ class Drift(InPlaceFault):
         """``keys``: each record's draw key (a list or uint64 array; None when nothing
         draws)."""
         out: list[Revalued] = [None] * len(values)
-        rows: list[tuple[int, _Row]] = []
-        for i, value in enumerate(values):
-            try:
-                row = self._read(value)
-            except Exception as exc:  # bad input passes unchanged, reported
-                self.report(where(i), exc)
-                continue
-            if row is not None:
-                rows.append((i, row))
+        rows = self._rows(values, where)
         if not rows:
             return out
         intensity = self.config.schedule.intensity(now)
@@ -219,13 +212,14 @@ class Drift(InPlaceFault):
         patched = cast(list[tuple[int, _Patched]], rows)
         olds = [row.values for _, row in patched]
         try:
-            y = np.array(olds, dtype=np.float64)
-            if self._shifts_only:  # the same sum per value as ``y += shift * 1.0 * i``
-                y += np.array(self._shifts, dtype=np.float64) * i
+            if self._shifts_only:  # per value, the float64 sum ``_moved`` makes: x + shift * i
+                deltas = [shift * i for shift in self._shifts]
+                news = [[x + d for x, d in zip(old, deltas, strict=True)] for old in olds]
             else:
+                y = np.array(olds, dtype=np.float64)
                 for f, (name, spec) in enumerate(self.config.features.items()):
                     y[:, f] = _moved(spec, self._stats[name], y[:, f], keys, f, i)
-            news = y.tolist()
+                news = y.tolist()
         except Exception as exc:  # a bug must not stop the bridge: the batch passes unchanged
             for index, _ in patched:
                 self.report(where(index), exc)
@@ -256,14 +250,35 @@ class Drift(InPlaceFault):
 
     # -- reading and writing one record --------------------------------------------
 
-    def _read(self, data: bytes | None) -> _Row | None:
-        """The record's feature values (None: outside the ``where`` segment)."""
+    def _rows(
+        self, values: list[bytes | None], where: Callable[[int], str]
+    ) -> list[tuple[int, _Row]]:
+        """(index, row) of each value that has the features (the others: outside the
+        ``where`` segment, or bad input, reported, which passes unchanged). Flat Avro
+        records are read from their bytes (``_Patched``), the rest decoded."""
+        rows: list[tuple[int, _Row]] = []
         codec = self.ctx.codec
-        if self._patchable and isinstance(codec, AvroCodec):
-            located, start = self._layouts.find(codec, data)
-            if located is not None:
-                assert data is not None  # locate refuses tombstones
-                return _Patched(data, located, located.read_record(data, start))
+        find = self._layouts.find if self._patchable and isinstance(codec, AvroCodec) else None
+        for i, data in enumerate(values):
+            try:
+                if find is not None:
+                    located, start = find(codec, data)
+                    if located is not None:
+                        assert data is not None  # locate refuses tombstones
+                        rows.append((i, _Patched(data, located, located.read_record(data, start))))
+                        continue
+                row = self._decoded(data)
+            except Exception as exc:  # bad input passes unchanged, reported
+                self.report(where(i), exc)
+                continue
+            if row is not None:
+                rows.append((i, row))
+        return rows
+
+    def _decoded(self, data: bytes | None) -> _Decoded | None:
+        """The record, decoded, with its feature values (None: outside the ``where``
+        segment)."""
+        codec = self.ctx.codec
         dec = codec.decode(data)
         if not isinstance(dec.value, dict):
             raise FieldError("not_a_record", "the value is not a record")
