@@ -168,9 +168,10 @@ class Stage:
     def candidates(self, partition: int, first: int, count: int) -> list[int]:
         """Offsets in [first, first+count) this stage would select (record mode), ascending.
 
-        The draws are kept for a window of offsets ahead, and the offsets they select at
-        the current probability (which a ramp changes every tick), so a consumed batch
-        costs two bisections instead of hashing every offset again.
+        The draws are kept for a window of offsets ahead, and, while the probability holds
+        (a ramp changes it every tick), the offsets they select, so a consumed batch costs
+        two bisections, or one comparison over its range, instead of hashing every offset
+        again.
         """
         p = self.probability
         if p <= 0:
@@ -197,16 +198,22 @@ class _Window:
     """Selection draws of a range of offsets of one partition, and the offsets they select
     at the last probability asked for."""
 
-    __slots__ = ("draws", "end", "first", "p", "selected")
+    __slots__ = ("asked", "draws", "end", "first", "p", "selected")
 
     def __init__(self, first: int, draws: np.ndarray) -> None:
         self.first, self.end, self.draws = first, first + len(draws), draws
-        self.p = -1.0
+        self.p = self.asked = -1.0
         self.selected: list[int] = []
 
     def hits(self, p: float, lo: int, hi: int) -> list[int]:
-        """Offsets in [lo, hi) whose draw is below ``p``, ascending."""
+        """Offsets in [lo, hi) whose draw is below ``p``, ascending. The whole window's
+        are worked out once ``p`` was asked twice running; while a ramp changes it every
+        tick, only the range asked for is compared."""
         if p != self.p:
+            if p != self.asked:
+                self.asked = p
+                start = lo - self.first
+                return (np.flatnonzero(self.draws[start : hi - self.first] < p) + lo).tolist()
             self.selected = (np.flatnonzero(self.draws < p) + self.first).tolist()
             self.p = p
         selected = self.selected

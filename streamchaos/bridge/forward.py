@@ -55,7 +55,7 @@ HELD: list[Emission] = []  # a record a fault holds: nothing to produce now (nev
 
 # a held record as its produce call will take it (``_Run._hold``): (source partition,
 # value, key, shadow partition, timestamp, headers with the lineage header)
-Produce = tuple[int, bytes | None, bytes | None, int, int, list[Any]]
+Produce = tuple[int, bytes | None, bytes | None, int, int, list[Any] | None]
 
 
 class _Run:
@@ -428,7 +428,7 @@ class Forwarder:
         partition: int,
         callback: Callable[[Any, Any], None],
         timestamp: int,
-        headers: list[Any],
+        headers: list[Any] | None,
     ) -> None:
         """One produce of a released or injected record; a record the client refuses is a
         failed delivery (reported to ``callback``)."""

@@ -16,7 +16,7 @@ import math
 import random
 from abc import ABC, abstractmethod
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection
 from typing import Any, ClassVar, Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -156,20 +156,21 @@ class HoldBuffer:
             self._queue.clear()
         return out
 
-    def _entries(self) -> Iterable[tuple[float, int, int, Any]]:
+    def _entries(self) -> Collection[tuple[float, int, int, Any]]:
         return self._queue if self._queue is not None else self._heap
 
     def __len__(self) -> int:
-        return len(self._entries())  # type: ignore[arg-type]
+        return len(self._entries())
 
     def oldest_offset(self) -> int | None:
         return min((entry[2] for entry in self._entries()), default=None)
 
 
 class Held(NamedTuple):
-    """A record held in the form its caller handed in (``hold_many``: the bridge's consumed
-    message as it came, no ``Record`` or ``Emission`` made for it), at source ``offset``;
-    ``seconds`` held, and whether the size limit released it ``early``."""
+    """A record held in the form its caller handed in (``hold_many``; the bridge hands in
+    its produce call's arguments, with no ``Record`` or ``Emission`` made for it), at
+    source ``offset``; ``seconds`` held, and whether the size limit released it
+    ``early``."""
 
     offset: int
     item: Any

@@ -67,7 +67,7 @@ class Delay(BufferedFault):
         self, offsets: list[int], items: list[Any], seeds: list[int] | None, now: float
     ) -> list[tuple[int, list[Held]]]:
         """``apply`` for selected records the caller keeps in its own form (the bridge: a
-        lone ``delay``'s consumed messages, as they came), at source ``offsets``;
+        lone ``delay``'s records as their produce calls' arguments), at source ``offsets``;
         ``seeds[i]`` seeds the draw for ``items[i]`` (None: ``uses_rng`` is False). Each
         comes back once, from ``due`` or ``drain``, as a ``Held``. Returns (i, what holding
         ``items[i]`` released early) where the size limit did, as ``apply`` returns it."""

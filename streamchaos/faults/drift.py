@@ -13,7 +13,8 @@ become numpy columns, every draw is a pure function of (record seed, feature, pu
 so a record drifts the same way alone or in any batch. Numeric-only drift on flat Avro
 records rewrites the fields in the Avro bytes (``codec.patch.Spans``) instead of a full
 decode and encode; once the warm-up is over, such a batch is one (records × features)
-array with the same operations per value (``_drift_patched``).
+array with the same operations per value, or one addition per value when every feature
+only shifts by an absolute amount (``_drift_patched``).
 
 >>> cfg = DriftConfig(features={"amount": {"shift": 5}})
 >>> cfg.features["amount"].shift
@@ -114,7 +115,7 @@ class Drift(InPlaceFault):
         # every feature shifts by an absolute amount and does nothing else: one addition
         # per value, in plain Python (numpy's per-call cost is most of it, for a batch's
         # few selected records)
-        self._shifts = [spec.shift or 0.0 for spec in cfg.features.values()]
+        self._shifts = [0.0 if spec.shift is None else spec.shift for spec in cfg.features.values()]
         self._shifts_only = all(
             spec.shift is not None
             and spec.unit == "absolute"
@@ -207,8 +208,8 @@ class Drift(InPlaceFault):
     ) -> list[Revalued]:
         """``_compute`` and the writing for flat Avro records of one layout once the
         warm-up is over: one (records × features) array instead of a column per feature,
-        with the same operations per value as ``_numeric`` (``_moved``), so the results
-        are the same."""
+        or plain additions for shifts alone, with the same operations per value as
+        ``_numeric`` (``_moved``), so the results are the same."""
         patched = cast(list[tuple[int, _Patched]], rows)
         olds = [row.values for _, row in patched]
         try:

@@ -72,9 +72,12 @@ def test_candidates_match_per_record_selection():
 
 
 def test_candidates_from_the_draw_window_equal_fresh_draws():
-    """Ranges inside the kept window, across its end, and after a probability change."""
+    """Ranges inside the kept window, across its end, after a probability change, while
+    it changes every tick (a ramp), and once it holds."""
     eng = engine({"type": "drop", "fraction": 0.2, "schedule": {"shape": "linear", "ramp": 10}})
-    for now, first, count in [(5, 0, 1000), (5, 1000, 1000), (6, 3500, 1000), (7, 10, 20)]:
+    steps = [(5, 0, 1000), (5, 1000, 1000), (6, 3500, 1000), (7, 10, 20), (7, 30, 40)]
+    steps += [(now, 100 * now, 100) for now in (8, 8, 9, 9, 9, 10, 12, 12, 13)]  # then p holds
+    for now, first, count in steps:
         eng.tick(now)
         p = 0.2 * eng.stages[0].intensity
         base = eng.stages[0].base(0)

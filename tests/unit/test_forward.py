@@ -30,7 +30,7 @@ SCHEMA = ParsedSchema.of(
 )
 CODEC = AvroCodec(None, SCHEMA)
 PIPELINES = {
-    # a lone delay: held as consumed (``Engine.hold``), released early at its limit
+    # a lone delay: held as produce calls (``RouteEngine.hold``), released early at its limit
     "delay": [{"type": "delay", "fraction": 0.3, "delay": "1s"}],
     "delay, small limit": [{"type": "delay", "fraction": 0.3, "delay": "1s", "max_held": 2}],
     "delay, uniform, small limit": [
