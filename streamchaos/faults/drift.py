@@ -29,6 +29,7 @@ import sys
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from itertools import accumulate
+from operator import ne
 from typing import Any, Literal, cast
 
 import numpy as np
@@ -232,6 +233,10 @@ class Drift(InPlaceFault):
             try:
                 for f in ints:
                     new[f] = round(new[f])  # an integer feature stays an integer
+                if all(map(ne, new, old)):  # every feature changed (the common case)
+                    located = row.located
+                    out[index] = located.rewrite(row.data, row.found, new), (rounded, old, new)
+                    continue
                 # one type per column here: equal values are unchanged ones
                 kept = [_KEEP if n == o else n for o, n in zip(old, new, strict=True)]
                 out[index] = _written(row, old, kept, rounded)
