@@ -12,7 +12,7 @@ import confluent_kafka as ck
 import pytest
 from prometheus_client import CollectorRegistry
 
-from streamchaos.bridge.forward import Forwarder, RouteState
+from streamchaos.bridge.forward import Forwarder, RouteState, _following
 from streamchaos.bridge.offsets import OffsetTracker
 from streamchaos.codec import AvroCodec, ParsedSchema
 from streamchaos.config import config_from_dict
@@ -342,3 +342,11 @@ def test_without_a_ledger_only_failures_are_reported_and_nothing_else_is_lost(
     assert bare_points == points
     if not fails:  # nothing is committable before the flush (failures block it anyway)
         assert all(before.get(tp, 0) < point for tp, point in points.items())
+
+
+def test_the_hot_loop_looks_up_the_next_pick_or_asks_again_at_the_end():
+    """``_following``: the loop compares each offset with one number, the next pick's
+    offset or, when no pick lies before it, where the engine must be asked again."""
+    ahead = [3, 9, 15]
+    assert [_following(ahead, o, 12) for o in (0, 3, 4, 9, 10)] == [3, 3, 9, 9, 12]
+    assert _following(ahead, 16, 40) == 40 and _following([], 0, 5) == 5
