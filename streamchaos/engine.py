@@ -196,7 +196,7 @@ class Stage:
 
 class _Window:
     """Selection draws of a range of offsets of one partition, and the offsets they select
-    at the last probability asked for."""
+    at ``p``, a probability asked for more than once."""
 
     __slots__ = ("asked", "draws", "end", "first", "p", "selected")
 
@@ -207,8 +207,9 @@ class _Window:
 
     def hits(self, p: float, lo: int, hi: int) -> list[int]:
         """Offsets in [lo, hi) whose draw is below ``p``, ascending. The whole window's
-        are worked out once ``p`` was asked twice running; while a ramp changes it every
-        tick, only the range asked for is compared."""
+        are worked out when the last call that compared only its range (``asked``) had
+        this ``p`` too; while a ramp changes it every tick, only the range asked for is
+        compared."""
         if p != self.p:
             if p != self.asked:
                 self.asked = p

@@ -309,7 +309,9 @@ class Forwarder:
             seen += 1
             high = offset
             value, callback = msg.value(), on_delivery
-            if offset >= nxt:  # a pick, or the end of what the picks hold: one comparison
+            # one comparison: a pick, the end of what the picks hold, or past a pick whose
+            # record a gap left out
+            if offset >= nxt:
                 if offset >= picks_end:
                     picks, picks_end = run.pick(msgs, index, now)
                     ahead = sorted(picks)
