@@ -181,6 +181,7 @@ class Spans:
         for index, step in plan:
             if index >= 0:
                 self.kinds[index] = str(step)
+        self.floats = [i for i, kind in enumerate(self.kinds) if kind == "float"]
         # schema order: (target's index in names, kind) or (-1, bytes to skip | skip function)
         self._plan = plan
         self._forwards = [index for index, _ in plan if index >= 0]

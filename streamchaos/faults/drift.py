@@ -25,9 +25,10 @@ from __future__ import annotations
 
 import bisect
 import math
+import struct
 import sys
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from itertools import accumulate
 from operator import ne
 from typing import Any, Literal, cast
@@ -101,6 +102,7 @@ class Drift(InPlaceFault):
     def reset(self) -> None:
         self._stats: dict[str, RunningStats] = {}
         self._checked: set[int] = set()
+        self._floats: dict[int, list[int]] = {}  # per checked schema: its float features
         cfg = self.config
         self._names = list(cfg.features)
         self._layouts = Layouts(self._names, self._check)
@@ -176,16 +178,24 @@ class Drift(InPlaceFault):
         rounded = round(intensity, 6)
         olds_by_row = zip(*columns, strict=True)
         for (i, row), olds, new in zip(rows, olds_by_row, zip(*news, strict=True), strict=True):
-            # a feature whose value stays what it was (equal, same type) is not written
-            kept = [
-                _KEEP if n is _KEEP or (n == o and type(n) is type(o)) else n
-                for o, n in zip(olds, new, strict=True)
-            ]
             try:
+                held = _narrowed(new, self._floats_of(row))
+                # a feature whose value stays what it was (equal, same type) is not written
+                kept = [
+                    _KEEP if n is _KEEP or (n == o and type(n) is type(o)) else n
+                    for o, n in zip(olds, held, strict=True)
+                ]
                 out[i] = _written(row, olds, kept, rounded)
             except Exception as exc:
                 self.report(where(i), exc)
         return out
+
+    def _floats_of(self, row: _Row) -> list[int]:
+        """The features ``row``'s writer schema holds as Avro ``float``s."""
+        if isinstance(row, _Patched):
+            return row.located.floats
+        schema = cast(_Decoded, row).dec.schema
+        return self._floats.get(id(schema), []) if schema is not None else []
 
     def _warmed(self, rows: list[tuple[int, _Row]]) -> bool:
         """Whether ``_drift_patched`` may do the batch: every record patched in place with
@@ -228,11 +238,14 @@ class Drift(InPlaceFault):
             return out
         kinds = patched[0][1].located.kinds
         ints = [f for f, kind in enumerate(kinds) if kind in mutate.INT_RANGE]
+        floats = patched[0][1].located.floats
         rounded = round(i, 6)
         for (index, row), old, new in zip(patched, olds, news, strict=True):
             try:
                 for f in ints:
                     new[f] = round(new[f])  # an integer feature stays an integer
+                for f in floats:
+                    new[f] = _as_float32(new[f])  # what the field will hold
                 if all(map(ne, new, old)):  # every feature changed (the common case)
                     located = row.located
                     out[index] = located.rewrite(row.data, row.found, new), (rounded, old, new)
@@ -325,6 +338,11 @@ class Drift(InPlaceFault):
                 raise FieldError("wrong_type", f"numeric drift on {name!r} of type {kind}")
             if spec.null_rate and not mutate.nullable(fields[name]["type"]):
                 raise FieldError("wrong_type", f"null_rate on non-nullable field {name!r}")
+        self._floats[id(schema)] = [
+            f
+            for f, name in enumerate(self._names)
+            if mutate.type_name(fields[name]["type"]) == "float"
+        ]
         self._checked.add(id(schema))
 
     # -- the drift itself, column by column ----------------------------------------
@@ -438,6 +456,29 @@ class _Patched(_Row):
         if _KEEP in news:  # no nulls here (not patchable): None means "keep" to ``Spans``
             news = [None if n is _KEEP else n for n in news]
         return self.located.rewrite(self.data, self.found, news)
+
+
+_FLOAT32 = struct.Struct("<f")
+
+
+def _as_float32(value: float) -> float:
+    """What an Avro ``float`` field holds of ``value`` (a 24-bit mantissa): the ledger then
+    says what the shadow holds, and a change too small for the field is none."""
+    try:
+        return cast(float, _FLOAT32.unpack(_FLOAT32.pack(value))[0])
+    except OverflowError as exc:
+        raise FieldError("out_of_range", f"{value} does not fit an Avro float") from exc
+
+
+def _narrowed(news: Sequence[Any], floats: list[int]) -> Sequence[Any]:
+    """``news`` with the values of ``floats`` features as an Avro ``float`` holds them."""
+    if not floats:
+        return news
+    out = list(news)
+    for f in floats:
+        if out[f] is not _KEEP and out[f] is not None:
+            out[f] = _as_float32(out[f])
+    return out
 
 
 def _written(row: _Row, olds: Any, kept: list[Any], intensity: float) -> Revalued:

@@ -192,6 +192,50 @@ def test_avro_fields_rewritten_in_place_drift_like_a_full_decode(features):
     assert sum(bool(e.injections) for e in via_patch) == 400
 
 
+FLOAT_SCHEMA = ParsedSchema.of(
+    {
+        "type": "record",
+        "name": "G",
+        "fields": [
+            {"name": "user", "type": "string"},
+            {"name": "x", "type": "float"},
+            {"name": "y", "type": ["null", "float"]},
+        ],
+    }
+)
+FLOATS = AvroCodec(None, FLOAT_SCHEMA)
+
+
+@pytest.mark.parametrize("feature", ["x", "y"], ids=["rewritten in its bytes", "decoded"])
+@pytest.mark.parametrize("shift", [0.1, 1e-9, 1e39], ids=["shift", "too small", "too large"])
+def test_a_float_feature_is_ledgered_as_the_shadow_holds_it(feature, shift):
+    """An Avro ``float`` keeps a 24-bit mantissa: the ledger's new value is what the
+    shadow's bytes decode to; a drift too small for the field changes nothing and is no
+    injection; one beyond its range fails the record, which passes unchanged. The second
+    batch of ``x`` takes the warmed, one-layout path (``_drift_patched``)."""
+    errors: list[tuple] = []
+    fault = make(Drift, features={feature: {"shift": shift}}, warmup=2)
+    fault.ctx = FaultContext(FLOATS, "src", "src.shadow")
+    fault.ctx.error = lambda *a: errors.append(a)
+    values = [{"user": "u", "x": 50.123 + i, "y": 50.123 + i} for i in range(20)]
+    records = [
+        Record("src", 0, i, b"k", FLOATS.encode(v, FLOAT_SCHEMA, None))
+        for i, v in enumerate(values)
+    ]
+    ems = fault.apply_many(records[:10], list(range(10)), 0.0)
+    ems += fault.apply_many(records[10:], list(range(10, 20)), 0.0)
+    for record, em in zip(records, ems, strict=True):
+        old = FLOATS.decode(record.value).value[feature]
+        new = FLOATS.decode(em.record.value).value[feature]
+        if shift == 0.1:
+            [inj] = em.injections
+            assert inj.detail["features"] == {feature: {"old": old, "new": new}}
+            assert new != old
+        else:
+            assert em.injections == [] and em.record.value == record.value
+    assert [reason for _, reason, _ in errors] == (["out_of_range"] * 20 if shift == 1e39 else [])
+
+
 def test_truncated_avro_passes_unchanged_and_is_counted():
     reasons = []
     f = make(Drift, features={"count": {"shift": 1}})
