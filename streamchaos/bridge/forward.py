@@ -62,11 +62,12 @@ Produce = tuple[int, bytes | None, bytes | None, int, int, list[Any] | None]
 class _Run:
     """Bookkeeping for a run of consecutive records of one partition within a batch."""
 
-    __slots__ = ("batch", "done", "fwd", "part", "slow", "state", "topic")
+    __slots__ = ("batch", "done", "fwd", "part", "prefix", "shadow_part", "slow", "state", "topic")
 
     def __init__(self, fwd: Forwarder, batch: Batch) -> None:
         self.fwd, self.batch = fwd, batch
         self.topic, self.part = "", -1
+        self.shadow_part, self.prefix = -1, b""  # the run's shadow partition, lineage prefix
         self.slow = 0  # records of the run the engine took (produced by ``emit``, or dropped)
         self.state: RouteState | None = None
         # per partition, what the engine made of the batch's records so far, by offset: a
@@ -83,8 +84,9 @@ class _Run:
         self.topic, self.part = topic, part
         if (topic, part) not in self.batch.lows:
             self.batch.lows[(topic, part)] = offset
-        shadow_part = part if part < state.shadow_partitions else -1
-        return state.shadow, shadow_part, f"{topic}/{part}/".encode()
+        self.shadow_part = part if part < state.shadow_partitions else -1
+        self.prefix = f"{topic}/{part}/".encode()
+        return state.shadow, self.shadow_part, self.prefix
 
     def pick(self, msgs: list[Any], start: int, now: float) -> tuple[Picks, int]:
         """Run the engine over the records of this run, from ``msgs[start]``, that a fault
@@ -169,10 +171,8 @@ class _Run:
         The stage holds each record as its produce call's arguments, taken now, while the
         message is fresh in memory: releasing it later touches no ``Message`` (by then the
         held ones have left the CPU's caches)."""
-        lineage, part, state = self.fwd.lineage, self.part, self.state
-        assert state is not None
-        shadow_part = part if part < state.shadow_partitions else -1
-        prefix = f"{self.topic}/{part}/".encode()
+        lineage, part = self.fwd.lineage, self.part
+        shadow_part, prefix = self.shadow_part, self.prefix
         offsets: list[int] = []
         items: list[Produce] = []
         for msg in msgs:
@@ -403,7 +403,6 @@ class Forwarder:
         (``_Run._hold``): each is produced as it came; with a ledger, its line is written
         when it lands, as for a record changed in place."""
         shadow = self.routes[route].shadow
-        produce = self.producer.produce
         callback = batch.on_delivery
         reports: dict[int, Callable[..., None]] | None = {} if self.ledger.active else None
         lows: dict[int, int] = {}  # per partition, the lowest offset released
@@ -417,10 +416,7 @@ class Forwarder:
                 if report is None:
                     report = reports[part] = self.lone_report(batch, route, part, now)
                 callback = partial(report, offset, item)
-            try:  # positional, as in ``forward``
-                produce(shadow, value, key, shadow_part, callback, None, ts, headers)
-            except (BufferError, KafkaException):  # a full queue, or a refused record
-                self._produce(shadow, value, key, shadow_part, callback, ts, headers)
+            self._produce(shadow, value, key, shadow_part, callback, ts, headers)
         for part, low in lows.items():
             batch.cover((route, part), low)
         batch.add_outputs(route, len(held))
