@@ -60,7 +60,7 @@ class Delay(BufferedFault):
 
     def apply(self, record: Record, now: float) -> list[Emission]:
         seconds = self.draw()
-        inj = self.injection("modify", delay_ms=round(seconds * 1000, 3))
+        inj = self.injection("modify", delay_ms=_ms(seconds))
         return self._hold(now + seconds, Emission(record, record, [inj]))
 
     def hold_many(
@@ -87,7 +87,12 @@ class Delay(BufferedFault):
 
     def describe(self, held: Held) -> dict[str, Any]:
         """The ledger detail of a ``Held`` record, as ``apply`` writes it."""
-        detail: dict[str, Any] = {"delay_ms": round(held.seconds * 1000, 3)}
+        detail: dict[str, Any] = {"delay_ms": _ms(held.seconds)}
         if held.early:
             detail["released_early"] = True
         return detail
+
+
+def _ms(seconds: float) -> float:
+    """A delay as the ledger gives it, whichever path held the record."""
+    return round(seconds * 1000, 3)
