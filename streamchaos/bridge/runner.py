@@ -23,7 +23,7 @@ from streamchaos.bridge.forward import Forwarder, RouteState
 from streamchaos.bridge.health import Health
 from streamchaos.bridge.offsets import TP, Batch, OffsetTracker
 from streamchaos.bridge.topics import prepare_ledger_topic, prepare_shadows
-from streamchaos.codec import Registry, codec_for
+from streamchaos.codec import Registry, RegistryUnavailable, codec_for
 from streamchaos.config import Config, Route
 from streamchaos.errors import BridgeError
 from streamchaos.faults.base import FaultContext
@@ -242,6 +242,8 @@ class Bridge:
         for route in cfg.routes:
             ctx = self._fault_context(route, registry)
             self._routes[route.source] = RouteState(route, shadows[route.shadow], cfg.seed, ctx)
+        if registry is not None:
+            _preload_schemas(registry, cfg.routes)
         pconf = producer_conf(cfg, self.success_reports)
         pconf["error_cb"] = self._client_error
         self._producer = Producer(pconf)
@@ -562,3 +564,21 @@ _AUTH_ERRORS = {
 
 def _fmt(tps: list[TP]) -> str:
     return ", ".join(f"{t}[{p}]" for t, p in sorted(tps)) or "nothing"
+
+
+def _preload_schemas(registry: Registry, routes: list[Route]) -> None:
+    """The latest value schema of each Avro route whose faults read records, looked up
+    before consuming (subject ``<topic>-value``, the default naming): the first records
+    then find it cached instead of waiting for the registry. An unreachable registry ends
+    this; records ask it again themselves."""
+    for route in routes:
+        if route.format != "avro" or route.schema_file is not None or not route.faults:
+            continue
+        subject = f"{route.source}-value"
+        try:
+            schema_id = registry.preload(subject)
+        except RegistryUnavailable as exc:
+            log.warning("schemas not loaded ahead: %s", exc)
+            return
+        if schema_id is not None:
+            log.info("%s: value schema %d (latest of %s) loaded", route.source, schema_id, subject)

@@ -59,12 +59,11 @@ class Registry:
         extra: dict[str, Any] | None = None,
     ) -> None:
         self.url = url
-        self.client = (
-            client
-            if client is not None
-            else SchemaRegistryClient(
-                {"url": url, "timeout": timeout, "max.retries": 0, **(extra or {})}
-            )
+        conf = {"url": url, "timeout": timeout, "max.retries": 0, **(extra or {})}
+        self.client = client if client is not None else SchemaRegistryClient(conf)
+        # a client with connections of its own (``preload``), or the given one
+        self._fresh_client: Callable[[], Any] = (
+            (lambda: client) if client is not None else (lambda: SchemaRegistryClient(conf))
         )
         self.backoff = backoff
         self.clock = clock
@@ -96,6 +95,10 @@ class Registry:
             if exc.http_status_code == 404:
                 raise Undecodable("unknown_schema_id", f"schema id {schema_id} unknown") from exc
             raise RegistryUnavailable(f"registry error: {exc}") from exc
+        return self._keep(schema_id, found)
+
+    def _keep(self, schema_id: int, found: Any) -> ParsedSchema:
+        """The registry's answer for ``schema_id``, parsed and cached, if records can use it."""
         if getattr(found, "schema_type", "AVRO") not in (None, "AVRO"):
             raise Undecodable("unsupported_schema", f"schema id {schema_id} is not Avro")
         try:
@@ -104,6 +107,35 @@ class Registry:
             raise Undecodable("unsupported_schema", f"schema id {schema_id}: {exc}") from exc
         self._by_id[schema_id] = parsed
         return parsed
+
+    def preload(self, subject: str) -> int | None:
+        """Look up and cache ``subject``'s latest schema now, ahead of the records, so the
+        first of them written with it do not wait for the registry; returns its id, or None
+        when the registry has no such subject or records could not use the schema (they
+        then look theirs up as before). Raises ``RegistryUnavailable`` when the registry
+        cannot be reached, without starting the back-off a record's lookup would.
+
+        The lookup uses connections of its own: after a 404 (no such subject), Apicurio
+        has left the next request on the same connection unanswered until the timeout."""
+        client = self._fresh_client()
+        try:
+            latest = client.get_latest_version(subject)
+        except SchemaRegistryError as exc:  # no such subject, or refused: nothing to load
+            log.info("schema registry: no schema of %s loaded ahead (%s)", subject, exc)
+            return None
+        except Exception as exc:  # connection refused, timeouts, DNS
+            raise RegistryUnavailable(f"schema registry unreachable: {exc}") from exc
+        finally:
+            if client is not self.client:
+                client.close()
+        if latest.schema_id is None:
+            return None
+        try:
+            self._keep(latest.schema_id, latest.schema)
+        except Undecodable as exc:  # not Avro, references: the records will say so
+            log.info("schema registry: no schema of %s loaded ahead (%s)", subject, exc)
+            return None
+        return int(latest.schema_id)
 
     def register(self, subject: str, raw: Any) -> int:
         """Register ``raw`` under ``subject`` (compatibility NONE) and return its id."""

@@ -323,3 +323,65 @@ def test_registry_outage_mid_run_then_recovery(
     assert all(read(out[o].value()) == row(o) for o in range(50))
     assert all(read(out[o].value())["amount"] is None for o in range(50, 100))
     assert audit(kafka_bootstrap, source, shadow, ledger).ok
+
+
+def test_schema_loaded_at_startup_outlives_a_registry_outage(
+    kafka_bootstrap, schema_registry_url, topic_factory, group_id
+):
+    """The bridge looks up each Avro route's latest value schema before it consumes:
+    records written with that schema are changed even if the registry is gone by the time
+    they arrive."""
+    from threading import Thread
+    from urllib.parse import urlsplit
+
+    from confluent_kafka.schema_registry.avro import AvroSerializer
+    from confluent_kafka.serialization import MessageField, SerializationContext
+
+    from tests.integration.avro_helpers import SCHEMA, SERDE_CONF
+    from tests.integration.conftest import wait_until
+    from tests.integration.tcp_proxy import TcpProxy
+
+    source = topic_factory(partitions=1)
+    shadow = topic_factory(partitions=1, suffix=".shadow")
+    # the producer's schema registered, as a producer would on its first record
+    ser = AvroSerializer(client(schema_registry_url), json.dumps(SCHEMA), conf=SERDE_CONF)
+    ser(row(0), SerializationContext(source, MessageField.VALUE))
+    real = urlsplit(schema_registry_url)
+    proxy = TcpProxy(real.hostname, real.port)
+    proxy.start()
+    # NaN keeps the writer schema: nothing to register in the shadow's subject either
+    corrupt = {"type": "corrupt", "mode": "nan", "fields": ["amount"], "fraction": 1.0}
+    raw = bridge_config(
+        kafka_bootstrap,
+        group_id,
+        [{"source": source, "shadow": shadow, "format": "avro", "faults": [corrupt]}],
+    )
+    raw["schema_registry"] = {"url": f"http://127.0.0.1:{proxy.port}{real.path}", "timeout": 2}
+    bridge = Bridge(config_from_dict(raw, env={}), registry=CollectorRegistry())
+    thread = Thread(target=bridge.run, daemon=True)
+    thread.start()
+    value = bridge.registry.get_sample_value
+    try:
+        bridge.wait_until_assigned()
+        proxy.stop()  # the registry is gone for the bridge from here on
+        produce_avro(kafka_bootstrap, schema_registry_url, source, 40)
+        wait_until(
+            lambda: value("streamchaos_records_produced_total", {"route": source}) == 40,
+            60,
+            "40 records through",
+        )
+    finally:
+        bridge.stop()
+        thread.join(60)
+        proxy.stop()
+    injected = value(
+        "streamchaos_injections_total",
+        {"experiment": "it", "route": source, "fault": "corrupt", "type": "corrupt"},
+    )
+    unavailable = value(
+        "streamchaos_undecodable_total", {"route": source, "reason": "registry_unavailable"}
+    )
+    assert injected == 40 and not unavailable
+    read = Reader(schema_registry_url, shadow)
+    out = shadow_by_offset(kafka_bootstrap, shadow, 40)
+    assert all(math.isnan(read(out[o].value())["amount"]) for o in range(40))

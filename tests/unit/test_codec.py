@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 import math
+import socket
 
 import pytest
 from confluent_kafka.schema_registry import SchemaRegistryClient
 
-from streamchaos.codec import AvroCodec, JsonCodec, ParsedSchema, Registry, Undecodable, mutate
+from streamchaos.codec import (
+    AvroCodec,
+    JsonCodec,
+    ParsedSchema,
+    Registry,
+    RegistryUnavailable,
+    Undecodable,
+    mutate,
+)
 from streamchaos.codec.wire import frame, split
 
 RAW = {
@@ -102,3 +111,27 @@ def test_unreachable_registry_fails_fast_during_backoff():
     with pytest.raises(Undecodable):
         registry.schema(1)
     assert Down.calls == 2
+
+
+def test_preload_of_an_unreachable_registry_starts_no_backoff():
+    """A registry that is down when the bridge starts is asked again by the first record."""
+    with socket.socket() as probe:  # a port nothing listens on: connection refused
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    registry = Registry(f"http://127.0.0.1:{port}", timeout=2, backoff=60)
+    with pytest.raises(RegistryUnavailable):
+        registry.preload("t-value")
+    with pytest.raises(RegistryUnavailable) as info:
+        registry.schema(1)
+    assert "backing off" not in str(info.value)  # it asked, rather than waiting 60 s
+
+
+def test_preload_caches_the_latest_schema_and_skips_unknown_subjects():
+    client = SchemaRegistryClient.new_client({"url": "mock://preload"})
+    registry = Registry("mock://preload", client=client)
+    schema_id = registry.register("t-value", RAW)
+    fresh = Registry("mock://preload", client=client)
+    assert fresh.preload("t-value") == schema_id
+    fresh.client = Down()  # what was loaded ahead needs no registry
+    assert fresh.schema(schema_id).raw == RAW
+    assert fresh.preload("no-such-topic-value") is None
