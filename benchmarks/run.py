@@ -7,7 +7,7 @@ collector thresholds raised); one more plain loop gets that setting too. The clo
 starts at the first consumed record (the group join is excluded) and stops when the last
 output is acknowledged. Runs alternate between the loops to spread the machine's noise;
 medians are reported.
-Usage: ``make bench`` or ``python -m benchmarks.run [--records N] [--rounds R]``.
+Usage: ``make bench`` or ``python -m benchmarks.run [--records N] [--rounds R] [--warmup W]``.
 """
 
 from __future__ import annotations
@@ -404,7 +404,10 @@ SCENARIOS: dict[str, Callable[..., float]] = {
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--records", type=int, default=300_000)
-    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=9)
+    parser.add_argument(
+        "--warmup", type=int, default=1, help="unmeasured rounds first (broker JIT, caches)"
+    )
     parser.add_argument("--out", default="docs/benchmarks.md")
     parser.add_argument("--readme", default="README.md", help="'' leaves it alone")
     args = parser.parse_args()
@@ -415,8 +418,12 @@ def main() -> int:
     try:
         schema_id = register(os.environ["SCHEMA_REGISTRY_URL"], source)
         produce_all(bootstrap, records(source, args.records, schema_id), timeout=300)
-        rates: dict[str, list[float]] = {name: [] for name in SCENARIOS}
         names = list(SCENARIOS)
+        for w in range(args.warmup):  # a fresh broker JVM runs its first rounds slower
+            for name in names:
+                SCENARIOS[name](bootstrap, source, shadow, args.records)
+            print(f"warm-up round {w + 1} done", flush=True)
+        rates: dict[str, list[float]] = {name: [] for name in SCENARIOS}
         for r in range(args.rounds):
             shift = r % len(names)  # each round starts with another loop: no fixed position
             for name in names[shift:] + names[:shift]:
@@ -490,9 +497,10 @@ def report(args: argparse.Namespace, rates: dict[str, list[float]]) -> None:
     section = (
         f"## Throughput ratios ({day})\n\n"
         f"Command: `make bench` (`python -m benchmarks.run --records {args.records} "
-        f"--rounds {args.rounds}`), local single-node Kafka from `make up`, "
-        f"{os.cpu_count()} cores, {args.records:,} keyed records (Confluent-framed Avro "
-        f"values of ~130 bytes, one header), {PARTITIONS} partitions, {args.rounds} rounds.\n\n"
+        f"--rounds {args.rounds} --warmup {args.warmup}`), local single-node Kafka from "
+        f"`make up`, {os.cpu_count()} cores, {args.records:,} keyed records (Confluent-framed "
+        f"Avro values of ~130 bytes, one header), {PARTITIONS} partitions, {args.rounds} "
+        f"rounds after {args.warmup} unmeasured.\n\n"
         "| loop | median rec/s | ratio to plain | per round | ratio to plain, GC tuned "
         "| ratio to plain + duties, GC tuned | target: vs plain / vs plain, GC tuned |\n"
         "|---|---|---|---|---|---|---|\n"
@@ -593,8 +601,9 @@ Throughput is measured as a **ratio** to a plain confluent-kafka consume→produ
 bookkeeping) on the same broker, same topic, in the same run. The machine is shared and
 noisy: compare ratios, not absolute numbers. Each ratio is the median over rounds of the
 loop's rate divided by its base loop's rate in the same round; every round runs each loop
-once, back to back, starting with a different loop each time. This file is rewritten by
-`make bench`.
+once, back to back, starting with a different loop each time. A first, unmeasured round
+runs every loop once: a freshly started broker JVM is slower until its code is compiled.
+This file is rewritten by `make bench`.
 
 The bridge runs as `streamchaos run` runs it: with Python's garbage-collector thresholds
 raised to {GC_THRESHOLDS} instead of (700, 10, 10) (`GC_THRESHOLDS` in

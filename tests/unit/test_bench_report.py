@@ -37,7 +37,7 @@ def test_report_writes_the_table_and_the_readme_block(tmp_path):
     readme = tmp_path / "README.md"
     readme.write_text(f"intro\n{bench.README_BEGIN}\nOLD BLOCK\n{bench.README_END}\noutro\n")
     args = argparse.Namespace(
-        records=1000, rounds=2, out=str(tmp_path / "b.md"), readme=str(readme)
+        records=1000, rounds=2, warmup=1, out=str(tmp_path / "b.md"), readme=str(readme)
     )
     bench.report(args, fake_rates())
     text = readme.read_text()
@@ -71,6 +71,9 @@ def test_report_writes_the_table_and_the_readme_block(tmp_path):
         "| bridge + drift 10% (5 numeric features) | 750,000 | 75.0% | 75%-75% | 60.1% | 81.6% "
         "| ≥ 75% (#5): met / not met; vs plain in 2 of 2 rounds |"
     ) in table
+    # the command that reproduces the run, and the unmeasured warm-up
+    assert "--records 1000 --rounds 2 --warmup 1`" in table
+    assert "2 rounds after 1 unmeasured" in table
 
 
 def test_a_readme_without_the_block_is_refused():
