@@ -601,9 +601,9 @@ Throughput is measured as a **ratio** to a plain confluent-kafka consume→produ
 bookkeeping) on the same broker, same topic, in the same run. The machine is shared and
 noisy: compare ratios, not absolute numbers. Each ratio is the median over rounds of the
 loop's rate divided by its base loop's rate in the same round; every round runs each loop
-once, back to back, starting with a different loop each time. A first, unmeasured round
-runs every loop once: a freshly started broker JVM is slower until its code is compiled.
-This file is rewritten by `make bench`.
+once, back to back, starting with a different loop each time. Unmeasured warm-up rounds
+(`--warmup`, in the command below) run every loop first: a freshly started broker JVM is
+slower until its code is compiled. This file is rewritten by `make bench`.
 
 The bridge runs as `streamchaos run` runs it: with Python's garbage-collector thresholds
 raised to {GC_THRESHOLDS} instead of (700, 10, 10) (`GC_THRESHOLDS` in

@@ -26,6 +26,7 @@ from streamchaos.bridge.topics import prepare_ledger_topic, prepare_shadows
 from streamchaos.codec import Registry, RegistryUnavailable, codec_for
 from streamchaos.config import Config, Route
 from streamchaos.errors import BridgeError
+from streamchaos.faults import VALUE_FAULTS
 from streamchaos.faults.base import FaultContext
 from streamchaos.httpserver import ControlServer
 from streamchaos.kafkaconf import admin_conf, consumer_conf, producer_conf, registry_conf
@@ -243,7 +244,7 @@ class Bridge:
             ctx = self._fault_context(route, registry)
             self._routes[route.source] = RouteState(route, shadows[route.shadow], cfg.seed, ctx)
         if registry is not None:
-            _preload_schemas(registry, cfg.routes)
+            _preload_schemas(registry, cfg.routes, sr.timeout)
         pconf = producer_conf(cfg, self.success_reports)
         pconf["error_cb"] = self._client_error
         self._producer = Producer(pconf)
@@ -566,14 +567,21 @@ def _fmt(tps: list[TP]) -> str:
     return ", ".join(f"{t}[{p}]" for t, p in sorted(tps)) or "nothing"
 
 
-def _preload_schemas(registry: Registry, routes: list[Route]) -> None:
-    """The latest value schema of each Avro route whose faults read records, looked up
+def _preload_schemas(registry: Registry, routes: list[Route], budget: float) -> None:
+    """The latest value schema of each Avro route whose faults decode records, looked up
     before consuming (subject ``<topic>-value``, the default naming): the first records
-    then find it cached instead of waiting for the registry. An unreachable registry ends
-    this; records ask it again themselves."""
+    then find it cached instead of waiting for the registry. A registry that cannot be
+    reached or refuses ends this, and so does ``budget`` seconds spent (startup waits for
+    no more); records ask the registry themselves."""
+    deadline = time.monotonic() + budget
     for route in routes:
-        if route.format != "avro" or route.schema_file is not None or not route.faults:
+        if route.format != "avro" or route.schema_file is not None:
             continue
+        if not any(f.type in VALUE_FAULTS for f in route.faults):
+            continue
+        if time.monotonic() >= deadline:
+            log.info("schemas of later routes not loaded ahead: %.0fs spent", budget)
+            return
         subject = f"{route.source}-value"
         try:
             schema_id = registry.preload(subject)

@@ -61,9 +61,11 @@ class Registry:
         self.url = url
         conf = {"url": url, "timeout": timeout, "max.retries": 0, **(extra or {})}
         self.client = client if client is not None else SchemaRegistryClient(conf)
-        # a client with connections of its own (``preload``), or the given one
+        # ``preload``'s client, with connections of its own (closed after use), unless one
+        # was given
+        self._owns_clients = client is None
         self._fresh_client: Callable[[], Any] = (
-            (lambda: client) if client is not None else (lambda: SchemaRegistryClient(conf))
+            (lambda: SchemaRegistryClient(conf)) if client is None else (lambda: client)
         )
         self.backoff = backoff
         self.clock = clock
@@ -113,29 +115,36 @@ class Registry:
         first of them written with it do not wait for the registry; returns its id, or None
         when the registry has no such subject or records could not use the schema (they
         then look theirs up as before). Raises ``RegistryUnavailable`` when the registry
-        cannot be reached, without starting the back-off a record's lookup would.
+        cannot be reached or refuses (authentication, server errors), without starting the
+        back-off a record's lookup would.
 
-        The lookup uses connections of its own: after a 404 (no such subject), Apicurio
-        has left the next request on the same connection unanswered until the timeout."""
+        What is cached is what ``schema`` would cache: the schema the registry gives for
+        the latest version's id. The lookups use connections of their own: after a 404 (no
+        such subject), Apicurio has left the next request on the same connection
+        unanswered until the timeout."""
         client = self._fresh_client()
         try:
-            latest = client.get_latest_version(subject)
-        except SchemaRegistryError as exc:  # no such subject, or refused: nothing to load
-            log.info("schema registry: no schema of %s loaded ahead (%s)", subject, exc)
-            return None
-        except Exception as exc:  # connection refused, timeouts, DNS
-            raise RegistryUnavailable(f"schema registry unreachable: {exc}") from exc
+            try:
+                schema_id = client.get_latest_version(subject).schema_id
+                found = client.get_schema(schema_id) if schema_id is not None else None
+            except SchemaRegistryError as exc:
+                if exc.http_status_code == 404:  # no such subject (or id): nothing to load
+                    log.info("schema registry: no schema of %s to load ahead (%s)", subject, exc)
+                    return None
+                raise RegistryUnavailable(f"registry error: {exc}") from exc
+            except Exception as exc:  # connection refused, timeouts, DNS
+                raise RegistryUnavailable(f"schema registry unreachable: {exc}") from exc
         finally:
-            if client is not self.client:
+            if self._owns_clients:
                 client.close()
-        if latest.schema_id is None:
+        if found is None:
             return None
         try:
-            self._keep(latest.schema_id, latest.schema)
+            self._keep(schema_id, found)
         except Undecodable as exc:  # not Avro, references: the records will say so
             log.info("schema registry: no schema of %s loaded ahead (%s)", subject, exc)
             return None
-        return int(latest.schema_id)
+        return int(schema_id)
 
     def register(self, subject: str, raw: Any) -> int:
         """Register ``raw`` under ``subject`` (compatibility NONE) and return its id."""

@@ -326,7 +326,7 @@ def test_registry_outage_mid_run_then_recovery(
 
 
 def test_schema_loaded_at_startup_outlives_a_registry_outage(
-    kafka_bootstrap, schema_registry_url, topic_factory, group_id
+    kafka_bootstrap, schema_registry_url, topic_factory, group_id, tmp_path
 ):
     """The bridge looks up each Avro route's latest value schema before it consumes:
     records written with that schema are changed even if the registry is gone by the time
@@ -357,6 +357,8 @@ def test_schema_loaded_at_startup_outlives_a_registry_outage(
         [{"source": source, "shadow": shadow, "format": "avro", "faults": [corrupt]}],
     )
     raw["schema_registry"] = {"url": f"http://127.0.0.1:{proxy.port}{real.path}", "timeout": 2}
+    ledger = tmp_path / "ledger.jsonl"
+    raw["ledger"] = {"path": str(ledger)}
     bridge = Bridge(config_from_dict(raw, env={}), registry=CollectorRegistry())
     thread = Thread(target=bridge.run, daemon=True)
     thread.start()
@@ -385,3 +387,5 @@ def test_schema_loaded_at_startup_outlives_a_registry_outage(
     read = Reader(schema_registry_url, shadow)
     out = shadow_by_offset(kafka_bootstrap, shadow, 40)
     assert all(math.isnan(read(out[o].value())["amount"]) for o in range(40))
+    assert sorted(injections(ledger, source)) == list(range(40))
+    assert audit(kafka_bootstrap, source, shadow, ledger).ok

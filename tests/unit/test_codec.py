@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import math
 import socket
 
 import pytest
 from confluent_kafka.schema_registry import SchemaRegistryClient
+from confluent_kafka.schema_registry.error import SchemaRegistryError
 
+from streamchaos.bridge.runner import _preload_schemas
 from streamchaos.codec import (
     AvroCodec,
     JsonCodec,
@@ -18,6 +21,7 @@ from streamchaos.codec import (
     mutate,
 )
 from streamchaos.codec.wire import frame, split
+from streamchaos.config import config_from_dict
 
 RAW = {
     "type": "record",
@@ -135,3 +139,74 @@ def test_preload_caches_the_latest_schema_and_skips_unknown_subjects():
     fresh.client = Down()  # what was loaded ahead needs no registry
     assert fresh.schema(schema_id).raw == RAW
     assert fresh.preload("no-such-topic-value") is None
+
+
+class Refusing:
+    def get_latest_version(self, subject):
+        raise SchemaRegistryError(401, 40101, "Unauthorized")
+
+
+def test_preload_refused_by_the_registry_is_no_missing_subject():
+    """A 401 or a 5xx is not "no such subject": it ends preloading, loudly."""
+    with pytest.raises(RegistryUnavailable, match="Unauthorized"):
+        Registry("http://x", client=Refusing()).preload("t-value")
+
+
+class Recorder:
+    """``Registry.preload`` as ``_preload_schemas`` sees it."""
+
+    def __init__(self, fail: bool = False) -> None:
+        self.asked: list[str] = []
+        self.fail = fail
+
+    def preload(self, subject: str) -> int:
+        self.asked.append(subject)
+        if self.fail:
+            raise RegistryUnavailable("down")
+        return 1
+
+
+def _routes(tmp_path):
+    schema = tmp_path / "s.avsc"
+    schema.write_text(json.dumps(RAW))
+    corrupt = {"type": "corrupt", "mode": "nan", "fields": ["a"]}
+    raw = {
+        "experiment": "u",
+        "kafka": {"bootstrap_servers": "x", "group_id": "g"},
+        "schema_registry": {"url": "http://x"},
+        "routes": [
+            {"source": "drifted", "shadow": "s1.shadow", "format": "avro", "faults": [corrupt]},
+            {
+                "source": "delayed",
+                "shadow": "s2.shadow",
+                "format": "avro",
+                "faults": [{"type": "delay"}],
+            },
+            {"source": "js", "shadow": "s3.shadow", "format": "json", "faults": [corrupt]},
+            {
+                "source": "local",
+                "shadow": "s4.shadow",
+                "format": "avro",
+                "schema_file": str(schema),
+                "faults": [corrupt],
+            },
+            {"source": "plain", "shadow": "s5.shadow", "format": "avro"},
+            {"source": "second", "shadow": "s6.shadow", "format": "avro", "faults": [corrupt]},
+        ],
+    }
+    return config_from_dict(raw, env={}).routes
+
+
+def test_only_routes_that_decode_registry_avro_are_preloaded(tmp_path):
+    registry = Recorder()
+    _preload_schemas(registry, _routes(tmp_path), budget=60)  # type: ignore[arg-type]
+    assert registry.asked == ["drifted-value", "second-value"]
+
+
+def test_an_unreachable_registry_or_a_spent_budget_ends_preloading(tmp_path):
+    down = Recorder(fail=True)
+    _preload_schemas(down, _routes(tmp_path), budget=60)  # type: ignore[arg-type]
+    assert down.asked == ["drifted-value"]
+    spent = Recorder()
+    _preload_schemas(spent, _routes(tmp_path), budget=0)  # type: ignore[arg-type]
+    assert spent.asked == []
