@@ -404,7 +404,12 @@ SCENARIOS: dict[str, Callable[..., float]] = {
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--records", type=int, default=300_000)
-    parser.add_argument("--rounds", type=int, default=9)
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=len(SCENARIOS),
+        help="measured rounds; the default lets every loop start one round",
+    )
     parser.add_argument(
         "--warmup", type=int, default=1, help="unmeasured rounds first (broker JIT, caches)"
     )
