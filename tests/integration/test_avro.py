@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
+from threading import Thread
+from typing import Any
 
 import pytest
 from prometheus_client import CollectorRegistry
@@ -87,6 +89,17 @@ def shadow_by_offset(bootstrap, shadow, n=N):
     out = {origin_of(m)[1]: m for m in read_all(bootstrap, shadow, expect=n)}
     assert set(out) == set(range(n)), f"{len(out)} of {n} shadow records"
     return out
+
+
+def started_behind(proxy, real, raw, ledger: Path, **registry: Any) -> tuple[Bridge, Thread]:
+    """A bridge reaching the registry through ``proxy`` (to ``real``), with a ledger file,
+    running in a thread."""
+    raw["schema_registry"] = {"url": f"http://127.0.0.1:{proxy.port}{real.path}", **registry}
+    raw["ledger"] = {"path": str(ledger)}
+    bridge = Bridge(config_from_dict(raw, env={}), registry=CollectorRegistry())
+    thread = Thread(target=bridge.run, daemon=True)
+    thread.start()
+    return bridge, thread
 
 
 def test_schema_breaks_as_a_consumer_sees_them(
@@ -254,7 +267,6 @@ def test_registry_outage_mid_run_then_recovery(
     kafka_bootstrap, schema_registry_url, topic_factory, group_id, tmp_path
 ):
     import time
-    from threading import Thread
     from urllib.parse import urlsplit
 
     from tests.integration.conftest import wait_until
@@ -278,16 +290,8 @@ def test_registry_outage_mid_run_then_recovery(
             }
         ],
     )
-    raw["schema_registry"] = {
-        "url": f"http://127.0.0.1:{proxy.port}{real.path}",
-        "timeout": 2,
-        "retry_backoff": "1s",
-    }
     ledger = tmp_path / "ledger.jsonl"
-    raw["ledger"] = {"path": str(ledger)}
-    bridge = Bridge(config_from_dict(raw, env={}), registry=CollectorRegistry())
-    thread = Thread(target=bridge.run, daemon=True)
-    thread.start()
+    bridge, thread = started_behind(proxy, real, raw, ledger, timeout=2, retry_backoff="1s")
     value = bridge.registry.get_sample_value
     try:
         produce_avro(kafka_bootstrap, schema_registry_url, source, 50)
@@ -331,7 +335,6 @@ def test_schema_loaded_at_startup_outlives_a_registry_outage(
     """The bridge looks up each Avro route's latest value schema before it consumes:
     records written with that schema are changed even if the registry is gone by the time
     they arrive."""
-    from threading import Thread
     from urllib.parse import urlsplit
 
     from confluent_kafka.schema_registry.avro import AvroSerializer
@@ -356,12 +359,8 @@ def test_schema_loaded_at_startup_outlives_a_registry_outage(
         group_id,
         [{"source": source, "shadow": shadow, "format": "avro", "faults": [corrupt]}],
     )
-    raw["schema_registry"] = {"url": f"http://127.0.0.1:{proxy.port}{real.path}", "timeout": 2}
     ledger = tmp_path / "ledger.jsonl"
-    raw["ledger"] = {"path": str(ledger)}
-    bridge = Bridge(config_from_dict(raw, env={}), registry=CollectorRegistry())
-    thread = Thread(target=bridge.run, daemon=True)
-    thread.start()
+    bridge, thread = started_behind(proxy, real, raw, ledger, timeout=2)
     value = bridge.registry.get_sample_value
     try:
         bridge.wait_until_assigned()
