@@ -165,6 +165,15 @@ class Route(_Model):
             raise ValueError(f"schema_file: {str(self.schema_file)!r} is not a readable file")
         return self
 
+    @property
+    def needs_registry(self) -> bool:
+        """Its faults decode framed Avro records, whose schemas come from the registry."""
+        return (
+            self.format == "avro"
+            and self.schema_file is None
+            and any(f.type in VALUE_FAULTS for f in self.faults)
+        )
+
 
 class LedgerSettings(_Model):
     path: Path | None = None
@@ -263,13 +272,7 @@ def shadow_only_problems(cfg: Config) -> list[str]:
                     f"routes[{i}].faults[{j}].type: schema_break needs format avro "
                     f"(routes[{i}].format is {route.format})"
                 )
-        decodes = any(f.type in VALUE_FAULTS for f in route.faults)
-        if (
-            route.format == "avro"
-            and decodes
-            and not route.schema_file
-            and not cfg.schema_registry.url
-        ):
+        if route.needs_registry and not cfg.schema_registry.url:
             problems.append(
                 f"routes[{i}].format: avro faults need schema_registry.url (or "
                 f"SCHEMA_REGISTRY_URL), or routes[{i}].schema_file for schemaless Avro"

@@ -26,7 +26,6 @@ from streamchaos.bridge.topics import prepare_ledger_topic, prepare_shadows
 from streamchaos.codec import Registry, RegistryUnavailable, codec_for
 from streamchaos.config import Config, Route
 from streamchaos.errors import BridgeError
-from streamchaos.faults import VALUE_FAULTS
 from streamchaos.faults.base import FaultContext
 from streamchaos.httpserver import ControlServer
 from streamchaos.kafkaconf import admin_conf, consumer_conf, producer_conf, registry_conf
@@ -575,9 +574,7 @@ def _preload_schemas(registry: Registry, routes: list[Route], budget: float) -> 
     no more); records ask the registry themselves."""
     deadline = time.monotonic() + budget
     for route in routes:
-        if route.format != "avro" or route.schema_file is not None:
-            continue
-        if not any(f.type in VALUE_FAULTS for f in route.faults):
+        if not route.needs_registry:
             continue
         if time.monotonic() >= deadline:
             log.info("schemas of later routes not loaded ahead: %.0fs spent", budget)
