@@ -61,12 +61,8 @@ class Registry:
         self.url = url
         conf = {"url": url, "timeout": timeout, "max.retries": 0, **(extra or {})}
         self.client = client if client is not None else SchemaRegistryClient(conf)
-        # ``preload``'s client, with connections of its own (closed after use), unless one
-        # was given
-        self._owns_clients = client is None
-        self._fresh_client: Callable[[], Any] = (
-            (lambda: SchemaRegistryClient(conf)) if client is None else (lambda: client)
-        )
+        # what ``preload`` makes a client of its own from (None: it uses the given one)
+        self._own_conf = conf if client is None else None
         self.backoff = backoff
         self.clock = clock
         self._down_until = 0.0
@@ -122,11 +118,14 @@ class Registry:
         the latest version's id. The lookups use connections of their own: after a 404 (no
         such subject), Apicurio has left the next request on the same connection
         unanswered until the timeout."""
-        client = self._fresh_client()
+        own = self._own_conf
+        client = SchemaRegistryClient(own) if own is not None else self.client
         try:
             try:
                 schema_id = client.get_latest_version(subject).schema_id
-                found = client.get_schema(schema_id) if schema_id is not None else None
+                if schema_id is None:
+                    return None
+                found = client.get_schema(schema_id)
             except SchemaRegistryError as exc:
                 if exc.http_status_code == 404:  # no such subject (or id): nothing to load
                     log.info("schema registry: no schema of %s to load ahead (%s)", subject, exc)
@@ -135,10 +134,8 @@ class Registry:
             except Exception as exc:  # connection refused, timeouts, DNS
                 raise RegistryUnavailable(f"schema registry unreachable: {exc}") from exc
         finally:
-            if self._owns_clients:
+            if own is not None:
                 client.close()
-        if found is None:
-            return None
         try:
             self._keep(schema_id, found)
         except Undecodable as exc:  # not Avro, references: the records will say so
