@@ -168,9 +168,9 @@ class _Run:
         took it (or, in its place, the ``Held`` records that taking it released early),
         else (value, callback), to produce as it came.
 
-        The stage holds each record as its produce call's arguments, taken now, while the
-        message is fresh in memory: releasing it later touches no ``Message`` (by then the
-        held ones have left the CPU's caches)."""
+        The stage holds each record as its produce call's arguments, taken now from the
+        consumed message: releasing it later is that one produce call, with no ``Record``
+        or ``Emission`` made for it."""
         lineage, part = self.fwd.lineage, self.part
         shadow_part, prefix = self.shadow_part, self.prefix
         offsets: list[int] = []
