@@ -1,7 +1,8 @@
 """Reconcile a source topic, its shadow topic and the ledger: every source offset accounted for.
 
-Each shadow record's lineage header names the source offset whose processing emitted it;
-the ledger says how injections changed that count: ``found == 1 + extra - drop`` (failed
+Each shadow record is traced to the source offset whose processing emitted it, by the
+ledger's lineage lines (or its lineage header, when the bridge wrote one); the ledger says
+how injections changed that count: ``found == 1 + extra - drop`` (failed
 ``extra`` emissions not counted). A failed ``modify`` never landed, so the offset may be one
 short unless a replay after a restart landed it: both balance, listed as *known delivery
 failures*, never as unexplained loss.
@@ -26,11 +27,12 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Topic
 from streamchaos.config import LINEAGE_HEADER
 from streamchaos.errors import BridgeError, ConfigError
 from streamchaos.kafkatools import read_all, unique_name
+from streamchaos.lineage import Lineage, parse_origin
 
 log = logging.getLogger(__name__)
 
 EFFECTS = ("modify", "extra", "drop")
-KINDS = ("injection", "episode_start", "episode_end")
+KINDS = ("injection", "episode_start", "episode_end", "lineage")
 MAX_LISTED = 20
 _COORDS = ("topic", "partition", "offset")
 Origin = tuple[int, int]  # (partition, offset) of a source record
@@ -63,7 +65,8 @@ class AuditReport:
     shadow_topic: str = "?"
     source_records: int = 0
     shadow_records: int = 0
-    shadow_ignored: int = 0  # lineage outside the audited offsets, to another topic, or none
+    shadow_ignored: int = 0  # lineage outside the audited offsets, or to another topic
+    unattributed: int = 0  # shadow records no lineage line or header explains
     injections: Counter[tuple[str, str]] = field(default_factory=Counter)  # (type, effect)
     episodes: int = 0
     ledger_ignored: int = 0  # other topics or experiments, offsets outside the range
@@ -74,7 +77,8 @@ class AuditReport:
 
     @property
     def ok(self) -> bool:
-        return not (self.missing or self.unexpected_duplicates or self.ledger_conflicts)
+        problems = self.missing or self.unexpected_duplicates or self.ledger_conflicts
+        return not (problems or self.unattributed)
 
     def summary(self) -> str:
         """A few lines for a terminal, then at most ``MAX_LISTED`` itemised problems."""
@@ -82,7 +86,8 @@ class AuditReport:
         lines = [
             f"audit {self.source_topic} -> {self.shadow_topic}: {'OK' if self.ok else 'FAILED'}",
             f"source records: {self.source_records}; shadow records: {self.shadow_records}"
-            f" ({self.shadow_ignored} ignored: no lineage into the audited offsets)",
+            f" ({self.shadow_ignored} ignored: lineage outside the audited offsets;"
+            f" {self.unattributed} with no lineage at all)",
             f"ledger: {sum(self.injections.values())} injections ({kinds or 'none'}); "
             f"{self.episodes} episode entries; {self.ledger_ignored} entries ignored",
             f"missing: {len(self.missing)}; unexpected: {len(self.unexpected_duplicates)}; "
@@ -141,6 +146,8 @@ def _expectations(
     slack: Counter[Origin] = Counter()
     for entry in entries:
         kind, src = entry.get("kind"), entry.get("source") or {}
+        if kind == "lineage":  # where records went, not what happened to them
+            continue
         origin = (src.get("partition"), src.get("offset"))
         mine = experiment is None or entry.get("experiment") == experiment
         if mine and kind in ("episode_start", "episode_end"):
@@ -231,6 +238,8 @@ def _entry_problem(entry: Any) -> str | None:
         return "not a JSON object"
     if entry.get("kind") not in KINDS:
         return f"kind must be one of {', '.join(KINDS)}, got {entry.get('kind')!r}"
+    if entry["kind"] == "lineage":
+        return _lineage_problem(entry)
     if entry["kind"] != "injection":
         return None
     src = entry.get("source")
@@ -242,14 +251,26 @@ def _entry_problem(entry: Any) -> str | None:
     return None
 
 
-def parse_lineage(value: bytes | str | None) -> tuple[str, int, int] | None:
-    """``b"topic/partition/offset"`` -> (topic, partition, offset); None if absent or malformed."""
-    try:
-        text = value.decode("ascii") if isinstance(value, bytes) else value or ""
-        topic, part, off = text.rsplit("/", 2)
-        return topic, int(part), int(off)
-    except (UnicodeDecodeError, ValueError):
-        return None
+def _lineage_problem(entry: dict[str, Any]) -> str | None:
+    src, dst = entry.get("source"), entry.get("shadow")
+    segments = src.get("offsets") if isinstance(src, dict) else None
+    ok = (
+        isinstance(src, dict)
+        and [type(src.get(k)) for k in ("topic", "partition")] == [str, int]
+        and isinstance(segments, list)
+        and all(isinstance(s, list) and [type(v) for v in s] == [int, int] for s in segments)
+        and isinstance(dst, dict)
+        and [type(dst.get(k)) for k in _COORDS] == [str, int, int]
+    )
+    if not ok:
+        return (
+            "a lineage line needs source {topic, partition, offsets: [[first, count], ...]} "
+            "and shadow {topic, partition, offset}"
+        )
+    return None
+
+
+parse_lineage = parse_origin  # ``b"topic/partition/offset"`` -> (topic, partition, offset)
 
 
 def audit(
@@ -278,15 +299,17 @@ def audit(
     for p, off, _ in _scan(bootstrap, source, bounds, deadline):
         offsets[p].append(off)
     shadow_bounds = _bounds(bootstrap, shadow, {}, {}, timeout)
+    lines = Lineage.of(entries)
     origins = [
-        parse_lineage(dict(msg.headers() or []).get(lineage_header))
+        lines.origin_of(msg, lineage_header)
         for *_, msg in _scan(bootstrap, shadow, shadow_bounds, deadline)
     ]
     lineage = [(o[1], o[2]) for o in origins if o is not None and o[0] == source]
     report = reconcile(offsets, lineage, entries, source, experiment=experiment)
     report.shadow_topic = shadow
-    report.shadow_records += len(origins) - len(lineage)  # another topic's lineage, or none
-    report.shadow_ignored += len(origins) - len(lineage)
+    report.unattributed = sum(o is None for o in origins)  # e.g. landed, then a crash
+    report.shadow_records += len(origins) - len(lineage)
+    report.shadow_ignored += len(origins) - len(lineage) - report.unattributed
     return report
 
 

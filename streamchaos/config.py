@@ -103,13 +103,13 @@ class KafkaSettings(_Model):
             )
         if "delivery.report.only.error" in self.producer:
             raise ValueError(
-                "producer.delivery.report.only.error: set by the bridge (on without a "
-                "ledger, off with one: ledger lines need every injected record's report)"
+                "producer.delivery.report.only.error: set by the bridge (off: a run of records "
+                "is proven landed by the reports of its first and last record)"
             )
         if str(self.producer.get("enable.idempotence", True)).lower() in ("false", "0"):
             raise ValueError(
                 "producer.enable.idempotence: the bridge keeps it on (no duplicates or "
-                "reordering from its own retries)"
+                "reordering from its own retries; commits rely on the order)"
             )
         return self
 
@@ -193,7 +193,11 @@ class SafetySettings(_Model):
 class BridgeSettings(_Model):
     """Hot-loop tuning. Defaults come from measurements (docs/benchmarks.md)."""
 
-    lineage_header: str | None = LINEAGE_HEADER
+    lineage_header: str | None = Field(
+        default=None,
+        description="a header with topic/partition/offset on every shadow record (e.g. "
+        f"{LINEAGE_HEADER}); None: the ledger's lineage lines say where each record went",
+    )
     batch_size: int = Field(default=1000, ge=1, le=100_000)
     poll_timeout: Duration = 0.005
     commit_interval: Duration = 1.0

@@ -31,6 +31,7 @@ PRODUCER_DEFAULTS: dict[str, Any] = {
 
 # Keys the bridge relies on for "nothing lost": a user may not turn these around.
 CONSUMER_FIXED: dict[str, Any] = {"enable.auto.commit": False, "enable.auto.offset.store": False}
+PRODUCER_FIXED: dict[str, Any] = {"enable.idempotence": True, "delivery.report.only.error": False}
 
 
 def security_conf(cfg: Config) -> dict[str, Any]:
@@ -66,16 +67,16 @@ def consumer_conf(cfg: Config) -> dict[str, Any]:
     return conf
 
 
-def producer_conf(cfg: Config, success_reports: bool = True) -> dict[str, Any]:
-    """``success_reports``: False when nothing needs a record's shadow offset (no ledger):
-    the client then reports failed deliveries only (see ``offsets.py``)."""
+def producer_conf(cfg: Config) -> dict[str, Any]:
+    """The bridge's producer: idempotent (records of a partition land in the order they
+    were produced, which ``bridge/checkpoint.py`` relies on). Delivery reports come only
+    for records produced with a callback, so most records cost no Python call."""
     conf: dict[str, Any] = {"bootstrap.servers": cfg.kafka.bootstrap_servers}
     conf.update(security_conf(cfg))
     conf.update(PRODUCER_DEFAULTS)
     conf["client.id"] = f"streamchaos-{cfg.experiment}"
     conf.update(cfg.kafka.producer)
-    if not success_reports:  # saves a Python call and a Message per delivered record
-        conf["delivery.report.only.error"] = True
+    conf.update(PRODUCER_FIXED)
     return conf
 
 

@@ -112,6 +112,32 @@ class Ledger:
             name = self._names[topic] = _encode(topic)
         return f'{{"topic":{name},"partition":{partition:d},"offset":{offset:d}}}'
 
+    def lineage(
+        self,
+        route: str,
+        source: tuple[str, int],
+        shadow: tuple[str, int, int],
+        segments: list[list[int]],
+        at_ms: int,
+        on_delivery: Callable[[Any, Any], None] | None = None,
+    ) -> bool:
+        """Where a run of records landed: shadow offsets from ``shadow``'s on hold, in
+        order, the source records of ``segments`` ([first offset, count] each). Audits
+        and joins trace every shadow record through these lines; True when a line for
+        the topic went to the outbox."""
+        if not self.active:
+            return False
+        topic, partition, offset = shadow
+        entry = {
+            "experiment": self.experiment,
+            "route": route,
+            "kind": "lineage",
+            "source": {"topic": source[0], "partition": source[1], "offsets": segments},
+            "shadow": coords(topic, partition, offset),
+            "at": at_ms,
+        }
+        return self.write(entry, on_delivery)
+
     def episode(
         self, route: str, fault: str, type_: str, kind: str, at_ms: int, detail: dict[str, Any]
     ) -> None:

@@ -1,8 +1,12 @@
-"""The unit every fault sees: one source record, immutable, transport-free."""
+"""The units every part shares: a source record, what a fault did to it, a record in flight.
+
+Transport-free: the bridge makes a ``Record`` of a consumed message only when a fault picked
+it; every other record goes from the consumed message to its produce call untouched.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 Headers = tuple[tuple[str, bytes | None], ...]
@@ -53,24 +57,51 @@ class Record(NamedTuple):
         )
 
 
-@dataclass(slots=True)
+Describe = Callable[[Any], dict[str, Any]]
+
+
+def _as_is(note: Any) -> dict[str, Any]:
+    return note
+
+
 class Injection:
     """What a fault did to one record; becomes a ledger line once its output landed.
 
     ``effect``: ``modify`` (still emitted once), ``extra`` (one more emission) or ``drop``
     (not emitted). ``audit`` balances source offsets with exactly these three words.
+    ``detail`` is made from ``note`` by ``describe`` only when asked (a ledger line is
+    written): a bridge without a ledger never pays for it.
     """
 
-    fault: str
-    type: str
-    effect: str
-    detail: dict[str, Any] = field(default_factory=dict)
+    __slots__ = ("_describe", "effect", "fault", "note", "type")
+
+    def __init__(
+        self, fault: str, type_: str, effect: str, note: Any, describe: Describe = _as_is
+    ) -> None:
+        self.fault, self.type, self.effect = fault, type_, effect
+        self.note, self._describe = note, describe
+
+    @property
+    def detail(self) -> dict[str, Any]:
+        return self._describe(self.note)
+
+    def __repr__(self) -> str:
+        return f"Injection({self.fault!r}, {self.type!r}, {self.effect!r}, {self.detail!r})"
 
 
-@dataclass(slots=True)
-class Emission:
-    """A record to produce (or ``None`` for a drop) and the injections it carries."""
+class Item:
+    """A record in flight through a route's stages, with what earlier stages did to it."""
 
-    record: Record | None
-    source: Record
-    injections: list[Injection] = field(default_factory=list)
+    __slots__ = ("injections", "record")
+
+    def __init__(self, record: Record, injections: list[Injection] | None = None) -> None:
+        self.record = record
+        self.injections = injections if injections is not None else []
+
+    def copy(self, record: Record | None = None) -> Item:
+        """Another output of the same source record. It starts with no injections: what
+        was done to the record before is ledgered once, with the original."""
+        return Item(self.record if record is None else record)
+
+    def __repr__(self) -> str:
+        return f"Item({self.record!r}, {self.injections!r})"

@@ -1,6 +1,6 @@
-"""Kafka I/O: the bridge loop, offset tracking, shadow topic preparation."""
+"""Kafka I/O: the bridge loop, the hot loop, the commit sequence, shadow topics."""
 
-from streamchaos.bridge.offsets import OffsetTracker
+from streamchaos.bridge.checkpoint import OffsetTracker
 from streamchaos.bridge.runner import Bridge
 
 __all__ = ["Bridge", "OffsetTracker"]

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Callable
 from typing import Any, Literal
 
 from pydantic import Field, model_validator
@@ -21,7 +20,9 @@ from pydantic import Field, model_validator
 from streamchaos.codec import mutate
 from streamchaos.codec.avro import AvroCodec
 from streamchaos.codec.patch import Layouts
-from streamchaos.faults.base import FaultConfig, FieldError, InPlaceFault, Revalued, RunningStats
+from streamchaos.errors import FieldError
+from streamchaos.faults.base import FaultConfig, InPlaceFault, Revalued, RunningStats
+from streamchaos.faults.picks import Picks
 from streamchaos.record import Record
 
 MODES = (
@@ -86,10 +87,9 @@ class Corrupt(InPlaceFault):
         self._stuck: dict[str, Any] = {}
         self._stats: dict[str, RunningStats] = {}
         self.value_only = bool(self.config.fields)  # all but a skew of the record time
-        self.uses_rng = self.config.mode == "spike"  # its sign; the other modes draw nothing
 
-    def change(self, record: Record, now: float) -> tuple[Record, dict[str, Any]] | None:
-        cfg = self.config
+    def change(self, picks: Picks, i: int, now: float) -> tuple[Record, dict[str, Any]] | None:
+        record, cfg = picks.items[i].record, self.config
         if not cfg.fields:  # timestamp_skew of the record time
             shift = int(cfg.hours * 3_600_000)
             return record.evolve(timestamp=record.timestamp + shift), {
@@ -98,32 +98,30 @@ class Corrupt(InPlaceFault):
                 "old": record.timestamp,
                 "new": record.timestamp + shift,
             }
-        value, note = self._change_value(record.value)
+        value, note = self._change_value(picks, i)
         return record.with_value(value), self.describe(note)
 
-    def revalue(
-        self, values: list[bytes | None], seeds: list[int], now: float, where: Callable[[int], str]
-    ) -> list[Revalued]:
+    def revalue(self, picks: Picks, now: float) -> list[Revalued]:
         out: list[Revalued] = []
-        draws = self.uses_rng
-        for i, value in enumerate(values):
-            if draws:
+        seeds = picks.seeds if self.config.mode == "spike" else None  # the spike's sign
+        for i in range(len(picks)):
+            if seeds is not None:
                 self.rng.seed(seeds[i])
             try:
-                out.append(self._change_value(value))
+                out.append(self._change_value(picks, i))
             except Exception as exc:  # bad input never stops the bridge (DESIGN invariant 5)
-                self.report(where(i), exc)
+                self.report(picks.where(i), exc)
                 out.append(None)
         return out
 
-    def _change_value(self, data: bytes | None) -> tuple[bytes, Any]:
-        """The new value and a note for ``describe``."""
-        codec = self.ctx.codec
+    def _change_value(self, picks: Picks, i: int) -> tuple[bytes, Any]:
+        """The new value of record ``i`` and a note for ``describe``."""
+        codec, data = self.ctx.codec, picks.items[i].record.value
         if self.config.mode in PATCHABLE and isinstance(codec, AvroCodec):
             patched = self._patch(codec, data)
             if patched is not None:
                 return patched
-        dec = codec.decode(data)
+        dec = picks.decode(i)
         if not isinstance(dec.value, dict):
             raise FieldError("not_a_record", "the value is not a record")
         schema, schema_id = self._variant(dec)

@@ -1,23 +1,28 @@
 """``delay``: a slow upstream or an API timeout — selected records arrive late.
 
 >>> import random
+>>> from streamchaos.faults.picks import picks_of
 >>> from streamchaos.record import Record
 >>> f = Delay(Delay.Config(type="delay", delay=0.5), random.Random(1))
->>> f.apply(Record("t", 0, 7, b"k", b"v"), now=10.0)
-[]
->>> [e.record.offset for e in f.due(10.5)]
-[7]
+>>> f.act(picks_of([Record("t", 0, 7, b"k", b"v")]), now=10.0)
+[HOLD]
+>>> [(r.item.record.offset, r.injection.detail) for r in f.due(10.5)]
+[(7, {'delay_ms': 500.0})]
 """
 
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from streamchaos.faults.base import BufferedFault, Held, HoldingConfig
-from streamchaos.record import Emission, Record
+from streamchaos.faults.actions import HOLD, Action, Hold, Release
+from streamchaos.faults.base import BufferedFault
+from streamchaos.faults.hold import HoldingConfig
+from streamchaos.faults.picks import Picks
+from streamchaos.record import Injection
 from streamchaos.units import Duration
 
 
@@ -38,61 +43,51 @@ class DelayConfig(HoldingConfig):
 
 class Delay(BufferedFault):
     Config = DelayConfig
-    holds_items = True
     purpose = "slow upstream / API timeout: selected records arrive late"
     config: DelayConfig
 
     def __init__(self, config: DelayConfig, rng: random.Random) -> None:
-        self.uses_rng = config.distribution != "fixed"
-        self.releases_in_order = not self.uses_rng  # every record is held as long
+        self._fixed = None if config.distribution != "fixed" else _capped(config.delay, config)
         super().__init__(config, rng)
-        self._fixed = self.draw() if self.releases_in_order else None  # that one delay
+
+    def _in_order(self) -> bool:
+        return self._fixed is not None  # every record is held as long
 
     def draw(self) -> float:
         cfg = self.config
-        if cfg.distribution == "fixed":
-            seconds = cfg.delay
-        elif cfg.distribution == "uniform":
-            seconds = self.rng.uniform(cfg.min, cfg.max)
-        else:
-            seconds = self.rng.expovariate(1.0 / cfg.delay) if cfg.delay > 0 else 0.0
-        return seconds if cfg.cap is None else min(seconds, cfg.cap)
+        if cfg.distribution == "uniform":
+            return _capped(self.rng.uniform(cfg.min, cfg.max), cfg)
+        return _capped(self.rng.expovariate(1.0 / cfg.delay) if cfg.delay > 0 else 0.0, cfg)
 
-    def apply(self, record: Record, now: float) -> list[Emission]:
-        seconds = self.draw()
-        inj = self.injection("modify", delay_ms=_ms(seconds))
-        return self._hold(now + seconds, Emission(record, record, [inj]))
-
-    def hold_many(
-        self, offsets: list[int], items: list[Any], seeds: list[int] | None, now: float
-    ) -> list[tuple[int, list[Held]]]:
-        """``apply`` for selected records the caller keeps in its own form (the bridge: a
-        lone ``delay``'s records as their produce calls' arguments), at source ``offsets``;
-        ``seeds[i]`` seeds the draw for ``items[i]`` (None: ``uses_rng`` is False). Each
-        comes back once, from ``due`` or ``drain``, as a ``Held``. Returns (i, what holding
-        ``items[i]`` released early) where the size limit did, as ``apply`` returns it."""
-        out = []
-        push, fixed, new = self._held.push, self._fixed, tuple.__new__
-        for i, offset in enumerate(offsets):
-            if fixed is None:
-                self.rng.seed(seeds[i])  # type: ignore[index]
-                seconds = self.draw()
-            else:
+    def act(self, picks: Picks, now: float) -> Sequence[Action]:
+        out: list[Action] = []
+        fixed, seeds = self._fixed, None if self._fixed is not None else picks.seeds
+        for i, item in enumerate(picks.items):
+            if seeds is None:
                 seconds = fixed
-            # ``Held(...)`` without its Python-level ``__new__``: this is the hot path
-            early = push(now + seconds, offset, new(Held, (offset, items[i], seconds, False)))
-            if early:
-                out.append((i, [held._replace(early=True) for held in early]))
+            else:
+                self.rng.seed(seeds[i])
+                seconds = self.draw()
+            assert seconds is not None
+            inj = Injection(self._label, self._type, "modify", (seconds, False), describe)
+            early = self._hold(now + seconds, Release(item, inj))
+            out.append(Hold(early) if early else HOLD)
         return out
 
-    def describe(self, held: Held) -> dict[str, Any]:
-        """The ledger detail of a ``Held`` record, as ``apply`` writes it."""
-        detail: dict[str, Any] = {"delay_ms": _ms(held.seconds)}
-        if held.early:
-            detail["released_early"] = True
-        return detail
+    def early(self, release: Release) -> Release:
+        inj = release.injection
+        note = (inj.note[0], True)
+        return Release(release.item, Injection(inj.fault, inj.type, inj.effect, note, describe))
 
 
-def _ms(seconds: float) -> float:
-    """A delay as the ledger gives it, whichever path held the record."""
-    return round(seconds * 1000, 3)
+def describe(note: tuple[float, bool]) -> dict[str, Any]:
+    """The ledger detail of a delay: how long, and whether the size limit cut it short."""
+    seconds, early = note
+    detail: dict[str, Any] = {"delay_ms": round(seconds * 1000, 3)}
+    if early:
+        detail["released_early"] = True
+    return detail
+
+
+def _capped(seconds: float, cfg: DelayConfig) -> float:
+    return seconds if cfg.cap is None else min(seconds, cfg.cap)

@@ -39,8 +39,10 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from streamchaos.codec import mutate
 from streamchaos.codec.avro import AvroCodec
 from streamchaos.codec.patch import Layouts, Spans
-from streamchaos.faults.base import FaultConfig, FieldError, InPlaceFault, Revalued, RunningStats
-from streamchaos.record import Emission, Record
+from streamchaos.errors import FieldError
+from streamchaos.faults.base import FaultConfig, InPlaceFault, Revalued, RunningStats
+from streamchaos.faults.picks import Picks
+from streamchaos.record import Record
 from streamchaos.selection import first_bits_array, keyed_uniforms, splitmix
 
 
@@ -114,7 +116,6 @@ class Drift(InPlaceFault):
             spec.noise is not None or spec.null_rate is not None or not spec.numeric
             for spec in cfg.features.values()
         )
-        self.uses_rng = self._keyed  # nothing else draws: the engine need not seed ``rng``
         # every feature shifts by an absolute amount and does nothing else: one addition
         # per value, in plain Python (numpy's per-call cost is most of it, for a batch's
         # few selected records)
@@ -129,21 +130,16 @@ class Drift(InPlaceFault):
 
     # -- the fault protocol: one record, or a batch, the same way --------------------
 
-    def apply(self, record: Record, now: float) -> list[Emission]:
-        keys = [self.rng.getrandbits(64)] if self._keyed else None
-        [result] = self._drift_values([record.value], keys, now, _at(record))
-        return [self.emission(record, result)]
+    def revalue(self, picks: Picks, now: float) -> list[Revalued]:
+        # each record's draw key: the first 64 bits its seeded generator would draw
+        keys = first_bits_array(picks.seeds) if self._keyed else None
+        return self._drift_values(picks.values, keys, now, picks.where)
 
-    def revalue(
-        self, values: list[bytes | None], seeds: list[int], now: float, where: Callable[[int], str]
-    ) -> list[Revalued]:
-        # what ``apply`` draws, its rng seeded so; not worked out when nothing draws
-        keys = first_bits_array(seeds) if self._keyed else None
-        return self._drift_values(values, keys, now, where)
-
-    def change(self, record: Record, now: float) -> tuple[Record, dict[str, Any]] | None:
-        [em] = self.apply(record, now)
-        return None if not em.injections else (em.record, em.injections[0].detail)  # type: ignore[return-value]
+    def change(self, picks: Picks, i: int, now: float) -> tuple[Record, dict[str, Any]] | None:
+        [result] = self.revalue(picks.only(i), now)
+        if result is None:
+            return None
+        return picks.items[i].record.with_value(result[0]), self.describe(result[1])
 
     def _drift_values(
         self,
@@ -521,10 +517,6 @@ def _gauss(keys: np.ndarray, feature: int) -> np.ndarray:
     """Standard normal draws (Box-Muller) from two uniforms per record."""
     u1, u2 = _draws(keys, feature, "gauss1"), _draws(keys, feature, "gauss2")
     return np.sqrt(-2.0 * np.log1p(-u1)) * np.cos(2.0 * math.pi * u2)
-
-
-def _at(record: Record) -> Callable[[int], str]:
-    return lambda i: record.where
 
 
 _KEEP = object()

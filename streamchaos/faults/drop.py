@@ -1,18 +1,23 @@
 """``drop``: silent data loss — recorded in the ledger, so audits still balance.
 
 >>> import random
+>>> from streamchaos.faults.picks import picks_of
 >>> from streamchaos.record import Record
->>> [(e.record, e.injections[0].effect) for e in
-...  Drop(Drop.Config(type="drop"), random.Random(1)).apply(Record("t", 0, 1, None, b"v"), 0)]
-[(None, 'drop')]
+>>> fault = Drop(Drop.Config(type="drop"), random.Random(1))
+>>> [action.injection.effect for action in fault.act(picks_of([Record("t", 0, 1, None, b"v")]), 0)]
+['drop']
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Literal
 
-from streamchaos.faults.base import Fault, FaultConfig
-from streamchaos.record import Emission, Record
+from streamchaos.faults.actions import Action
+from streamchaos.faults.actions import Drop as DropAction
+from streamchaos.faults.base import Fault
+from streamchaos.faults.config import FaultConfig
+from streamchaos.faults.picks import Picks
 
 
 class DropConfig(FaultConfig):
@@ -22,7 +27,6 @@ class DropConfig(FaultConfig):
 class Drop(Fault):
     Config = DropConfig
     purpose = "silent data loss (ledgered, so audits still balance)"
-    uses_rng = False
 
-    def apply(self, record: Record, now: float) -> list[Emission]:
-        return [Emission(None, record, [self.injection("drop")])]
+    def act(self, picks: Picks, now: float) -> Sequence[Action]:
+        return [DropAction(self.injection("drop")) for _ in picks.items]

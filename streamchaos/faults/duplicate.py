@@ -5,12 +5,15 @@ The original passes at once; ``copies`` more follow, immediately or ``spacing`` 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Literal
 
 from pydantic import Field
 
-from streamchaos.faults.base import BufferedFault, HoldingConfig
-from streamchaos.record import Emission, Record
+from streamchaos.faults.actions import Action, Extra, Release
+from streamchaos.faults.base import BufferedFault
+from streamchaos.faults.hold import HoldingConfig
+from streamchaos.faults.picks import Picks
 from streamchaos.units import Duration
 
 
@@ -23,15 +26,18 @@ class DuplicateConfig(HoldingConfig):
 class Duplicate(BufferedFault):
     Config = DuplicateConfig
     purpose = "at-least-once redelivery, retry storms: extra copies of a record"
-    uses_rng = False
     config: DuplicateConfig
 
-    def apply(self, record: Record, now: float) -> list[Emission]:
-        out = [Emission(record, record, [])]
-        for copy in range(1, self.config.copies + 1):
-            em = Emission(record, record, [self.injection("extra", copy=copy)])
-            if self.config.spacing > 0:
-                out.extend(self._hold(now + copy * self.config.spacing, em))
-            else:
-                out.append(em)
+    def act(self, picks: Picks, now: float) -> Sequence[Action]:
+        out: list[Action] = []
+        spacing = self.config.spacing
+        for item in picks.items:
+            now_out: list[Release] = []
+            for copy in range(1, self.config.copies + 1):
+                extra = Release(item.copy(), self.injection("extra", {"copy": copy}))
+                if spacing > 0:
+                    now_out.extend(self._hold(now + copy * spacing, extra))
+                else:
+                    now_out.append(extra)
+            out.append(Extra(now_out))
         return out

@@ -9,13 +9,17 @@ matching ``where`` dropped: feedback skew).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Literal
 
 from pydantic import ConfigDict, Field, model_validator
 
 from streamchaos.codec import mutate
-from streamchaos.faults.base import FaultConfig, FieldError, ValueFault
-from streamchaos.record import Emission, Record
+from streamchaos.errors import FieldError
+from streamchaos.faults.actions import KEEP, Action, Drop
+from streamchaos.faults.base import FaultConfig, ValueFault
+from streamchaos.faults.picks import Picks
+from streamchaos.record import Record
 
 
 class LabelConfig(FaultConfig):
@@ -54,31 +58,37 @@ class Label(ValueFault):
         self._window: list[Any] = []
         self._pool: list[Any] = []
 
-    def apply(self, record: Record, now: float) -> list[Emission]:
+    def act(self, picks: Picks, now: float) -> Sequence[Action]:
         if self.config.mode not in ("remove_class", "exclude_segment"):
-            return super().apply(record, now)
-        return self.guarded(record, lambda: self._drop(record))
+            return super().act(picks, now)
+        out: list[Action] = []
+        for i in range(len(picks)):
+            try:
+                out.append(self._drop(picks, i))
+            except Exception as exc:  # bad input passes unchanged (DESIGN invariant 5)
+                self.report(picks.where(i), exc)
+                out.append(KEEP)
+        return out
 
-    def _drop(self, record: Record) -> list[Emission]:
+    def _drop(self, picks: Picks, i: int) -> Action:
         """Drop (ledgered) a record of the removed class or the excluded segment."""
-        value = self._decoded(record)[1]
+        value = self._decoded(picks, i)[1]
         cfg = self.config
         if cfg.mode == "remove_class" and _same(value.get(cfg.field), cfg.class_):
-            inj = self.injection("drop", mode=cfg.mode, label=value.get(cfg.field))
-            return [Emission(None, record, [inj])]
+            return Drop(self.injection("drop", {"mode": cfg.mode, "label": value.get(cfg.field)}))
         where = cfg.where or {}
         if cfg.mode == "exclude_segment" and all(value.get(k) == v for k, v in where.items()):
-            return [Emission(None, record, [self.injection("drop", mode=cfg.mode, segment=where)])]
-        return [Emission(record, record, [])]
+            return Drop(self.injection("drop", {"mode": cfg.mode, "segment": where}))
+        return KEEP
 
-    def _decoded(self, record: Record) -> tuple[Any, dict[str, Any]]:
-        dec = self.ctx.codec.decode(record.value)
+    def _decoded(self, picks: Picks, i: int) -> tuple[Any, dict[str, Any]]:
+        dec = picks.decode(i)
         if not isinstance(dec.value, dict) or self.config.field not in dec.value:
             raise FieldError("unknown_field", f"label field {self.config.field!r} not found")
         return dec, dec.value
 
-    def change(self, record: Record, now: float) -> tuple[Record, dict[str, Any]] | None:
-        dec, value = self._decoded(record)
+    def change(self, picks: Picks, i: int, now: float) -> tuple[Record, dict[str, Any]] | None:
+        dec, value = self._decoded(picks, i)
         value = dict(value)
         old = value[self.config.field]
         new = self._flip(old) if self.config.mode == "flip" else self._shuffle(old)
@@ -86,7 +96,7 @@ class Label(ValueFault):
             return None
         value[self.config.field] = new
         encoded = self.ctx.codec.encode(value, dec.schema, dec.schema_id)
-        return record.with_value(encoded), {
+        return picks.items[i].record.with_value(encoded), {
             "mode": self.config.mode,
             "field": self.config.field,
             "old": old,

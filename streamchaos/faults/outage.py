@@ -7,12 +7,16 @@ Use ``fraction: 1`` for a full stop; ``partitions`` limits it to some partitions
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Literal
 
 from pydantic import Field
 
-from streamchaos.faults.base import Fault, HoldingConfig
-from streamchaos.record import Emission, Record
+from streamchaos.faults.actions import HOLD, KEEP, Action, Hold, Release
+from streamchaos.faults.base import HoldingFault
+from streamchaos.faults.hold import HoldingConfig
+from streamchaos.faults.picks import Picks
+from streamchaos.record import Item
 
 
 class OutageConfig(HoldingConfig):
@@ -23,48 +27,47 @@ class OutageConfig(HoldingConfig):
     )
 
 
-class Outage(Fault):
+class Outage(HoldingFault):
     Config = OutageConfig
     purpose = "upstream stops for a window, then the backlog is released as a burst"
-    uses_rng = False
-    holds = True
     config: OutageConfig
 
     def reset(self) -> None:
-        self._backlog: list[Emission] = []
+        self._backlog: list[Item] = []
         self._started = 0.0
 
-    def apply(self, record: Record, now: float) -> list[Emission]:
+    def act(self, picks: Picks, now: float) -> Sequence[Action]:
         parts = self.config.partitions
-        if parts is not None and record.partition not in parts:
-            return [Emission(record, record, [])]
-        if not self._backlog:
-            self._started = now
-        self._backlog.append(Emission(record, record, []))
-        if len(self._backlog) > self.config.max_held:
-            return self._release(now, early=True)
-        return []
+        out: list[Action] = []
+        for item in picks.items:
+            if parts is not None and item.record.partition not in parts:
+                out.append(KEEP)
+                continue
+            if not self._backlog:
+                self._started = now
+            self._backlog.append(item)
+            full = len(self._backlog) > self.config.max_held
+            out.append(Hold(self._release(now, early=True)) if full else HOLD)
+        return out
 
-    def due(self, now: float) -> list[Emission]:
+    def due(self, now: float) -> list[Release]:
         if self._backlog and self.config.schedule.intensity(now) == 0.0:
             return self._release(now)
         return []
 
-    def _release(self, now: float, early: bool = False) -> list[Emission]:
+    def _release(self, now: float, early: bool = False) -> list[Release]:
         count = 1 if early else len(self._backlog)
         out, self._backlog = self._backlog[:count], self._backlog[count:]
-        for em in out:
-            detail = {"held_ms": round((now - self._started) * 1000, 3), "burst": len(out)}
-            if early:
-                detail["released_early"] = True
-            em.injections.append(self.injection("modify", **detail))
-        return out
+        detail = {"held_ms": round((now - self._started) * 1000, 3), "burst": len(out)}
+        if early:
+            detail["released_early"] = True
+        return [Release(item, self.injection("modify", dict(detail))) for item in out]
 
-    def drain(self) -> list[Emission]:
+    def drain(self) -> list[Release]:
         return self._release(self._started) if self._backlog else []
 
     def held(self) -> int:
         return len(self._backlog)
 
     def oldest_held(self) -> int | None:
-        return self._backlog[0].source.offset if self._backlog else None
+        return self._backlog[0].record.offset if self._backlog else None

@@ -7,12 +7,16 @@ that passed meanwhile.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Literal
 
 from pydantic import Field
 
-from streamchaos.faults.base import Fault, FaultConfig
-from streamchaos.record import Emission, Record
+from streamchaos.faults.actions import HOLD, Action, Hold, Release
+from streamchaos.faults.base import HoldingFault
+from streamchaos.faults.config import FaultConfig
+from streamchaos.faults.picks import Picks
+from streamchaos.record import Item
 from streamchaos.units import Duration
 
 
@@ -22,51 +26,51 @@ class ReorderConfig(FaultConfig):
     max_wait: Duration = Field(default=1.0, description="release a partial window after this")
 
 
-class Reorder(Fault):
+class Reorder(HoldingFault):
     Config = ReorderConfig
     purpose = "out-of-order events within a bounded window per partition"
-    holds = True
     config: ReorderConfig
 
     def reset(self) -> None:
-        self._buffer: list[Emission] = []
+        self._buffer: list[Item] = []
         self._since = 0.0
 
-    def apply(self, record: Record, now: float) -> list[Emission]:
-        if not self._buffer:
-            self._since = now
-        self._buffer.append(Emission(record, record, []))
-        if len(self._buffer) >= self.config.window:
-            return self._release(now)
-        return []
+    def act(self, picks: Picks, now: float) -> Sequence[Action]:
+        out: list[Action] = []
+        for i, item in enumerate(picks.items):
+            self.rng.seed(picks.seeds[i])  # a full window's shuffle: the last record's draws
+            if not self._buffer:
+                self._since = now
+            self._buffer.append(item)
+            full = len(self._buffer) >= self.config.window
+            out.append(Hold(self._release(now)) if full else HOLD)
+        return out
 
-    def due(self, now: float) -> list[Emission]:
+    def due(self, now: float) -> list[Release]:
         if self._buffer and now - self._since >= self.config.max_wait:
             return self._release(now)
         return []
 
-    def _release(self, now: float) -> list[Emission]:
-        out = self._buffer
-        self._buffer = []
-        order = list(range(len(out)))
+    def _release(self, now: float) -> list[Release]:
+        held, self._buffer = self._buffer, []
+        order = list(range(len(held)))
         self.rng.shuffle(order)
-        shuffled = [out[i] for i in order]
-        for position, em in enumerate(shuffled):
-            em.injections.append(
+        held_ms = round((now - self._since) * 1000, 3)
+        return [
+            Release(
+                held[j],
                 self.injection(
-                    "modify",
-                    window=len(out),
-                    position=position,
-                    held_ms=round((now - self._since) * 1000, 3),
-                )
+                    "modify", {"window": len(held), "position": position, "held_ms": held_ms}
+                ),
             )
-        return shuffled
+            for position, j in enumerate(order)
+        ]
 
-    def drain(self) -> list[Emission]:
+    def drain(self) -> list[Release]:
         return self._release(self._since) if self._buffer else []
 
     def held(self) -> int:
         return len(self._buffer)
 
     def oldest_held(self) -> int | None:
-        return min((e.source.offset for e in self._buffer), default=None)
+        return min((item.record.offset for item in self._buffer), default=None)

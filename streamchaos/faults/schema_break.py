@@ -17,7 +17,9 @@ from pydantic import Field, model_validator
 
 from streamchaos.codec import mutate
 from streamchaos.codec.wire import HEADER_SIZE, Undecodable, frame, split
-from streamchaos.faults.base import FaultConfig, FieldError, ValueFault
+from streamchaos.errors import FieldError
+from streamchaos.faults.base import FaultConfig, ValueFault
+from streamchaos.faults.picks import Picks
 from streamchaos.record import Record
 
 WIRE = ("bad_magic", "unknown_schema_id", "truncate", "append_garbage", "bit_flip")
@@ -63,11 +65,12 @@ class SchemaBreak(ValueFault):
     )
     config: SchemaBreakConfig
 
-    def change(self, record: Record, now: float) -> tuple[Record, dict[str, Any]] | None:
+    def change(self, picks: Picks, i: int, now: float) -> tuple[Record, dict[str, Any]] | None:
+        record = picks.items[i].record
         if self.config.mode in WIRE:
             value, detail = self._wire(record.value)
         else:
-            value, detail = self._contract(record)
+            value, detail = self._contract(picks, i)
         return record.with_value(value), {"mode": self.config.mode, **detail}
 
     def _wire(self, data: bytes | None) -> tuple[bytes, dict[str, Any]]:
@@ -99,9 +102,9 @@ class SchemaBreak(ValueFault):
     def reset(self) -> None:
         self._variants: dict[tuple[int | None, int], tuple[Any, int | None]] = {}
 
-    def _contract(self, record: Record) -> tuple[bytes, dict[str, Any]]:
+    def _contract(self, picks: Picks, i: int) -> tuple[bytes, dict[str, Any]]:
         codec = self.ctx.codec
-        dec = codec.decode(record.value)
+        dec = picks.decode(i)
         if dec.schema is None:
             raise FieldError("not_avro", "contract breaks need an Avro route")
         if self.config.mode == "old_version":

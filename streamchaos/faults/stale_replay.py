@@ -10,12 +10,16 @@ timestamp (``timestamp: keep``) or the live record's (``timestamp: now``).
 from __future__ import annotations
 
 import bisect
+from collections.abc import Sequence
 from typing import Literal
 
 from pydantic import Field
 
-from streamchaos.faults.base import Fault, FaultConfig
-from streamchaos.record import Emission, Record
+from streamchaos.faults.actions import KEEP, Action, Extra, Release, Replace
+from streamchaos.faults.base import ObservingFault
+from streamchaos.faults.config import FaultConfig
+from streamchaos.faults.picks import Picks
+from streamchaos.record import Item, Record
 from streamchaos.units import Duration
 
 
@@ -27,11 +31,9 @@ class StaleReplayConfig(FaultConfig):
     buffer: int = Field(default=10_000, ge=1, description="recent records kept per partition")
 
 
-class StaleReplay(Fault):
+class StaleReplay(ObservingFault):
     Config = StaleReplayConfig
     purpose = "stale data served as live: records from lag ago replayed"
-    uses_rng = False
-    observes = True
     config: StaleReplayConfig
 
     def reset(self) -> None:
@@ -40,7 +42,15 @@ class StaleReplay(Fault):
         self._records: list[Record] = []
         self._start = 0
 
-    def observe(self, record: Record, now: float) -> None:
+    def scan(self, picks: Picks, chosen: Sequence[bool], now: float) -> Sequence[Action]:
+        out: list[Action] = []
+        for item, picked in zip(picks.items, chosen, strict=True):
+            old = self._stale(item.record, now) if picked else None
+            self._observe(item.record, now)
+            out.append(KEEP if old is None else self._replay(item, old))
+        return out
+
+    def _observe(self, record: Record, now: float) -> None:
         self._times.append(self._time(record, now))
         self._records.append(record)
         if len(self._times) - self._start > self.config.buffer:
@@ -66,21 +76,15 @@ class StaleReplay(Fault):
         index = bisect.bisect_right(self._times, cutoff, lo=self._start) - 1
         return self._records[max(index, self._start)]
 
-    def apply(self, record: Record, now: float) -> list[Emission]:
-        old = self._stale(record, now)
-        self.observe(record, now)
-        if old is None:
-            return [Emission(record, record, [])]
-        ts = old.timestamp if self.config.timestamp == "keep" else record.timestamp
-        stale = record.evolve(key=old.key, value=old.value, headers=old.headers, timestamp=ts)
+    def _replay(self, item: Item, old: Record) -> Action:
+        live = item.record
+        ts = old.timestamp if self.config.timestamp == "keep" else live.timestamp
+        stale = live.evolve(key=old.key, value=old.value, headers=old.headers, timestamp=ts)
         detail = {
             "mode": self.config.mode,
             "stale_of": {"partition": old.partition, "offset": old.offset},
             "stale_timestamp": old.timestamp,
         }
         if self.config.mode == "replace":
-            return [Emission(stale, record, [self.injection("modify", **detail)])]
-        return [
-            Emission(record, record, []),
-            Emission(stale, record, [self.injection("extra", **detail)]),
-        ]
+            return Replace(stale, self.injection("modify", detail))
+        return Extra([Release(item.copy(stale), self.injection("extra", detail))])

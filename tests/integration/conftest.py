@@ -15,7 +15,10 @@ from typing import Any
 import pytest
 import yaml
 
+from streamchaos.audit import read_ledger
+from streamchaos.config import LINEAGE_HEADER
 from streamchaos.kafkatools import end_offsets, produce_all
+from streamchaos.lineage import Lineage
 
 
 def bridge_config(
@@ -147,10 +150,18 @@ def shadow_count(bootstrap: str, topic: str) -> int:
     return sum(end_offsets(bootstrap, topic).values())
 
 
-def origin_of(msg: Any) -> tuple[int, int]:
-    """(partition, offset) from a shadow record's lineage header."""
-    for key, value in msg.headers() or ():
-        if key == "streamchaos-origin":
-            _, part, off = value.decode().rsplit("/", 2)
-            return int(part), int(off)
-    raise AssertionError(f"no lineage header on {msg.topic()}[{msg.partition()}]@{msg.offset()}")
+def origin_of(msg: Any, lineage: Lineage | None = None) -> tuple[int, int]:
+    """(partition, offset) of a shadow record's source: from its lineage header, or from
+    the ledger's lineage lines (``lineage_of``)."""
+    origin = (lineage or Lineage()).origin_of(msg)
+    if origin is None:
+        raise AssertionError(f"no lineage for {msg.topic()}[{msg.partition()}]@{msg.offset()}")
+    return origin[1], origin[2]
+
+
+def lineage_of(ledger: Path) -> Lineage:
+    """The lineage lines of a ledger file."""
+    return Lineage.of(read_ledger(ledger))
+
+
+HEADERS = {"lineage_header": LINEAGE_HEADER}  # ``bridge:`` settings: lineage on each record

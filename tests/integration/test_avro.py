@@ -17,7 +17,7 @@ from streamchaos.bridge import Bridge
 from streamchaos.config import config_from_dict
 from streamchaos.kafkatools import produce_all, read_all
 from tests.integration.avro_helpers import V1, Reader, client, produce_avro, row
-from tests.integration.conftest import bridge_config, origin_of
+from tests.integration.conftest import bridge_config, lineage_of, origin_of
 
 pytestmark = pytest.mark.integration
 N = 150
@@ -84,9 +84,11 @@ def injections(ledger: Path, source: str) -> dict[int, dict]:
     return out
 
 
-def shadow_by_offset(bootstrap, shadow, n=N):
-    """Shadow records of a one-partition source by source offset; all n of them."""
-    out = {origin_of(m)[1]: m for m in read_all(bootstrap, shadow, expect=n)}
+def shadow_by_offset(bootstrap, shadow, ledger, n=N):
+    """Shadow records of a one-partition source by source offset (traced by the ledger's
+    lineage lines); all n of them."""
+    lineage = lineage_of(ledger)
+    out = {origin_of(m, lineage)[1]: m for m in read_all(bootstrap, shadow, expect=n)}
     assert set(out) == set(range(n)), f"{len(out)} of {n} shadow records"
     return out
 
@@ -121,7 +123,7 @@ def test_schema_breaks_as_a_consumer_sees_them(
             {"experiment": "it", "route": source, "fault": "schema_break", "type": "schema_break"},
         )
         assert counted == len(hits), mode
-        for off, msg in shadow_by_offset(kafka_bootstrap, shadow).items():
+        for off, msg in shadow_by_offset(kafka_bootstrap, shadow, ledger).items():
             if off not in hits:
                 assert read(msg.value()) == row(off), (mode, off)
                 continue
@@ -172,7 +174,7 @@ def test_corrupt_modes_decode_to_the_corrupted_values(
         hits = injections(ledger, source)
         assert hits, mode
         first_stuck = None
-        for off, msg in sorted(shadow_by_offset(kafka_bootstrap, shadow).items()):
+        for off, msg in sorted(shadow_by_offset(kafka_bootstrap, shadow, ledger).items()):
             decoded, original = read(msg.value()), row(off)
             if off not in hits:
                 assert decoded == original, (mode, off)
@@ -243,7 +245,7 @@ def test_bad_input_passes_through_counted_and_nothing_is_lost(
     assert bridge.run(idle_exit=3) == 0
 
     src = {m.offset(): m for m in read_all(kafka_bootstrap, source, expect=60)}
-    out = shadow_by_offset(kafka_bootstrap, shadow, 60)
+    out = shadow_by_offset(kafka_bootstrap, shadow, ledger, 60)
     assert set(out) == set(src)
     for off in range(20, 40):
         assert out[off].value() == src[off].value()
@@ -323,7 +325,7 @@ def test_registry_outage_mid_run_then_recovery(
         thread.join(60)
         proxy.stop()
     read = Reader(schema_registry_url, shadow)
-    out = shadow_by_offset(kafka_bootstrap, shadow, 100)
+    out = shadow_by_offset(kafka_bootstrap, shadow, ledger, 100)
     assert all(read(out[o].value()) == row(o) for o in range(50))
     assert all(read(out[o].value())["amount"] is None for o in range(50, 100))
     assert audit(kafka_bootstrap, source, shadow, ledger).ok
@@ -384,7 +386,7 @@ def test_schema_loaded_at_startup_outlives_a_registry_outage(
     )
     assert injected == 40 and not unavailable
     read = Reader(schema_registry_url, shadow)
-    out = shadow_by_offset(kafka_bootstrap, shadow, 40)
+    out = shadow_by_offset(kafka_bootstrap, shadow, ledger, 40)
     assert all(math.isnan(read(out[o].value())["amount"]) for o in range(40))
     assert sorted(injections(ledger, source)) == list(range(40))
     assert audit(kafka_bootstrap, source, shadow, ledger).ok

@@ -19,7 +19,7 @@ from streamchaos.config import config_from_dict
 from streamchaos.kafkatools import read_all
 from streamchaos.schedule import Schedule
 from tests.integration.avro_helpers import Reader, feature_row, produce_features
-from tests.integration.conftest import bridge_config, origin_of
+from tests.integration.conftest import bridge_config, lineage_of, origin_of
 
 pytestmark = pytest.mark.integration
 
@@ -54,9 +54,13 @@ def ledger_entries(ledger, source, kind="injection"):
     ]
 
 
-def decoded_shadow(bootstrap, url, shadow, n):
-    read = Reader(url, shadow)
-    return {origin_of(m)[1]: (m, read(m.value())) for m in read_all(bootstrap, shadow, expect=n)}
+def decoded_shadow(bootstrap, url, shadow, n, ledger):
+    """Shadow records by source offset (traced by the ledger's lineage lines), decoded."""
+    read, lineage = Reader(url, shadow), lineage_of(ledger)
+    return {
+        origin_of(m, lineage)[1]: (m, read(m.value()))
+        for m in read_all(bootstrap, shadow, expect=n)
+    }
 
 
 def test_two_sigma_step_shift_and_fraction(
@@ -82,7 +86,7 @@ def test_two_sigma_step_shift_and_fraction(
     run_bridge(kafka_bootstrap, schema_registry_url, group_id, routes, ledger)
 
     source, shadow = topics["shift"]
-    out = decoded_shadow(kafka_bootstrap, schema_registry_url, shadow, n)
+    out = decoded_shadow(kafka_bootstrap, schema_registry_url, shadow, n, ledger)
     src = {m.offset(): m for m in read_all(kafka_bootstrap, source, expect=n)}
     for off in range(warmup - 1):  # the warm-up passes byte-identical
         assert out[off][0].value() == src[off].value()
@@ -127,7 +131,7 @@ def test_linear_and_sigmoid_intensity_measured_from_the_shadow(
     for name, (source, shadow) in topics.items():
         schedule = Schedule(**shapes[name])
         [start] = ledger_entries(ledger, source, "episode_start")
-        out = decoded_shadow(kafka_bootstrap, schema_registry_url, shadow, 600)
+        out = decoded_shadow(kafka_bootstrap, schema_registry_url, shadow, 600, ledger)
         points = []
         for e in ledger_entries(ledger, source):
             off = e["source"]["offset"]
@@ -166,7 +170,7 @@ def test_categorical_drift_counted_in_the_shadow(
     tol = 4 * math.sqrt(n * 0.25)
 
     def counts(name, field):
-        out = decoded_shadow(kafka_bootstrap, schema_registry_url, topics[name][1], n)
+        out = decoded_shadow(kafka_bootstrap, schema_registry_url, topics[name][1], n, ledger)
         return Counter(v[field] for _, v in out.values())
 
     assert counts("remap", "country")["DE"] == pytest.approx(1000, abs=tol)  # 2000 × 0.5
@@ -201,18 +205,18 @@ def test_label_faults_on_a_training_topic(
     truth = [feature_row(i) for i in range(n)]
 
     source, shadow = topics["flip"]
-    out = decoded_shadow(kafka_bootstrap, schema_registry_url, shadow, n)
+    out = decoded_shadow(kafka_bootstrap, schema_registry_url, shadow, n, ledger)
     flipped = {off for off, (_, v) in out.items() if v["label"] != truth[off]["label"]}
     assert flipped == {e["source"]["offset"] for e in ledger_entries(ledger, source)}
     assert abs(len(flipped) - 0.1 * n) < 4 * math.sqrt(n * 0.1 * 0.9)
 
     positives = sum(r["label"] for r in truth)
     source, shadow = topics["remove"]
-    out = decoded_shadow(kafka_bootstrap, schema_registry_url, shadow, n - positives)
+    out = decoded_shadow(kafka_bootstrap, schema_registry_url, shadow, n - positives, ledger)
     assert len(out) == n - positives and not any(v["label"] for _, v in out.values())
     assert audit(kafka_bootstrap, source, shadow, ledger).ok
 
     source, shadow = topics["segment"]
-    out = decoded_shadow(kafka_bootstrap, schema_registry_url, shadow, n - n // 4)
+    out = decoded_shadow(kafka_bootstrap, schema_registry_url, shadow, n - n // 4, ledger)
     assert len(out) == n - n // 4 and {v["country"] for _, v in out.values()} == {"DE", "FR"}
     assert audit(kafka_bootstrap, source, shadow, ledger).ok

@@ -23,7 +23,14 @@ from streamchaos.kafkatools import (
     read_all,
 )
 from streamchaos.score_cli import run_score, score_options
-from tests.integration.conftest import bridge_config, keyed_records, origin_of, wait_until
+from tests.integration.conftest import (
+    HEADERS,
+    bridge_config,
+    keyed_records,
+    lineage_of,
+    origin_of,
+    wait_until,
+)
 from tests.integration.experiment import free_port
 
 pytestmark = pytest.mark.integration
@@ -63,15 +70,19 @@ def ledger_lines(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines()]
 
 
-def run_bridge(kafka_bootstrap, group, source, shadow, faults, ledger, idle=3, seed=7, expect=0):
+def run_bridge(
+    kafka_bootstrap, group, source, shadow, faults, ledger, idle=3, seed=7, expect=0, bridge=None
+):
     """A bridge run to its idle exit with exit code ``expect``; ``ledger``: the JSONL
-    file's path, or the ledger settings (``path`` and/or ``topic``)."""
+    file's path, or the ledger settings (``path`` and/or ``topic``); ``bridge``: its
+    ``bridge:`` settings."""
     raw = bridge_config(
         kafka_bootstrap,
         group,
         [{"source": source, "shadow": shadow, "faults": faults}],
         seed=seed,
         ledger=ledger if isinstance(ledger, dict) else {"path": str(ledger)},
+        bridge=bridge or {},
     )
     bridge = CheckedBridge(config_from_dict(raw, env={}), registry=CollectorRegistry())
     assert bridge.run(idle_exit=idle) == expect
@@ -89,7 +100,8 @@ def test_delay_ten_percent_arrives_late_and_is_ledgered(
     bridge = run_bridge(kafka_bootstrap, group_id, source, shadow, faults, ledger)
 
     out = read_all(kafka_bootstrap, shadow, expect=3000)
-    order = [origin_of(m)[1] for m in sorted(out, key=lambda m: m.offset())]
+    lineage = lineage_of(ledger)
+    order = [origin_of(m, lineage)[1] for m in sorted(out, key=lambda m: m.offset())]
     assert sorted(order) == list(range(3000))
     late = set()
     highest = -1
@@ -102,7 +114,7 @@ def test_delay_ten_percent_arrives_late_and_is_ledgered(
     assert len(delayed) == len(entries)
     assert 200 < len(delayed) < 400  # 10 % of 3000 within binomial tolerance
     assert late <= delayed and len(delayed - late) <= 2  # the last few may have no successor
-    by_shadow_offset = {m.offset(): origin_of(m)[1] for m in out}
+    by_shadow_offset = {m.offset(): origin_of(m, lineage)[1] for m in out}
     for e in entries:
         assert e["detail"]["delay_ms"] == 500
         assert by_shadow_offset[e["shadow"]["offset"]] == e["source"]["offset"]
@@ -157,7 +169,8 @@ def test_sigterm_releases_held_records(
     )
     bridge.signal(signal.SIGTERM)
     assert bridge.wait() == 0, bridge.log()
-    assert {origin_of(m) for m in read_all(kafka_bootstrap, shadow, expect=200)} == {
+    lineage = lineage_of(tmp_path / "ledger.jsonl")
+    assert {origin_of(m, lineage) for m in read_all(kafka_bootstrap, shadow, expect=200)} == {
         (p, o) for p in range(2) for o in range(100)
     }
     assert committed_offsets(kafka_bootstrap, group_id, source) == {0: 100, 1: 100}
@@ -166,16 +179,17 @@ def test_sigterm_releases_held_records(
 def test_without_a_ledger_the_same_records_land_and_are_counted(
     kafka_bootstrap, topic_factory, group_id, tmp_path
 ):
-    """Without a ledger the bridge hears of failed deliveries only and learns what landed
-    by flushing before it commits. With records held, dropped, duplicated and replayed,
-    it must deliver, count and commit exactly what a run with a ledger does."""
+    """Without a ledger no injected record needs a delivery report of its own (only each
+    run's first and last do). With records held, dropped, duplicated and replayed, it
+    must deliver, count and commit exactly what a run with a ledger does (traced by a
+    lineage header on every record, the same in both runs)."""
     source = topic_factory(partitions=2)
     produce_all(kafka_bootstrap, keyed_records(source, 4000, 2))
     runs = {}
     for name, ledger in (("ledger", {"path": str(tmp_path / "l.jsonl")}), ("none", {})):
         shadow = topic_factory(partitions=2, suffix=".shadow")
         group = f"{group_id}.{name}"
-        bridge = run_bridge(kafka_bootstrap, group, source, shadow, MIXED, ledger)
+        bridge = run_bridge(kafka_bootstrap, group, source, shadow, MIXED, ledger, bridge=HEADERS)
         assert bridge.violations == []
         assert bridge.ledger is not None and bridge.ledger.active == (name == "ledger")
         assert committed_offsets(kafka_bootstrap, group, source) == {0: 2000, 1: 2000}
@@ -348,9 +362,10 @@ def test_ledger_lines_that_fail_keep_their_offsets_uncommitted(
     kafka_bootstrap, topic_factory, group_id, tmp_path
 ):
     """A ledger topic the broker refuses (here: its records may not exceed 100 bytes) must
-    not let the bridge commit past the injections whose ground truth it lost: the shadow
-    gets every record, the run exits 1, and each partition's committed offset stays at or
-    before its first injection, so a restart injects and ledgers those records again."""
+    not let the bridge commit past the records whose ground truth it lost (injections and
+    where records landed): the shadow gets every record, the run exits 1, and each
+    partition's committed offset stays at or before its first injection, so a restart
+    injects and ledgers those records again."""
     source = topic_factory(partitions=2)
     shadow = topic_factory(partitions=2, suffix=".shadow")
     ledger_topic = topic_factory(prefix="ledger", config={"max.message.bytes": "100"})
@@ -370,8 +385,9 @@ def test_ledger_lines_that_fail_keep_their_offsets_uncommitted(
     for part, offset in first.items():
         assert committed[part] <= offset, (part, committed[part], offset)
     assert read_all(kafka_bootstrap, ledger_topic, timeout=2) == []
-    errors = bridge.registry.get_sample_value
-    assert errors("streamchaos_produce_errors_total", {"route": source}) == len(entries)
+    errors = bridge.registry.get_sample_value  # the route's lines: injections and lineage
+    lines = [e for e in ledger_lines(path) if e["kind"] in ("injection", "lineage")]
+    assert errors("streamchaos_produce_errors_total", {"route": source}) == len(lines)
 
 
 def test_a_bad_ledger_topic_record_is_named(kafka_bootstrap, topic_factory):

@@ -10,7 +10,7 @@ import pytest
 from confluent_kafka.schema_registry import SchemaRegistryClient
 from confluent_kafka.schema_registry.error import SchemaRegistryError
 
-from streamchaos.bridge.runner import _preload_schemas
+from streamchaos.bridge.setup import preload_schemas
 from streamchaos.codec import (
     AvroCodec,
     JsonCodec,
@@ -199,14 +199,14 @@ def _routes(tmp_path):
 
 def test_only_routes_that_decode_registry_avro_are_preloaded(tmp_path):
     registry = Recorder()
-    _preload_schemas(registry, _routes(tmp_path), budget=60)  # type: ignore[arg-type]
+    preload_schemas(registry, _routes(tmp_path), budget=60)  # type: ignore[arg-type]
     assert registry.asked == ["drifted-value", "second-value"]
 
 
 def test_an_unreachable_registry_or_a_spent_budget_ends_preloading(tmp_path):
     down = Recorder(fail=True)
-    _preload_schemas(down, _routes(tmp_path), budget=60)  # type: ignore[arg-type]
+    preload_schemas(down, _routes(tmp_path), budget=60)  # type: ignore[arg-type]
     assert down.asked == ["drifted-value"]
     spent = Recorder()
-    _preload_schemas(spent, _routes(tmp_path), budget=0)  # type: ignore[arg-type]
+    preload_schemas(spent, _routes(tmp_path), budget=0)  # type: ignore[arg-type]
     assert spent.asked == []

@@ -33,7 +33,7 @@ def test_good_config_and_defaults():
     cfg = config_from_dict(GOOD, env={})
     assert cfg.group_id == "streamchaos.exp"
     assert cfg.safety.shadow_suffix == ".shadow"
-    assert cfg.bridge.lineage_header == "streamchaos-origin"
+    assert cfg.bridge.lineage_header is None  # lineage goes to the ledger
     assert cfg.metrics.bind == "127.0.0.1"
 
 

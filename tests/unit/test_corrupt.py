@@ -8,6 +8,7 @@ from streamchaos.codec import AvroCodec, ParsedSchema
 from streamchaos.faults.base import FaultContext
 from streamchaos.faults.corrupt import Corrupt
 from streamchaos.record import Record
+from tests.faultkit import apply
 
 SCHEMA = ParsedSchema.of(
     {
@@ -48,7 +49,7 @@ def test_unit_scale_on_integer_fields_resizes_their_varints():
     fault = make(
         errors, PatchOnly(None, SCHEMA), mode="unit_scale", factor=1000, fields=["small", "count"]
     )
-    [em] = fault.apply(rec(count=60, small=-60), 0.0)
+    [em] = apply(fault, [rec(count=60, small=-60)], 0.0)
     assert errors == []
     assert CODEC.decode(em.record.value).value == {
         "user": "u",
@@ -63,14 +64,14 @@ def test_a_value_the_field_cannot_hold_is_reported_and_passes_unchanged():
     errors = []
     fault = make(errors, mode="unit_scale", factor=1000, fields=["small"])
     source = rec(small=2**30)
-    [em] = fault.apply(source, 0.0)
+    [em] = apply(fault, [source], 0.0)
     assert em.record is source and not em.injections
     assert [e[1] for e in errors] == ["out_of_range"]
 
 
 def test_nan_on_an_integer_field_is_a_wrong_type():
     errors = []
-    [em] = make(errors, mode="nan", fields=["count"]).apply(rec(), 0.0)
+    [em] = apply(make(errors, mode="nan", fields=["count"]), [rec()], 0.0)
     assert not em.injections and [e[1] for e in errors] == ["wrong_type"]
 
 
@@ -85,9 +86,9 @@ def test_the_full_decode_path_checks_the_range_too():
     fault.ctx = FaultContext(codec, "src", "src.shadow")
     fault.ctx.error = lambda *a: errors.append(a)
     source = Record("src", 0, 1, b"k", codec.encode({"n": 2**30}, schema, None))
-    [em] = fault.apply(source, 0.0)
+    [em] = apply(fault, [source], 0.0)
     assert em.record is source and [e[1] for e in errors] == ["out_of_range"]
-    [em] = fault.apply(Record("src", 0, 2, b"k", codec.encode({"n": 7}, schema, None)), 0.0)
+    [em] = apply(fault, [Record("src", 0, 2, b"k", codec.encode({"n": 7}, schema, None))], 0.0)
     assert codec.decode(em.record.value).value == {"n": 7000}
 
 
@@ -103,7 +104,7 @@ def test_a_long_changed_to_an_int_it_cannot_hold_is_refused():
     fault.ctx = FaultContext(CODEC, "src", "src.shadow")
     fault.ctx.error = lambda *a: errors.append(a)
     source = rec(count=2**40)
-    [em] = fault.apply(source, 0.0)
+    [em] = apply(fault, [source], 0.0)
     assert em.record is source and [e[1] for e in errors] == ["out_of_range"]
-    [em] = fault.apply(rec(count=5), 0.0)
+    [em] = apply(fault, [rec(count=5)], 0.0)
     assert em.injections and errors == [errors[0]]

@@ -13,6 +13,7 @@ from streamchaos.faults.base import FaultContext
 from streamchaos.faults.drift import Drift
 from streamchaos.faults.label import Label
 from streamchaos.record import Record
+from tests.faultkit import apply
 from tests.unit.test_corrupt import PatchOnly
 
 CODEC = JsonCodec()
@@ -32,7 +33,7 @@ def make(cls, errors=None, **cfg):
 def out_values(fault, records, now=0.0):
     values = []
     for r in records:
-        for em in fault.apply(r, now):
+        for em in apply(fault, [r], now):
             if em.record is not None:
                 values.append(CODEC.decode(em.record.value).value)
     return values
@@ -126,7 +127,7 @@ def test_a_value_beyond_float64_fails_its_record_not_its_batch():
     errors = []
     f = make(Drift, errors, features={"amount": {"shift": 1}})
     records = [rec(i, amount=10**400 if i == 2 else float(i)) for i in range(5)]
-    ems = f.apply_many(records, list(range(5)), 0.0)
+    ems = apply(f, records, 0.0, list(range(5)))
     assert [bool(em.injections) for em in ems] == [True, True, False, True, True]
     assert ems[2].record == records[2]
     assert [e[1] for e in errors] == ["out_of_range"]
@@ -177,9 +178,9 @@ def test_avro_fields_rewritten_in_place_drift_like_a_full_decode(features):
     via_patch, start = [], 0
     while start < len(records):  # batches of 1 to 60 records
         end = start + rng.randrange(1, 61)
-        via_patch += patched.apply_many(records[start:end], seeds[start:end], 0.0)
+        via_patch += apply(patched, records[start:end], 0.0, seeds[start:end])
         start = end
-    via_decode = decoded.apply_many([rec(i, **v) for i, v in enumerate(values)], seeds, 0.0)
+    via_decode = apply(decoded, [rec(i, **v) for i, v in enumerate(values)], 0.0, seeds)
     assert [AVRO.decode(e.record.value).value for e in via_patch] == [
         CODEC.decode(e.record.value).value for e in via_decode
     ]
@@ -222,8 +223,8 @@ def test_a_float_feature_is_ledgered_as_the_shadow_holds_it(feature, shift):
         Record("src", 0, i, b"k", FLOATS.encode(v, FLOAT_SCHEMA, None))
         for i, v in enumerate(values)
     ]
-    ems = fault.apply_many(records[:10], list(range(10)), 0.0)
-    ems += fault.apply_many(records[10:], list(range(10, 20)), 0.0)
+    ems = apply(fault, records[:10], 0.0, list(range(10)))
+    ems += apply(fault, records[10:], 0.0, list(range(10, 20)))
     for record, em in zip(records, ems, strict=True):
         old = FLOATS.decode(record.value).value[feature]
         new = FLOATS.decode(em.record.value).value[feature]
@@ -243,7 +244,7 @@ def test_truncated_avro_passes_unchanged_and_is_counted():
     f.ctx.undecodable = reasons.append
     data = AVRO.encode({"user": "abc", "amount": 1.0, "count": 5, "small": 1}, AVRO_SCHEMA, None)
     bad = Record("src", 0, 1, b"k", data[:6])
-    assert f.apply(bad, 0.0)[0].record is bad and reasons == ["avro_error"]
+    assert apply(f, [bad], 0.0)[0].record is bad and reasons == ["avro_error"]
 
 
 def test_values_of_the_wrong_kind_are_reported_not_raised():
@@ -281,9 +282,11 @@ def test_label_shuffle_permutes_within_windows():
 
 def test_remove_class_and_exclude_segment_drop_with_ledger():
     f = make(Label, mode="remove_class", **{"class": "fraud"})
-    ems = f.apply(rec(0, label="fraud"), 0) + f.apply(rec(1, label="legit"), 0)
+    ems = apply(f, [rec(0, label="fraud")], 0) + apply(f, [rec(1, label="legit")], 0)
     assert [em.record is None for em in ems] == [True, False]
     assert ems[0].injections[0].effect == "drop"
     g = make(Label, mode="exclude_segment", where={"country": "DE"})
-    ems = g.apply(rec(0, label=1, country="DE"), 0) + g.apply(rec(1, label=1, country="FR"), 0)
+    ems = apply(g, [rec(0, label=1, country="DE")], 0) + apply(
+        g, [rec(1, label=1, country="FR")], 0
+    )
     assert [em.record is None for em in ems] == [True, False]

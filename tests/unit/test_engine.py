@@ -1,22 +1,25 @@
-"""Selection, schedules and each fault's timing with a fake clock."""
+"""Selection, schedules, the stage pipeline and each fault's timing, with a fake clock."""
 
 from __future__ import annotations
 
 import math
 import random
 
+import confluent_kafka as ck
 import numpy as np
 import pytest
 
 from streamchaos.config import config_from_dict
-from streamchaos.engine import RouteEngine
-from streamchaos.faults.base import HoldBuffer
+from streamchaos.engine import Pipeline
+from streamchaos.faults.actions import HOLD, KEEP, Extra, Hold, Replace
 from streamchaos.faults.delay import Delay
 from streamchaos.faults.duplicate import Duplicate
+from streamchaos.faults.hold import HoldBuffer
 from streamchaos.faults.outage import Outage
+from streamchaos.faults.picks import picks_of
 from streamchaos.faults.reorder import Reorder
 from streamchaos.faults.stale_replay import StaleReplay
-from streamchaos.record import Record
+from streamchaos.record import Item, Record
 from streamchaos.schedule import Schedule
 from streamchaos.selection import base_seed, uniform, uniforms
 
@@ -30,7 +33,36 @@ def engine(*faults, seed=7):
         "experiment": "e",
         "routes": [{"source": "src", "shadow": "src.shadow", "faults": list(faults)}],
     }
-    return RouteEngine("src", config_from_dict(raw, env={}).routes[0].faults, seed)
+    return Pipeline("src", config_from_dict(raw, env={}).routes[0].faults, seed)
+
+
+def message(r):
+    return ck.Message(
+        topic=r.topic,
+        partition=r.partition,
+        offset=r.offset,
+        key=r.key,
+        value=r.value,
+        timestamp=(1, r.timestamp) if r.timestamp else (0, 0),
+    )
+
+
+def process(eng, records, now):
+    """What each record (one partition, consecutive offsets) becomes: its outputs, in
+    order; [] when it was held or dropped."""
+    msgs = [message(r) for r in records]
+    plan = eng.plan(records[0].partition, msgs, 0, len(msgs), now)
+    return [plan.outputs.get(i, [Item(r)]) for i, r in enumerate(records)]
+
+
+def one(eng, record, now):
+    return process(eng, [record], now)[0]
+
+
+def released(eng, now):
+    """What holding stages release at ``now``, all partitions."""
+    out, _ = eng.due(now)
+    return [item for items in out.values() for item in items]
 
 
 def test_vector_and_scalar_draws_agree():
@@ -49,29 +81,28 @@ def test_key_mode_selects_whole_cohorts():
     eng = engine({"type": "drop", "fraction": 0.5, "select": "key"})
     eng.tick(0)
     dropped: dict[bytes, set[bool]] = {}
-    for i in range(400):
-        key = b"user-%d" % (i % 20)
-        out = eng.process(rec(i, key), 0)
-        dropped.setdefault(key, set()).add(out[0].record is None)
+    records = [rec(i, b"user-%d" % (i % 20)) for i in range(400)]
+    for r, out in zip(records, process(eng, records, 0), strict=True):
+        dropped.setdefault(r.key, set()).add(out == [])
     assert all(len(v) == 1 for v in dropped.values())
     assert 3 <= sum(v == {True} for v in dropped.values()) <= 17
 
 
-def test_candidates_match_per_record_selection():
+def test_hits_of_a_batch_match_per_record_selection():
     vectorised, scalar = (
         engine({"type": "drop", "fraction": 0.2}),
         engine({"type": "drop", "fraction": 0.2}),
     )
     vectorised.tick(0)
     scalar.tick(0)
-    cand = vectorised.candidates(0, 1000, 500)
-    chosen = {i for i in range(1000, 1500) if scalar.process(rec(i), 0)[0].record is None}
-    assert cand == sorted(chosen) and 60 < len(cand) < 140
-    via_cache = {i for i in range(1000, 1500) if vectorised.process(rec(i), 0)[0].record is None}
-    assert via_cache == chosen
+    hits = vectorised.stages[0].hits(0, 1000, 500)
+    chosen = {i for i in range(1000, 1500) if one(scalar, rec(i), 0) == []}
+    assert hits == sorted(chosen) and 60 < len(hits) < 140
+    batch = process(vectorised, [rec(i) for i in range(1000, 1500)], 0)
+    assert {1000 + i for i, out in enumerate(batch) if out == []} == chosen
 
 
-def test_candidates_from_the_draw_window_equal_fresh_draws():
+def test_hits_from_the_draw_window_equal_fresh_draws():
     """Ranges inside the kept window, across its end, after a probability change, while
     it changes every tick (a ramp), and once it holds."""
     eng = engine({"type": "drop", "fraction": 0.2, "schedule": {"shape": "linear", "ramp": 10}})
@@ -82,15 +113,15 @@ def test_candidates_from_the_draw_window_equal_fresh_draws():
         p = 0.2 * eng.stages[0].intensity
         base = eng.stages[0].base(0)
         fresh = [o for o in range(first, first + count) if uniform(base, o) < p]
-        assert eng.candidates(0, first, count) == fresh
+        assert eng.stages[0].hits(0, first, count) == fresh
 
 
 def test_intensity_change_invalidates_cached_candidates():
     eng = engine({"type": "drop", "fraction": 1.0, "schedule": {"duration": 10}})
     eng.tick(0)
-    assert len(eng.candidates(0, 0, 100)) == 100
+    assert len(eng.stages[0].hits(0, 0, 100)) == 100
     eng.tick(10)
-    assert eng.process(rec(5), 10)[0].record is not None
+    assert one(eng, rec(5), 10) != []
 
 
 @pytest.mark.parametrize(
@@ -117,26 +148,30 @@ def test_schedule_rejects_half_recurring():
 def test_linear_ramp_scales_selection_probability():
     eng = engine({"type": "drop", "fraction": 1.0, "schedule": {"shape": "linear", "ramp": 100}})
     eng.tick(25)
-    dropped = sum(eng.process(rec(i), 25)[0].record is None for i in range(4000))
+    dropped = sum(out == [] for out in process(eng, [rec(i) for i in range(4000)], 25))
     assert abs(dropped / 4000 - 0.25) < 0.03
+
+
+def seeded(records):
+    return picks_of(records, lambda offsets: [o * 7919 for o in offsets])
 
 
 def test_delay_holds_until_due_and_caps():
     f = Delay(Delay.Config(delay=5, distribution="exponential", cap=2), random.Random(1))
-    for i in range(50):
-        assert f.apply(rec(i), 0.0) == []
+    assert f.act(seeded([rec(i) for i in range(50)]), 0.0) == [HOLD] * 50
     assert f.held() == 50 and f.oldest_held() == 0
     early, capped = f.due(1.99), f.due(2.0)
-    assert all(e.injections[0].detail["delay_ms"] <= 1990 for e in early)
-    assert capped and all(1990 < e.injections[0].detail["delay_ms"] <= 2000 for e in capped)
+    assert all(r.injection.detail["delay_ms"] <= 1990 for r in early)
+    assert capped and all(1990 < r.injection.detail["delay_ms"] <= 2000 for r in capped)
     assert len(early) + len(capped) == 50 and f.held() == 0
 
 
 def test_delay_limit_releases_early_never_drops():
     f = Delay(Delay.Config(delay=10, max_held=3), random.Random(1))
-    early = [e for i in range(5) for e in f.apply(rec(i), float(i))]
-    assert [e.record.offset for e in early] == [0, 1]
-    assert all(e.injections[0].detail["released_early"] for e in early)
+    actions = [a for i in range(5) for a in f.act(picks_of([rec(i)]), float(i))]
+    early = [r for a in actions if isinstance(a, Hold) for r in a.released]
+    assert [r.item.record.offset for r in early] == [0, 1]
+    assert all(r.injection.detail["released_early"] for r in early)
     assert f.held() == 3
 
 
@@ -157,57 +192,57 @@ def test_hold_buffer_releases_by_time_whatever_the_push_order(ordered):
 
 def test_reorder_releases_full_window_shuffled_and_partial_after_wait():
     f = Reorder(Reorder.Config(window=5, max_wait=1.0), random.Random(3))
-    out = [e for i in range(5) for e in f.apply(rec(i), 0.0)]
-    assert sorted(e.record.offset for e in out) == [0, 1, 2, 3, 4]
-    assert [e.record.offset for e in out] != [0, 1, 2, 3, 4]
-    f.apply(rec(5), 2.0)
-    assert f.due(2.5) == [] and [e.record.offset for e in f.due(3.0)] == [5]
+    actions = f.act(seeded([rec(i) for i in range(5)]), 0.0)
+    assert actions[:4] == [HOLD] * 4
+    out = [r.item.record.offset for r in actions[4].released]
+    assert sorted(out) == [0, 1, 2, 3, 4] and out != [0, 1, 2, 3, 4]
+    f.act(seeded([rec(5)]), 2.0)
+    assert f.due(2.5) == [] and [r.item.record.offset for r in f.due(3.0)] == [5]
 
 
 def test_duplicate_spacing():
     f = Duplicate(Duplicate.Config(copies=2, spacing=0.5), random.Random(1))
-    now_out = f.apply(rec(1), 10.0)
-    assert len(now_out) == 1 and not now_out[0].injections
+    [action] = f.act(picks_of([rec(1)]), 10.0)
+    assert isinstance(action, Extra) and action.copies == []  # the original passes alone
     assert len(f.due(10.5)) == 1 and len(f.due(11.0)) == 1 and f.held() == 0
 
 
 def test_outage_holds_during_window_then_bursts_in_order():
     cfg = Outage.Config(schedule={"start": 0, "duration": 5}, partitions=[0])
     f = Outage(cfg, random.Random(1))
-    assert f.apply(rec(1, partition=1), 1.0)[0].record.offset == 1
+    assert f.act(picks_of([rec(1, partition=1)]), 1.0) == [KEEP]
     for i in range(10):
-        assert f.apply(rec(i), 1.0 + i * 0.1) == []
+        assert f.act(picks_of([rec(i)]), 1.0 + i * 0.1) == [HOLD]
     assert f.due(4.9) == []
     burst = f.due(5.0)
-    assert [e.record.offset for e in burst] == list(range(10))
-    assert burst[0].injections[0].detail["burst"] == 10
+    assert [r.item.record.offset for r in burst] == list(range(10))
+    assert burst[0].injection.detail["burst"] == 10
 
 
 def test_stale_replay_replace_and_inject():
     f = StaleReplay(StaleReplay.Config(lag=10, mode="replace"), random.Random(1))
-    for i in range(20):
-        f.observe(rec(i, ts=1000 * i), 0.0)  # event time drives the lag, not the clock
-    out = f.apply(rec(20, ts=20_000), 0.0)
-    assert len(out) == 1
-    assert out[0].record.offset == 20 and out[0].record.value == b"v10"
-    assert out[0].record.timestamp == 10_000
-    assert out[0].injections[0].detail["stale_of"] == {"partition": 0, "offset": 10}
+    history = [rec(i, ts=1000 * i) for i in range(20)]  # event time drives the lag
+    assert f.scan(picks_of(history), [False] * 20, 0.0) == [KEEP] * 20
+    [out] = f.act(picks_of([rec(20, ts=20_000)]), 0.0)
+    assert isinstance(out, Replace)
+    assert out.record.offset == 20 and out.record.value == b"v10"
+    assert out.record.timestamp == 10_000
+    assert out.injection.detail["stale_of"] == {"partition": 0, "offset": 10}
     g = StaleReplay(StaleReplay.Config(lag=10, mode="inject", timestamp="now"), random.Random(1))
     for i in range(20):
-        g.observe(rec(i), float(i))  # no timestamps: the bridge's clock
-    live, stale = g.apply(rec(20, ts=0), 20.0)
+        g.scan(picks_of([rec(i)]), [False], float(i))  # no timestamps: the bridge's clock
+    item = Item(rec(20, ts=0))
+    [extra] = g.act(picks_of([item.record]), 20.0)
+    live, stale = extra.apply(item, [])
     assert live.record.value == b"v20" and stale.record.value == b"v10"
     assert stale.record.timestamp == 0 and stale.injections[0].effect == "extra"
 
 
 def test_stale_replay_ring_is_bounded_and_follows_the_stream():
     f = StaleReplay(StaleReplay.Config(lag=5, buffer=100), random.Random(1))
-    picked = []
-    for i in range(1000):
-        if i % 10 == 0:
-            picked.append(f.apply(rec(i, ts=1000 * i), 0.0)[0].record.value)
-        else:
-            f.observe(rec(i, ts=1000 * i), 0.0)
+    records = [rec(i, ts=1000 * i) for i in range(1000)]
+    actions = f.scan(picks_of(records), [i % 10 == 0 for i in range(1000)], 0.0)
+    picked = [a.record.value if isinstance(a, Replace) else None for a in actions[::10]]
     assert len(f._times) - f._start <= 100
     assert picked[50:53] == [b"v495", b"v505", b"v515"]
 
@@ -218,28 +253,25 @@ def test_pipeline_carries_earlier_injections_through_holding_stage():
         {"type": "delay", "fraction": 1.0, "delay": 1.0},
     )
     eng.tick(0)
-    eng.process(rec(0), 0)
-    assert eng.process(rec(1), 0) == []
-    _, released = eng.tick(1.0)
-    types = sorted(tuple(i.type for i in em.injections) for em in released)
+    assert process(eng, [rec(0), rec(1)], 0) == [[], []]
+    types = sorted(tuple(i.type for i in item.injections) for item in released(eng, 1.0))
     assert ("stale_replay", "delay") in types
 
 
 def test_budget_limits_injections_per_second():
     eng = engine({"type": "drop", "fraction": 1.0, "max_injections_per_second": 10})
     eng.tick(0)
-    dropped = sum(eng.process(rec(i), 0.0)[0].record is None for i in range(100))
+    dropped = sum(out == [] for out in process(eng, [rec(i) for i in range(100)], 0.0))
     assert dropped == 10
+    assert sum(one(eng, rec(100 + i), 0.5) == [] for i in range(10)) == 5  # half a second
 
 
 def test_pause_turns_everything_off_and_ends_episodes():
     eng = engine({"type": "drop", "fraction": 1.0})
-    events, _ = eng.tick(0)
-    assert [e.kind for e in events] == ["episode_start"]
+    assert [e.kind for e in eng.tick(0)] == ["episode_start"]
     eng.paused = True
-    events, _ = eng.tick(1)
-    assert [e.kind for e in events] == ["episode_end"]
-    assert eng.process(rec(1), 1)[0].record is not None
+    assert [e.kind for e in eng.tick(1)] == ["episode_end"]
+    assert one(eng, rec(1), 1) != []
 
 
 def test_copies_held_by_a_later_stage_keep_their_own_injections():
@@ -248,28 +280,20 @@ def test_copies_held_by_a_later_stage_keep_their_own_injections():
         {"type": "delay", "fraction": 1.0, "delay": 1.0},
     )
     eng.tick(0)
-    assert eng.process(rec(0), 0) == []
-    _, released = eng.tick(1.0)
-    effects = sorted(i.effect for em in released for i in em.injections)
-    assert len(released) == 3 and effects == ["extra", "extra", "modify", "modify", "modify"]
+    assert one(eng, rec(0), 0) == []
+    out = released(eng, 1.0)
+    effects = sorted(i.effect for item in out for i in item.injections)
+    assert len(out) == 3 and effects == ["extra", "extra", "modify", "modify", "modify"]
+    assert len({id(item.injections) for item in out}) == 3  # each copy its own list
 
 
-def test_forgetting_a_partition_drops_its_carried_injections():
-    eng = engine(
-        {"type": "drop", "fraction": 0.0},
-        {"type": "duplicate", "fraction": 1.0, "copies": 1, "spacing": 5},
-        {"type": "delay", "fraction": 1.0, "delay": 1.0},
-    )
+def test_forgetting_a_partition_drops_what_its_faults_held():
+    eng = engine({"type": "delay", "fraction": 1.0, "delay": 1.0})
     eng.tick(0)
-    eng.process(rec(0), 0)  # the copy (with its injection) is held by duplicate, then delay
-    eng.tick(5.0)
-    assert eng._carry
-    eng.forget([0])
-    assert not eng._carry
-    released = eng.tick(10.0)[1] + eng.process(rec(1, partition=1), 10.0)
-    assert all(
-        i.type != "duplicate" or em.source.partition == 0 for em in released for i in em.injections
-    )
+    assert one(eng, rec(0), 0) == [] and one(eng, rec(0, partition=1), 0) == []
+    eng.forget([0])  # revoked: the partition's held records were released before
+    assert eng.oldest_held(0) is None and eng.oldest_held(1) == 0
+    assert [i.record.partition for i in released(eng, 5.0)] == [1]
 
 
 def test_draws_depend_on_the_record_not_on_what_came_before():
@@ -279,9 +303,9 @@ def test_draws_depend_on_the_record_not_on_what_came_before():
     def delays(first):
         eng = engine(cfg)
         eng.tick(0)
-        for i in range(first, 40):
-            eng.process(rec(i), 0.0)
-        return {em.source.offset: em.injections[0].detail["delay_ms"] for em in eng.drain()}
+        process(eng, [rec(i) for i in range(first, 40)], 0.0)
+        drained = eng.drain()[0]
+        return {item.record.offset: item.injections[0].detail["delay_ms"] for item in drained}
 
     full, resumed = delays(0), delays(6)
     assert resumed and {o: d for o, d in full.items() if o >= 6} == resumed
@@ -317,8 +341,7 @@ def test_record_random_is_a_cheap_reseedable_random():
 
 
 def test_first_bits_are_what_a_seeded_record_random_draws_first():
-    """Drift's per-record key: the same in ``apply`` (rng seeded by the engine) and in the
-    bridge's in-place path (seeds only)."""
+    """Drift's per-record key: what the record's seeded generator would draw first."""
     from streamchaos.selection import RecordRandom, first_bits_array
 
     seeds = [0, 1, 7, 2**63 + 5, 2**64 - 1]

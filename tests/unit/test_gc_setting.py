@@ -7,7 +7,7 @@ import signal
 
 import pytest
 
-from streamchaos.bridge.runner import GC_GEN0_THRESHOLD, fewer_collections
+from streamchaos.bridge.gc_tuning import GC_GEN0_THRESHOLD, fewer_collections
 
 
 def test_thresholds_raised_inside_and_restored_after_even_on_error():

@@ -28,6 +28,8 @@ def test_user_properties_win_but_not_over_commit_safety():
     assert producer_conf(cfg)["linger.ms"] == 20
 
 
-def test_failure_reports_only_when_nothing_needs_shadow_offsets():
-    assert "delivery.report.only.error" not in producer_conf(make())
-    assert producer_conf(make(), success_reports=False)["delivery.report.only.error"] is True
+def test_the_producer_reports_what_is_asked_and_keeps_the_order():
+    """Reports come for the records produced with a callback, in order: the commit rests
+    on both (``bridge/checkpoint.py``)."""
+    conf = producer_conf(make())
+    assert conf["delivery.report.only.error"] is False and conf["enable.idempotence"] is True

@@ -1,34 +1,44 @@
-"""The commit point never passes an offset that has not fully landed."""
+"""The commit point never passes an offset that has not fully landed; the commit
+sequence keeps what the broker refused for the next time."""
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
+import confluent_kafka as ck
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from streamchaos.bridge.offsets import OffsetTracker
+from streamchaos.bridge.checkpoint import Checkpoint, OffsetTracker
 
 TP = ("src", 0)
 
 
 def consume(tracker, offsets, outputs_each=1):
+    """A batch covering ``offsets`` that waits for ``outputs_each`` reports per offset."""
     batch = tracker.new_batch()
     for off in offsets:
         batch.cover(TP, off)
         tracker.consumed(TP, off)
-        for _ in range(outputs_each):
-            batch.add_outputs("t", 1)
+        batch.expect(outputs_each)
     batch.seal()
     return batch
 
 
-def test_commit_waits_for_every_ack():
+def report(batch, err=None):
+    if err is not None:
+        batch.fail("src", 1)
+    batch.reported()
+
+
+def test_commit_waits_for_every_report():
     tracker = OffsetTracker()
     batch = consume(tracker, range(10))
     assert tracker.commit_point(TP) == 0
     for _ in range(9):
-        batch.on_delivery(None, None)
+        report(batch)
     assert tracker.commit_point(TP) == 0
-    batch.on_delivery(None, None)
+    report(batch)
     assert tracker.commit_point(TP) == 10
 
 
@@ -37,41 +47,36 @@ def test_later_batch_cannot_overtake_earlier_one():
     first = consume(tracker, range(0, 5))
     second = consume(tracker, range(5, 10))
     for _ in range(5):
-        second.on_delivery(None, None)
+        report(second)
     assert tracker.commit_point(TP) == 0
     for _ in range(5):
-        first.on_delivery(None, None)
+        report(first)
     assert tracker.commit_point(TP) == 10
 
 
 def test_failed_delivery_is_never_passed():
     tracker = OffsetTracker()
     batch = consume(tracker, range(3, 6))
-    batch.on_delivery(None, None)
-    batch.on_delivery("MSG_SIZE_TOO_LARGE", None)
-    batch.on_delivery(None, None)
+    report(batch)
+    report(batch, "MSG_SIZE_TOO_LARGE")
+    report(batch)
     consume(tracker, range(6, 9), outputs_each=0)
     assert tracker.commit_point(TP) == 3
     assert tracker.failed_outputs == 1
 
 
-def test_a_flush_that_empties_the_producer_completes_every_sealed_batch():
-    """Without success reports, only failures arrive; a flush that leaves nothing in
-    flight is what says the rest landed (``all_landed``). A batch still being filled
-    (not sealed) stays pending, and a reported failure is still never passed."""
+def test_an_open_batch_holds_the_commit_point_until_sealed():
+    """Reports may come while a batch is still being produced (a full queue is served
+    meanwhile): it completes only once sealed."""
     tracker = OffsetTracker()
-    consume(tracker, range(0, 5))
-    failing = consume(tracker, range(5, 8))
-    failing.on_delivery("MSG_SIZE_TOO_LARGE", None)  # the one report that comes
-    open_batch = tracker.new_batch()
-    open_batch.cover(TP, 8)
-    tracker.consumed(TP, 8)
-    open_batch.add_outputs("t", 1)
-    assert tracker.commit_point(TP) == 0
-    tracker.all_landed()
-    assert tracker.commit_point(TP) == 5  # the failing batch's low
-    assert tracker.failed_outputs == 1
-    assert tracker.in_flight() == 1  # the open batch's output: not taken for landed
+    batch = tracker.new_batch()
+    batch.cover(TP, 0)
+    tracker.consumed(TP, 4)
+    batch.expect()
+    report(batch)
+    assert tracker.commit_point(TP) == 0 and tracker.in_flight() == 0
+    batch.seal()
+    assert tracker.commit_point(TP) == 5
     other = ("src", 1)
     tracker.consumed(other, 3)
     assert tracker.commit_point(other) == 4
@@ -86,10 +91,10 @@ def test_held_offset_keeps_commit_behind_it():
     del held[TP]
     release = tracker.new_batch()
     release.cover(TP, 2)
-    release.add_outputs("t", 1)
+    release.expect()
     release.seal()
     assert tracker.commit_point(TP) == 2
-    release.on_delivery(None, None)
+    report(release)
     assert tracker.commit_point(TP) == 4
 
 
@@ -118,7 +123,7 @@ def test_commit_point_is_below_every_unfinished_offset(sizes, order, fail_at):
         for _ in range(size):
             batch.cover(TP, offset)
             tracker.consumed(TP, offset)
-            batch.add_outputs("t", 1)
+            batch.expect()
             acks.append((batch, offset))
             offset += 1
         batch.seal()
@@ -127,7 +132,7 @@ def test_commit_point_is_below_every_unfinished_offset(sizes, order, fail_at):
     failed = set()
     for i, (batch, off) in enumerate(acks):
         err = "boom" if i == fail_at else None
-        batch.on_delivery(err, None)
+        report(batch, err)
         if err:
             failed.add(off)
         else:
@@ -136,3 +141,44 @@ def test_commit_point_is_below_every_unfinished_offset(sizes, order, fail_at):
         assert all(point <= o for o in unfinished | failed)
     if not failed and offset:
         assert tracker.commit_point(TP) == offset
+
+
+class Consumer:
+    """``commit`` as confluent-kafka answers it: the partitions, each with its error."""
+
+    def __init__(self, refuse: set[int]) -> None:
+        self.refuse, self.commits = refuse, []
+
+    def commit(self, offsets, asynchronous):
+        self.commits.append([(tp.partition, tp.offset) for tp in offsets])
+        refused = ck.KafkaError(ck.KafkaError.REBALANCE_IN_PROGRESS)
+        return [
+            SimpleNamespace(
+                topic=tp.topic,
+                partition=tp.partition,
+                offset=tp.offset,
+                error=refused if tp.partition in self.refuse else None,
+            )
+            for tp in offsets
+        ]
+
+
+def test_the_commit_sequence_retries_what_the_broker_refused():
+    tracker, steps = OffsetTracker(), []
+    consumer = Consumer(refuse={1})
+    checkpoint = Checkpoint(
+        tracker,
+        consumer,
+        serve=lambda: steps.append("serve"),
+        flush=lambda: steps.append("flush") or 0,
+        ledger_flush=lambda: steps.append("ledger"),
+    )
+    for part in (0, 1):
+        consume(tracker, [0, 1], outputs_each=0)
+        tracker.consumed(("src", part), 1)
+    assert checkpoint.commit() == {("src", 0): 2}
+    assert steps == ["serve", "ledger"]  # reports served, then the ledger file, then commit
+    consumer.refuse = set()
+    assert checkpoint.commit(land=True) == {("src", 1): 2}  # 0 is not committed again
+    assert steps[2:] == ["flush", "ledger"]
+    assert consumer.commits == [[(0, 2), (1, 2)], [(1, 2)]]

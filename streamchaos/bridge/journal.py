@@ -1,0 +1,148 @@
+"""What the bridge records of what it did: ledger lines, counters, episodes, gauges.
+
+Faults do no I/O; their injections travel with the items. An injection is ledgered when
+its output landed (with the shadow coordinates), or at once for a drop; without a ledger it
+is counted when produced. Counters catch up once per loop turn (``settle``), one ``inc``
+per label set, so counters and ledger agree.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from functools import partial
+from typing import Any
+
+from streamchaos.bridge.checkpoint import Batch, Run
+from streamchaos.config import Config
+from streamchaos.engine import Pipeline, Stage
+from streamchaos.ledger import Ledger, coords
+from streamchaos.metrics import Metrics
+from streamchaos.record import Item
+
+log = logging.getLogger(__name__)
+
+
+class Journal:
+    def __init__(self, cfg: Config, ledger: Ledger, metrics: Metrics, epoch: float) -> None:
+        self.experiment = cfg.experiment
+        self.ledger = ledger
+        self.metrics = metrics
+        self.active = ledger.active  # lines are written: outputs report where they landed
+        self.epoch = epoch  # wall-clock seconds at experiment time 0
+        self._consumed = {r.source: metrics.consumed.labels(route=r.source) for r in cfg.routes}
+        self._tallies: dict[tuple[str, str, str], list[Any]] = {}  # counter, stage, pending
+        self._stages: dict[tuple[str, str], Stage] = {}
+
+    def watch(self, route: str, pipeline: Pipeline) -> None:
+        """Injections of ``pipeline``'s stages count towards their episodes."""
+        for stage in pipeline.stages:
+            self._stages[(route, stage.name)] = stage
+
+    def at_ms(self, now: float) -> int:
+        return int((self.epoch + now) * 1000)
+
+    def consumed(self, route: str, count: int) -> None:
+        self._consumed[route].inc(count)
+
+    # -- injections ---------------------------------------------------------------------
+
+    def item_landed(self, run: Run, item: Item, err: Any, msg: Any) -> None:
+        """The delivery report of an output whose injections are ledgered (a ledger only):
+        their lines, with the shadow coordinates. Lines bound for the ledger topic join the
+        run's batch first, so the source offset stays uncommitted until they land."""
+        shadow, status = (None, "failed") if err is not None else (_coords(msg), "delivered")
+        self._lines(run.route, item, shadow, status, run.at_ms, run.batch)
+
+    def dropped(self, route: str, items: Iterable[Item], batch: Batch, now: float) -> None:
+        """Items no output will follow: ledgered now."""
+        at_ms = self.at_ms(now)
+        for item in items:
+            rec = item.record
+            batch.cover((rec.topic, rec.partition), rec.offset)
+            self._lines(route, item, None, "dropped", at_ms, batch)
+
+    def _lines(
+        self, route: str, item: Item, shadow: Any, status: str, at_ms: int, batch: Batch
+    ) -> None:
+        report = self._line_report(batch, route)
+        lines = 0
+        for inj in item.injections:
+            lines += self.ledger.injection(route, inj, item.record, shadow, status, at_ms, report)
+            self._tally(route, inj.fault, inj.type)[2] += 1
+        if lines:
+            batch.expect(lines)
+
+    def count(self, route: str, item: Item) -> None:
+        """Injections of an output with no line to write: counted when produced."""
+        for inj in item.injections:
+            self._tally(route, inj.fault, inj.type)[2] += 1
+
+    def lineage(self, run: Run) -> None:
+        """Where a landed run's records are in the shadow (the ``lineage`` ledger line)."""
+        topic, part = run.shadow
+        assert run.base is not None
+        if self.ledger.lineage(
+            run.route,
+            run.source,
+            (topic, part, run.base),
+            run.segments,
+            run.at_ms,
+            self._line_report(run.batch, run.route),
+        ):
+            run.batch.expect()
+
+    def _line_report(self, batch: Batch, route: str) -> Callable[[Any, Any], None] | None:
+        """The delivery callback of ``route``'s lines for the ledger topic (None without
+        one): their acknowledgement completes ``batch`` too."""
+        return partial(batch.on_line_delivery, route) if self.ledger.producer else None
+
+    def _tally(self, route: str, fault: str, kind: str) -> list[Any]:
+        """[counter, stage, count not yet settled] of one route, fault and fault type."""
+        key = (route, fault, kind)
+        pending = self._tallies.get(key)
+        if pending is None:
+            counter = self.metrics.injections.labels(
+                experiment=self.experiment, route=route, fault=fault, type=kind
+            )
+            pending = self._tallies[key] = [counter, self._stages.get((route, fault)), 0]
+        return pending
+
+    def settle(self) -> None:
+        """Counters and episode tallies catch up with the injections since the last call
+        (once per loop turn, and before episodes end)."""
+        for pending in self._tallies.values():
+            if pending[2]:
+                pending[0].inc(pending[2])
+                if pending[1] is not None:
+                    pending[1].injected += pending[2]
+                pending[2] = 0
+
+    # -- episodes and gauges ------------------------------------------------------------
+
+    def episode(self, route: str, stage: Stage, kind: str, at: float) -> None:
+        cfg = stage.config
+        detail = cfg.model_dump(mode="json", exclude={"type", "name"})
+        if kind == "episode_end":
+            detail.update(stage.episode_stats())
+        self.ledger.episode(route, stage.name, cfg.type, kind, self.at_ms(at), detail)
+        labels = {"experiment": self.experiment, "route": route, "fault": stage.name}
+        self.metrics.fault_active.labels(**labels).set(1 if kind == "episode_start" else 0)
+        log.info("%s: fault %s (%s) %s", route, stage.name, cfg.type, kind.replace("_", " "))
+
+    def gauges(self, route: str, pipeline: Pipeline) -> None:
+        for stage in pipeline.stages:
+            labels = {"experiment": self.experiment, "route": route, "fault": stage.name}
+            self.metrics.fault_intensity.labels(**labels).set(stage.intensity)
+            self.metrics.held.labels(route=route, fault=stage.name).set(pipeline.held(stage))
+
+    def close_episodes(self, route: str, pipeline: Pipeline, now: float) -> None:
+        """At shutdown, active episodes end now (the ledger must pair every start)."""
+        for stage in pipeline.stages:
+            if stage.intensity > 0:
+                self.episode(route, stage, "episode_end", now)
+                stage.set_intensity(0.0)
+
+
+def _coords(msg: Any) -> dict[str, Any]:
+    return coords(msg.topic(), msg.partition(), msg.offset())

@@ -1,0 +1,79 @@
+"""What the bridge builds before it consumes: each route's codec and fault context, and
+the schemas its records will need, looked up ahead."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from streamchaos.bridge.forward import RouteState
+from streamchaos.codec import Registry, RegistryUnavailable, codec_for
+from streamchaos.config import Config, Route
+from streamchaos.faults.base import FaultContext
+from streamchaos.kafkaconf import registry_conf
+from streamchaos.metrics import Metrics
+
+log = logging.getLogger(__name__)
+
+
+def registry_of(cfg: Config) -> Registry | None:
+    sr = cfg.schema_registry
+    if not sr.url:
+        return None
+    return Registry(sr.url, timeout=sr.timeout, backoff=sr.retry_backoff, extra=registry_conf(cfg))
+
+
+def route_states(
+    cfg: Config, shadows: dict[str, int], registry: Registry | None, metrics: Metrics
+) -> dict[str, RouteState]:
+    """Each route's hot-loop state, its faults given the route's codec."""
+    return {
+        route.source: RouteState(
+            route, shadows[route.shadow], cfg.seed, fault_context(route, registry, metrics)
+        )
+        for route in cfg.routes
+    }
+
+
+def fault_context(route: Route, registry: Registry | None, metrics: Metrics) -> FaultContext:
+    """The codec and reporting hooks record-level faults of ``route`` use."""
+    ctx = FaultContext(
+        codec_for(route.format, registry, route.schema_file), route.source, route.shadow
+    )
+    logged: set[tuple[str, str]] = set()
+
+    def on_undecodable(reason: str) -> None:
+        metrics.undecodable.labels(route=route.source, reason=reason).inc()
+
+    def on_error(fault: str, reason: str, message: str) -> None:
+        metrics.fault_errors.labels(route=route.source, fault=fault, reason=reason).inc()
+        if (fault, reason) not in logged:  # once per cause, the counter has the rest
+            logged.add((fault, reason))
+            log.error("%s: fault %s cannot apply (%s): %s", route.source, fault, reason, message)
+
+    ctx.undecodable = on_undecodable
+    ctx.error = on_error
+    return ctx
+
+
+def preload_schemas(registry: Registry, routes: list[Route], budget: float) -> None:
+    """The latest value schema of each Avro route whose faults decode records, looked up
+    before consuming (subject ``<topic>-value``, the default naming): the first records
+    then find it cached instead of waiting for the registry. A registry that cannot be
+    reached or refuses ends this, and so does ``budget`` seconds spent (startup waits for
+    no more); records ask the registry themselves."""
+    deadline = time.monotonic() + budget
+    for route in routes:
+        if not route.needs_registry:
+            continue
+        if time.monotonic() >= deadline:
+            log.info("schemas of later routes not loaded ahead: %.0fs spent", budget)
+            return
+        subject = f"{route.source}-value"
+        try:
+            schema_id = registry.preload(subject)
+        except RegistryUnavailable as exc:
+            log.warning("schemas not loaded ahead: %s", exc)
+            return
+        if schema_id is not None:
+            log.info("%s: value schema %d (latest of %s) loaded", route.source, schema_id, subject)

@@ -1,0 +1,208 @@
+"""A route's faults as a pipeline of stages over a consumed batch. Pure: no Kafka here.
+
+For a run of consecutive records of one partition, each stage selects its records for the
+whole run at once; only the records some stage selected become ``Item``s. Each stage's
+fault answers its picks with typed actions, and what comes out of one stage goes into the
+next, in order. The result (``Plan``) names, by batch index, what replaces each record a
+stage touched; every other record is produced as it was consumed. Items a holding stage
+releases later (``due``) continue through the stages after it. All state is per source
+partition, so a partition can move between bridge processes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from streamchaos.engine.stage import Hits, Stage
+from streamchaos.faults import FaultConfig
+from streamchaos.faults.actions import KEEP
+from streamchaos.faults.base import FaultContext
+from streamchaos.faults.picks import Decodes, Picks
+from streamchaos.record import Item, Record
+
+Cells = dict[int, list[Item]]  # batch index (or release order) -> what takes its place
+
+
+@dataclass(slots=True)
+class EpisodeEvent:
+    stage: Stage
+    kind: str  # episode_start | episode_end
+    at: float
+
+
+@dataclass(slots=True)
+class Plan:
+    """What the stages made of a run: ``outputs[i]`` replaces the record at batch index
+    ``i`` (empty: held or dropped); ``dropped`` items are ledgered at once."""
+
+    outputs: Cells
+    dropped: list[Item]
+
+
+class Pipeline:
+    """The fault pipeline of one route."""
+
+    def __init__(
+        self, topic: str, faults: Iterable[FaultConfig], seed: int, ctx: FaultContext | None = None
+    ) -> None:
+        self.topic = topic
+        self.stages = [Stage(cfg, topic, seed, ctx) for cfg in faults]
+        # key-mode and observing stages look at every record of a run
+        self.needs_all = any(s.by_key or s.observes for s in self.stages)
+        self.codec = ctx.codec if ctx is not None else None
+        self.paused = False
+
+    # -- time ---------------------------------------------------------------------------
+
+    def tick(self, now: float) -> list[EpisodeEvent]:
+        """Update intensities; an intensity crossing zero starts or ends an episode."""
+        events = []
+        for stage in self.stages:
+            new = 0.0 if self.paused else stage.config.schedule.intensity(now)
+            if (new > 0) != (stage.intensity > 0):
+                if new > 0:
+                    stage.seen = stage.injected = 0
+                kind = "episode_start" if new > 0 else "episode_end"
+                events.append(EpisodeEvent(stage, kind, now))
+            stage.set_intensity(new)
+        return events
+
+    def active(self) -> list[Stage]:
+        return [] if self.paused else [s for s in self.stages if s.probability > 0]
+
+    # -- consumed runs ------------------------------------------------------------------
+
+    def plan(self, partition: int, msgs: Sequence[Any], start: int, count: int, now: float) -> Plan:
+        """The stages over ``msgs[start:start+count]``: consecutive offsets of one partition."""
+        stages = self.active()
+        if not stages:
+            return Plan({}, [])
+        first = msgs[start].offset()
+        batch: dict[int, Hits] = {}
+        for k, stage in enumerate(stages):
+            if not (stage.by_key or stage.observes):
+                hits = stage.hits(partition, first, count)
+                batch[k] = (frozenset(hits), first, first + count)
+        if self.needs_all:
+            offsets: Iterable[int] = range(first, first + count)
+        else:
+            offsets = sorted(set().union(*(b[0] for b in batch.values())))
+        origin = {
+            start + off - first: Record.from_message(msgs[start + off - first]) for off in offsets
+        }
+        cells = {i: [Item(record)] for i, record in origin.items()}
+        dropped: list[Item] = []
+        decodes = Decodes(self.codec) if self.codec is not None else None
+        for k, stage in enumerate(stages):
+            self._stage(stage, partition, cells, now, dropped, decodes, batch.get(k))
+        for i, record in origin.items():  # picked, but passed on as it came
+            items = cells[i]
+            if len(items) == 1 and items[0].record is record and not items[0].injections:
+                del cells[i]
+        return Plan(cells, dropped)
+
+    def _stage(
+        self,
+        stage: Stage,
+        partition: int,
+        cells: Cells,
+        now: float,
+        dropped: list[Item],
+        decodes: Decodes | None,
+        batch: Hits | None = None,
+    ) -> None:
+        """One stage over the items in ``cells`` (in order), which it updates in place."""
+        keys, items = [], []
+        for key, held in cells.items():
+            for item in held:
+                keys.append(key)
+                items.append(item)
+        if not items:
+            return
+        chosen = stage.chooses(partition, items, now, batch)
+        inst, seeds = stage.instance(partition), stage.seeds_of(partition)
+        if stage.observes:
+            picked: Sequence[int] = range(len(items))
+            actions = inst.scan(Picks(items, seeds, decodes), chosen, now)  # type: ignore[attr-defined]
+        else:
+            picked = [i for i, c in enumerate(chosen) if c]
+            if not picked:
+                return
+            actions = inst.act(Picks([items[i] for i in picked], seeds, decodes), now)
+        for i, action in zip(picked, actions, strict=True):
+            if action is KEEP:
+                continue
+            key, item = keys[i], items[i]
+            now_there = cells[key]
+            j = next(n for n, it in enumerate(now_there) if it is item)
+            cells[key] = [*now_there[:j], *action.apply(item, dropped), *now_there[j + 1 :]]
+
+    # -- held items ---------------------------------------------------------------------
+
+    def due(self, now: float) -> tuple[dict[int, list[Item]], list[Item]]:
+        """What holding stages release at ``now``, per partition, after the stages that
+        follow them; and the items those stages dropped."""
+        out: dict[int, list[Item]] = {}
+        dropped: list[Item] = []
+        for k, stage in enumerate(self.stages):
+            if not stage.holds:
+                continue
+            for part in list(stage.instances):
+                inst = stage.holding(part)
+                released = inst.due(now) if inst is not None else []
+                if released:
+                    items = [r.resume() for r in released]
+                    out.setdefault(part, []).extend(self.resume(k + 1, part, items, now, dropped))
+        return out, dropped
+
+    def resume(
+        self, after: int, partition: int, items: list[Item], now: float, dropped: list[Item]
+    ) -> list[Item]:
+        """``items`` through the stages from index ``after`` on, in order."""
+        cells = {n: [item] for n, item in enumerate(items)}
+        decodes = Decodes(self.codec) if self.codec is not None else None
+        for stage in self.stages[after:]:
+            if not self.paused and stage.probability > 0:
+                self._stage(stage, partition, cells, now, dropped, decodes)
+        return [item for key in sorted(cells) for item in cells[key]]
+
+    def drain(self, partitions: Iterable[int] | None = None) -> dict[int, list[Item]]:
+        """Everything held for these partitions (all when None), in stage order."""
+        out: dict[int, list[Item]] = {}
+        for stage in self.stages:
+            if not stage.holds:
+                continue
+            for part in list(stage.instances) if partitions is None else list(partitions):
+                inst = stage.holding(part)
+                released = inst.drain() if inst is not None else []
+                if released:
+                    out.setdefault(part, []).extend(r.resume() for r in released)
+        return out
+
+    # -- bookkeeping --------------------------------------------------------------------
+
+    def consumed(self, count: int) -> None:
+        """``count`` records of the route arrived: the denominator of realised fractions."""
+        for stage in self.stages:
+            if stage.intensity > 0:
+                stage.seen += count
+
+    def oldest_held(self, partition: int) -> int | None:
+        oldest = None
+        for stage in self.stages:
+            inst = stage.holding(partition)
+            off = inst.oldest_held() if inst is not None else None
+            if off is not None and (oldest is None or off < oldest):
+                oldest = off
+        return oldest
+
+    def held(self, stage: Stage) -> int:
+        return sum(inst.held() for p in stage.instances if (inst := stage.holding(p)) is not None)
+
+    def forget(self, partitions: Iterable[int]) -> None:
+        parts = list(partitions)
+        for stage in self.stages:
+            for part in parts:
+                stage.forget(part)

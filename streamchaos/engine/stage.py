@@ -1,0 +1,197 @@
+"""One configured fault on one route: which records it selects, and its state per partition.
+
+Selection is a pure function of (seed, fault name, topic, partition, offset), or of the
+key in key mode (DESIGN invariant 3), times the schedule's intensity, then the budget
+(``max_injections_per_second``, which only ever lets fewer through). For a consumed batch
+the draws of a whole range of offsets are made at once (numpy) and kept for the offsets
+ahead, so a batch costs a comparison per offset, not a hash.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from streamchaos.faults import FAULTS, Fault, FaultConfig
+from streamchaos.faults.base import FaultContext, HoldingFault, ObservingFault
+from streamchaos.record import Item
+from streamchaos.selection import (
+    RecordRandom,
+    base_seed,
+    key_uniform,
+    splitmix,
+    uniform,
+    uniforms,
+)
+
+RNG_SALT = 0x5EED_5EED_5EED_5EED
+Hits = tuple[frozenset[int], int, int]  # offsets a stage selects in [lo, hi), lo, hi
+DRAW_WINDOW = 4096  # offsets whose selection draws are computed at once, per partition
+
+
+class Budget:
+    """Token bucket for ``max_injections_per_second`` (the blast-radius limit)."""
+
+    def __init__(self, rate: float) -> None:
+        self.rate = rate
+        self.tokens = rate
+        self.last = 0.0
+
+    def admit(self, count: int, now: float) -> int:
+        """How many of ``count`` selections at ``now`` the bucket lets through (the first
+        ones: tokens taken one by one at the same instant)."""
+        self.tokens = min(self.rate, self.tokens + (now - self.last) * self.rate)
+        self.last = now
+        taken = min(count, int(self.tokens))
+        self.tokens -= taken
+        return taken
+
+
+class Stage:
+    """Selection plus one fault instance per source partition."""
+
+    def __init__(
+        self, config: FaultConfig, topic: str, seed: int, ctx: FaultContext | None = None
+    ) -> None:
+        self.config = config
+        self.ctx = ctx
+        self.name = config.label
+        self.topic = topic
+        self.seed = seed
+        self.cls: type[Fault] = FAULTS[config.type]
+        self.holds = issubclass(self.cls, HoldingFault)  # capabilities: checked once, by type
+        self.observes = issubclass(self.cls, ObservingFault)
+        self.by_key = config.select == "key"
+        self.instances: dict[int, Fault] = {}
+        rate = config.max_injections_per_second
+        self.budget = Budget(rate) if rate is not None else None  # None: no limit
+        self.intensity = 0.0
+        self.seen = self.injected = 0  # records and ledgered injections in this episode
+        self._bases: dict[int, int] = {}
+        self._key_base = base_seed(seed, self.name, topic, "key")
+        self._ramp_by_magnitude = getattr(config, "ramp_by", None) == "magnitude"
+        self._draws: dict[int, _Window] = {}  # per partition
+
+    def instance(self, partition: int) -> Fault:
+        inst = self.instances.get(partition)
+        if inst is None:
+            rng = RecordRandom(base_seed(self.seed, self.name, self.topic, partition, "rng"))
+            inst = self.instances[partition] = self.cls(self.config, rng)
+            if self.ctx is not None:
+                inst.ctx = self.ctx  # type: ignore[attr-defined]
+        return inst
+
+    def holding(self, partition: int) -> HoldingFault | None:
+        inst = self.instances.get(partition)
+        return inst if isinstance(inst, HoldingFault) else None
+
+    def base(self, partition: int) -> int:
+        base = self._bases.get(partition)
+        if base is None:
+            base = self._bases[partition] = base_seed(self.seed, self.name, self.topic, partition)
+        return base
+
+    def seeds_of(self, partition: int) -> Callable[[list[int]], list[int]]:
+        """offsets → what the fault's generator is seeded with for each record: replaying
+        an offset repeats its draws."""
+        salt = self.base(partition) ^ RNG_SALT
+        return lambda offsets: [splitmix(salt ^ offset) for offset in offsets]
+
+    @property
+    def probability(self) -> float:
+        """fraction × intensity; with ``ramp_by: magnitude`` the fault scales its effect
+        by the intensity instead, so every selected record changes a little more."""
+        if self.intensity <= 0:
+            return 0.0
+        if self._ramp_by_magnitude:
+            return self.config.fraction
+        return self.config.fraction * self.intensity
+
+    def set_intensity(self, value: float) -> None:
+        self.intensity = value
+
+    def hits(self, partition: int, first: int, count: int) -> list[int]:
+        """Offsets in [first, first+count) this record-mode stage selects, ascending
+        (before the budget)."""
+        p = self.probability
+        if p <= 0:
+            return []
+        window = self._draws.get(partition)
+        if window is None or not window.first <= first <= first + count <= window.end:
+            span = max(count, DRAW_WINDOW)
+            window = self._draws[partition] = _Window(
+                first, uniforms(self.base(partition), first, span)
+            )
+        return window.hits(p, first, first + count)
+
+    def chooses(
+        self, partition: int, items: Sequence[Item], now: float, batch: Hits | None = None
+    ) -> list[bool]:
+        """Which of ``items`` (of ``partition``, in order) this stage selects. ``batch``:
+        what ``hits`` found for the consumed batch's range, looked up for items from it;
+        an item from before it (released from a hold) is drawn again, with the same result."""
+        p = self.probability
+        if p <= 0:
+            return [False] * len(items)
+        if self.by_key:
+            kb = self._key_base
+            chosen = [key_uniform(kb, item.record.key) < p for item in items]
+        else:
+            base = self.base(partition)
+            hits, lo, hi = batch if batch is not None else (frozenset(), 0, 0)
+            chosen = [
+                (off in hits) if lo <= off < hi else uniform(base, off) < p
+                for off in (item.record.offset for item in items)
+            ]
+        return self._within_budget(chosen, now)
+
+    def _within_budget(self, chosen: list[bool], now: float) -> list[bool]:
+        if self.budget is None:
+            return chosen
+        allowed = self.budget.admit(chosen.count(True), now)
+        for i, c in enumerate(chosen):
+            if c:
+                chosen[i] = allowed > 0
+                allowed -= 1
+        return chosen
+
+    def forget(self, partition: int) -> None:
+        self.instances.pop(partition, None)
+        self._draws.pop(partition, None)
+
+    def episode_stats(self) -> dict[str, float | int]:
+        share = self.injected / self.seen if self.seen else 0.0
+        return {
+            "records": self.seen,
+            "injected": self.injected,
+            "realised_fraction": round(share, 6),
+        }
+
+
+class _Window:
+    """Selection draws of a range of offsets of one partition, and the offsets they select
+    at ``p``, a probability asked for more than once."""
+
+    __slots__ = ("asked", "draws", "end", "first", "p", "selected")
+
+    def __init__(self, first: int, draws: np.ndarray) -> None:
+        self.first, self.end, self.draws = first, first + len(draws), draws
+        self.p = self.asked = -1.0
+        self.selected: list[int] = []
+
+    def hits(self, p: float, lo: int, hi: int) -> list[int]:
+        """Offsets in [lo, hi) whose draw is below ``p``, ascending. The whole window's
+        are worked out when the last call that compared only its range (``asked``) had
+        this ``p`` too; while a ramp changes it every tick, only the range asked for is
+        compared."""
+        if p != self.p:
+            if p != self.asked:
+                self.asked = p
+                start = lo - self.first
+                return (np.flatnonzero(self.draws[start : hi - self.first] < p) + lo).tolist()
+            self.selected = (np.flatnonzero(self.draws < p) + self.first).tolist()
+            self.p = p
+        selected = self.selected
+        return selected[bisect_left(selected, lo) : bisect_left(selected, hi)]

@@ -1,0 +1,31 @@
+"""Fields common to every fault's config; each type adds its own, flat, beside these."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from streamchaos.schedule import Schedule
+
+
+class FaultConfig(BaseModel):
+    """The bridge decides which records (``fraction``, ``select``, ``schedule``, the
+    budget); the fault decides what to do to them (its own fields)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    type: str
+    name: str | None = Field(default=None, description="unique per route; default: the type")
+    fraction: float = Field(default=0.1, ge=0, le=1, description="share of records selected")
+    select: Literal["record", "key"] = Field(
+        default="record", description="record: each record drawn; key: a cohort of keys"
+    )
+    schedule: Schedule = Field(default_factory=Schedule)
+    max_injections_per_second: float | None = Field(
+        default=None, gt=0, description="blast-radius budget; selections beyond it pass"
+    )
+
+    @property
+    def label(self) -> str:
+        return self.name or self.type
