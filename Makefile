@@ -29,10 +29,11 @@ test: install ## run every test against real services (starts and stops the stac
 	scripts/ensure-prometheus.sh
 	scripts/with-stack.sh $(PY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
 
-lint: install ## ruff check, ruff format --check, mypy
+lint: install ## ruff check, ruff format --check, mypy (--strict on the bridge and the engine)
 	$(VENV)/bin/ruff check streamchaos tests benchmarks scripts
 	$(VENV)/bin/ruff format --check streamchaos tests benchmarks scripts
 	$(VENV)/bin/mypy
+	$(VENV)/bin/mypy --strict streamchaos/bridge streamchaos/engine
 
 run: install ## run the bridge with CONFIG (default configs/passthrough.yaml) on the local stack
 	scripts/with-stack.sh $(VENV)/bin/streamchaos run -c $(CONFIG)

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from streamchaos.kafkatools import produce_with_room
-from streamchaos.record import Injection, Record
+from streamchaos.record import Injection
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +60,7 @@ class Ledger:
         self,
         route: str,
         inj: Injection,
-        source: Record,
+        source: tuple[str, int, int],
         shadow: dict[str, Any] | None,
         status: str,
         at_ms: int,
@@ -72,7 +72,7 @@ class Ledger:
             return False
         if self.entries is not None:
             entry = self._head(route, inj, status) | {
-                "source": coords(source.topic, source.partition, source.offset),
+                "source": coords(*source),
                 "shadow": shadow,
                 "at": at_ms,
                 "detail": inj.detail,
@@ -85,7 +85,7 @@ class Ledger:
         head = self._heads.get(key)
         if head is None:
             head = self._heads[key] = _encode(self._head(route, inj, status))[:-1]
-        src = self._coords(source.topic, source.partition, source.offset)
+        src = self._coords(*source)
         dst = (
             "null"
             if shadow is None

@@ -61,7 +61,8 @@ Describe = Callable[[Any], dict[str, Any]]
 
 
 def _as_is(note: Any) -> dict[str, Any]:
-    return note
+    detail: dict[str, Any] = note
+    return detail
 
 
 class Injection:
@@ -90,18 +91,99 @@ class Injection:
 
 
 class Item:
-    """A record in flight through a route's stages, with what earlier stages did to it."""
+    """A record in flight through a route's stages, with what earlier stages did to it.
 
-    __slots__ = ("injections", "record")
+    An item made from a consumed message keeps the message and builds its ``Record``
+    only when something reads it: a record a fault holds (``delay``), or whose value alone
+    it changes (``corrupt``, ``drift``), goes from the message to its produce call with
+    no ``Record`` made.
+    """
 
-    def __init__(self, record: Record, injections: list[Injection] | None = None) -> None:
-        self.record = record
+    __slots__ = ("_record", "injections", "message", "new_value")
+
+    def __init__(
+        self, record: Record | None, injections: list[Injection] | None = None, message: Any = None
+    ) -> None:
+        self._record = record
+        self.message = message  # the consumed message, while the content is still its own
+        self.new_value: bytes | None = None  # the message's, changed (``message`` is set)
         self.injections = injections if injections is not None else []
+
+    @classmethod
+    def of(cls, message: Any) -> Item:
+        return cls(None, None, message)
+
+    @property
+    def record(self) -> Record:
+        record = self._record
+        if record is None:
+            record = self._record = Record.from_message(self.message)
+            if self.new_value is not None:
+                record = self._record = record.with_value(self.new_value)
+        return record
+
+    @property
+    def value(self) -> bytes | None:
+        if self._record is None:
+            value: bytes | None = self.message.value() if self.new_value is None else self.new_value
+            return value
+        return self._record.value
+
+    @property
+    def as_consumed(self) -> bool:
+        """Nothing changed it: the consumed message, as it came."""
+        return self.message is not None and self.new_value is None and not self.injections
+
+    def replace(self, record: Record) -> None:
+        """A fault changed the record: from now on its content is ``record``'s."""
+        self._record, self.message, self.new_value = record, None, None
+
+    def replace_value(self, value: bytes) -> None:
+        """A fault changed the value alone."""
+        if self.message is not None:
+            self.new_value = value
+            if self._record is not None:
+                self._record = self._record.with_value(value)
+        else:
+            self._record = self.record.with_value(value)
+
+    @property
+    def offset(self) -> int:
+        if self._record is None:
+            offset: int = self.message.offset()
+            return offset
+        return self._record.offset
+
+    @property
+    def partition(self) -> int:
+        if self._record is None:
+            partition: int = self.message.partition()
+            return partition
+        return self._record.partition
+
+    @property
+    def source(self) -> tuple[str, int, int]:
+        """The source record's topic, partition and offset."""
+        msg, rec = self.message, self._record
+        if rec is None:
+            return msg.topic(), msg.partition(), msg.offset()
+        return rec.topic, rec.partition, rec.offset
+
+    @property
+    def key(self) -> bytes | None:
+        if self._record is None:
+            key: bytes | None = self.message.key()
+            return key
+        return self._record.key
 
     def copy(self, record: Record | None = None) -> Item:
         """Another output of the same source record. It starts with no injections: what
         was done to the record before is ledgered once, with the original."""
-        return Item(self.record if record is None else record)
+        if record is not None:
+            return Item(record)
+        twin = Item(self._record, None, self.message)
+        twin.new_value = self.new_value
+        return twin
 
     def __repr__(self) -> str:
         return f"Item({self.record!r}, {self.injections!r})"

@@ -1,14 +1,12 @@
 """Commit only what landed: delivery reports → finished offsets → the commit sequence.
 
 Outputs are produced in groups (``Batch``): one per consumed batch, one per release of held
-records. Within a batch, the produce calls to one shadow partition form a ``Run``. The
-producer is idempotent, so a partition's records land in the order they were produced, and
-a delivery report comes for the first and the last record of each run (and for every record
-whose ledger line needs its shadow offset). When their shadow offsets are exactly as far
-apart as their places in the run, every record between them landed too, with no gap and
-nothing else in between: a report per record would prove no more, and the others cost no
-Python call. A run whose offsets do not match (a record lost in between, or another
-producer writing to the shadow partition) fails, like a failed delivery.
+records; in a batch, the produce calls to one shadow partition form a ``Run``. The producer
+is idempotent, so a partition's records land in the order produced; a run's first and last
+record get a delivery report (and any record whose ledger line needs its shadow offset).
+When their shadow offsets are as far apart as their places in the run, every record between
+landed too, with nothing else in between; the others cost no Python call. A run whose
+offsets do not match (a record lost, or another producer on the shadow partition) fails.
 
 The commit point of a partition is the lowest offset that is not finished:
   1. the lowest offset of any incomplete batch touching the partition,
@@ -23,6 +21,8 @@ import logging
 from collections.abc import Callable, Iterable
 from functools import partial
 from typing import Any
+
+from confluent_kafka import KafkaException, TopicPartition
 
 from streamchaos.record import Item
 
@@ -76,28 +76,13 @@ class Batch:
 
 
 class Run:
-    """The produce calls of one batch to one shadow partition, in order (see the module
-    docstring). ``each``: the shadow partition is the key's (fewer shadow partitions than
-    source ones), so every record is reported on its own instead."""
+    """The produce calls of one batch to one shadow partition, in order. ``each``: the key
+    chooses the shadow partition (it has fewer), so every record is reported instead."""
 
     __slots__ = (
-        "at_ms",
-        "base",
-        "batch",
-        "closed",
-        "count",
-        "each",
-        "errors",
-        "landed",
-        "on_item",
-        "on_landed",
-        "pending",
-        "route",
-        "segments",
-        "shadow",
-        "skewed",
-        "source",
-    )
+        "at_ms", "base", "batch", "closed", "count", "each", "errors", "landed", "on_item",
+        "on_landed", "pending", "route", "segments", "shadow", "skewed", "source",
+    )  # fmt: skip
 
     def __init__(
         self,
@@ -258,9 +243,6 @@ class OffsetTracker:
     def partitions(self) -> list[TP]:
         return list(self._next)
 
-    def in_flight(self) -> int:
-        return sum(b.remaining for b in self._pending)
-
     def forget(self, tps: Iterable[TP]) -> None:
         """Drop state of partitions this process no longer owns."""
         for tp in tps:
@@ -296,12 +278,7 @@ class Checkpoint:
 
     def commit(self, tps: Iterable[TP] | None = None, land: bool = False) -> dict[TP, int]:
         """Returns the commit points the broker took."""
-        from confluent_kafka import KafkaException, TopicPartition
-
-        if land:
-            self._flush()
-        else:
-            self._serve()
+        (self._flush if land else self._serve)()
         self._ledger_flush()
         points = self.tracker.to_commit(tps)
         if not points:
@@ -312,11 +289,8 @@ class Checkpoint:
         except KafkaException as exc:
             log.warning("commit failed, will retry: %s", exc.args[0])
             return {}
-        for tp in results or []:
-            if tp.error is not None:
-                log.warning(
-                    "commit of %s[%d] refused, will retry: %s", tp.topic, tp.partition, tp.error
-                )
-                points.pop((tp.topic, tp.partition), None)
+        for tp in [tp for tp in results or [] if tp.error is not None]:
+            log.warning("commit of %s[%d] refused, retried: %s", tp.topic, tp.partition, tp.error)
+            points.pop((tp.topic, tp.partition), None)
         self.tracker.committed(points)
         return points

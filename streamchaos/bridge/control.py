@@ -6,6 +6,8 @@ import logging
 import threading
 from typing import TYPE_CHECKING, Any
 
+from confluent_kafka import KafkaError, KafkaException, TopicPartition
+
 from streamchaos.bridge.checkpoint import TP
 from streamchaos.bridge.health import Health
 from streamchaos.errors import BridgeError
@@ -19,6 +21,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+ASSIGN_GRACE = 60.0
+"""--idle-exit starts counting at the first assignment, or after this many seconds
+(a restarted member may wait for a dead one's session to expire before it gets any)."""
+
 
 class Control:
     """The bridge's controls; ``run`` (the subclass's) does the work."""
@@ -27,6 +33,7 @@ class Control:
     registry: CollectorRegistry
     ledger: Ledger | None
     assigned: set[TP]
+    _consumer: Any
 
     def __init__(self) -> None:
         self.exit_code: int | None = None
@@ -37,6 +44,7 @@ class Control:
         self._stop = threading.Event()
         self._paused = threading.Event()
         self._server: ControlServer | None = None
+        self._fatal: str | None = None  # why the loop must stop (set from client callbacks)
 
     def run(self, idle_exit: float | None = None) -> int:
         raise NotImplementedError  # the bridge's own
@@ -146,3 +154,45 @@ class Control:
     def stop_control(self) -> None:
         if self._server is not None:
             self._server.stop()
+
+    def _idle_over(self, idle_exit: float | None, idle: float) -> bool:
+        """Idle means caught up, not a slow first fetch (which the grace still bounds)."""
+        if idle_exit is None or idle < idle_exit:
+            return False
+        return self._caught_up() or idle >= idle_exit + ASSIGN_GRACE
+
+    def _caught_up(self) -> bool:
+        """Every assigned partition's position has reached its high watermark."""
+        try:
+            tps = [TopicPartition(t, p) for t, p in self.assigned]
+            for tp in self._consumer.position(tps):
+                _, high = self._consumer.get_watermark_offsets(tp, cached=True)
+                if high < 0 or tp.offset < 0 or tp.offset < high:
+                    return bool(high == 0)  # an empty partition has nothing to wait for
+            return True
+        except KafkaException:
+            return False
+
+    # -- errors -----------------------------------------------------------------------
+
+    def _client_error(self, err: KafkaError) -> None:
+        if err.fatal():
+            self._fatal = f"fatal Kafka client error: {err.str()}"
+        elif err.code() in _AUTH_ERRORS:
+            self._fatal = f"Kafka authentication failed: {err.str()}"
+        else:
+            log.warning("kafka: %s", err.str())
+
+    def _consume_error(self, err: KafkaError) -> None:
+        if err.fatal():
+            self._fatal = f"fatal consumer error: {err.str()}"
+        else:
+            log.warning("consume: %s", err.str())
+
+
+_AUTH_ERRORS = {
+    KafkaError._AUTHENTICATION,
+    KafkaError.SASL_AUTHENTICATION_FAILED,
+    KafkaError.TOPIC_AUTHORIZATION_FAILED,
+    KafkaError.GROUP_AUTHORIZATION_FAILED,
+}

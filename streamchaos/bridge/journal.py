@@ -58,17 +58,17 @@ class Journal:
         """Items no output will follow: ledgered now."""
         at_ms = self.at_ms(now)
         for item in items:
-            rec = item.record
-            batch.cover((rec.topic, rec.partition), rec.offset)
+            topic, partition, offset = item.source
+            batch.cover((topic, partition), offset)
             self._lines(route, item, None, "dropped", at_ms, batch)
 
     def _lines(
         self, route: str, item: Item, shadow: Any, status: str, at_ms: int, batch: Batch
     ) -> None:
-        report = self._line_report(batch, route)
+        report, source = self._line_report(batch, route), item.source
         lines = 0
         for inj in item.injections:
-            lines += self.ledger.injection(route, inj, item.record, shadow, status, at_ms, report)
+            lines += self.ledger.injection(route, inj, source, shadow, status, at_ms, report)
             self._tally(route, inj.fault, inj.type)[2] += 1
         if lines:
             batch.expect(lines)

@@ -12,17 +12,17 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 from prometheus_client import CollectorRegistry
 
 from streamchaos.bridge.checkpoint import TP, Batch, Checkpoint, OffsetTracker
-from streamchaos.bridge.control import Control
-from streamchaos.bridge.forward import Forwarder, RouteState
+from streamchaos.bridge.control import ASSIGN_GRACE, Control
+from streamchaos.bridge.forward import Forwarder
 from streamchaos.bridge.gc_tuning import fewer_collections
 from streamchaos.bridge.health import Health
 from streamchaos.bridge.journal import Journal
-from streamchaos.bridge.setup import preload_schemas, registry_of, route_states
+from streamchaos.bridge.setup import RouteState, preload_schemas, registry_of, route_states
 from streamchaos.bridge.topics import prepare_ledger_topic, prepare_shadows
 from streamchaos.config import Config
 from streamchaos.errors import BridgeError
@@ -31,10 +31,6 @@ from streamchaos.ledger import Ledger
 from streamchaos.metrics import Metrics
 
 log = logging.getLogger(__name__)
-
-ASSIGN_GRACE = 60.0
-"""--idle-exit starts counting at the first assignment, or after this many seconds
-(a restarted member may wait for a dead one's session to expire before it gets any)."""
 
 
 class Bridge(Control):
@@ -62,7 +58,6 @@ class Bridge(Control):
         self.ever_assigned: set[TP] = set()
         self.clock: Callable[[], float] = time.monotonic
         self._t0 = 0.0
-        self._fatal: str | None = None
         self._routes: dict[str, RouteState] = {}
         self._fwd: Forwarder | None = None
         self._consumer: Any = None
@@ -116,12 +111,9 @@ class Bridge(Control):
         self._fwd.on_consume_error = self._consume_error
         self.tracker.held_floor = self._fwd.held_floor
         self._consumer = Consumer(consumer_conf(cfg) | {"error_cb": self._client_error})
+        serve = lambda: self._producer.poll(0)  # noqa: E731 - the reports that came
         self._checkpoint = Checkpoint(
-            self.tracker,
-            self._consumer,
-            lambda: self._producer.poll(0),
-            self._flush,
-            self.ledger.flush,
+            self.tracker, self._consumer, serve, self._flush, self.ledger.flush
         )
         self._consumer.subscribe(
             [r.source for r in cfg.routes],
@@ -165,24 +157,6 @@ class Bridge(Control):
             if self._idle_over(idle_exit, now - last_input):
                 log.info("no input for %.1fs: stopping (--idle-exit)", idle_exit)
                 break
-
-    def _idle_over(self, idle_exit: float | None, idle: float) -> bool:
-        """Idle means caught up, not a slow first fetch (which the grace still bounds)."""
-        if idle_exit is None or idle < idle_exit:
-            return False
-        return self._caught_up() or idle >= idle_exit + ASSIGN_GRACE
-
-    def _caught_up(self) -> bool:
-        """Every assigned partition's position has reached its high watermark."""
-        try:
-            tps = [TopicPartition(t, p) for t, p in self.assigned]
-            for tp in self._consumer.position(tps):
-                _, high = self._consumer.get_watermark_offsets(tp, cached=True)
-                if high < 0 or tp.offset < 0 or tp.offset < high:
-                    return high == 0  # an empty partition has nothing to wait for
-            return True
-        except KafkaException:
-            return False
 
     def _set_paused(self, paused: bool, now: float) -> bool:
         assert self._fwd is not None
@@ -319,30 +293,6 @@ class Bridge(Control):
         for state in self._routes.values():
             if state.pipeline is not None:
                 state.pipeline.forget(p for t, p in tps if t == state.name)
-
-    # -- errors -----------------------------------------------------------------------
-
-    def _client_error(self, err: KafkaError) -> None:
-        if err.fatal():
-            self._fatal = f"fatal Kafka client error: {err.str()}"
-        elif err.code() in _AUTH_ERRORS:
-            self._fatal = f"Kafka authentication failed: {err.str()}"
-        else:
-            log.warning("kafka: %s", err.str())
-
-    def _consume_error(self, err: KafkaError) -> None:
-        if err.fatal():
-            self._fatal = f"fatal consumer error: {err.str()}"
-        else:
-            log.warning("consume: %s", err.str())
-
-
-_AUTH_ERRORS = {
-    KafkaError._AUTHENTICATION,
-    KafkaError.SASL_AUTHENTICATION_FAILED,
-    KafkaError.TOPIC_AUTHORIZATION_FAILED,
-    KafkaError.GROUP_AUTHORIZATION_FAILED,
-}
 
 
 def _fmt(tps: list[TP]) -> str:

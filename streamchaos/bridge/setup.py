@@ -6,14 +6,27 @@ from __future__ import annotations
 import logging
 import time
 
-from streamchaos.bridge.forward import RouteState
 from streamchaos.codec import Registry, RegistryUnavailable, codec_for
 from streamchaos.config import Config, Route
+from streamchaos.engine import Pipeline
 from streamchaos.faults.base import FaultContext
 from streamchaos.kafkaconf import registry_conf
 from streamchaos.metrics import Metrics
 
 log = logging.getLogger(__name__)
+
+
+class RouteState:
+    """Per-route constants and counters the hot loop needs."""
+
+    __slots__ = ("consumed", "failed", "name", "pipeline", "produced", "shadow", "shadow_parts")
+
+    def __init__(
+        self, route: Route, shadow_parts: int, seed: int, ctx: FaultContext | None = None
+    ) -> None:
+        self.name, self.shadow, self.shadow_parts = route.source, route.shadow, shadow_parts
+        self.pipeline = Pipeline(route.source, route.faults, seed, ctx) if route.faults else None
+        self.consumed = self.produced = self.failed = 0
 
 
 def registry_of(cfg: Config) -> Registry | None:

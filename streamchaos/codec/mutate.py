@@ -55,7 +55,7 @@ def _edit(schema: Any, name: str) -> tuple[dict[str, Any], dict[str, Any]]:
 
 
 def drop_field(schema: Any, name: str) -> dict[str, Any]:
-    new = copy.deepcopy(schema)
+    new: dict[str, Any] = copy.deepcopy(schema)
     new["fields"] = [f for f in new["fields"] if f["name"] != name]
     return new
 

@@ -186,8 +186,12 @@ class Spans:
         self._plan = plan
         self._forwards = [index for index, _ in plan if index >= 0]
         self._encoders = [_encoder(kind) for kind in self.kinds]
-        self._read = _compile(plan, len(names))
-        self._write_all = _compile_writer(plan, self.kinds)
+        self._read: Callable[[bytes, int], list[tuple[int, int, float | int]]] = _compile(
+            plan, len(names)
+        )
+        self._write_all: Callable[[bytes, list[Any], list[Any]], bytes] = _compile_writer(
+            plan, self.kinds
+        )
 
     def read(self, payload: bytes, start: int = 0) -> list[tuple[int, int, float | int]]:
         """Each target's (start, end, value); the record begins at ``payload[start]`` and
@@ -297,7 +301,7 @@ def _compile(plan: list[tuple[int, Skip | str | int]], count: int) -> Callable[.
         "    return [" + ", ".join(f"(a{i}, e{i}, v{i})" for i in range(count)) + "]",
     ]
     exec("\n".join(lines), env)  # generated from the plan above only
-    return env["read"]
+    return cast(Callable[..., Any], env["read"])
 
 
 def _compile_writer(

@@ -20,7 +20,7 @@ from streamchaos.faults import FaultConfig
 from streamchaos.faults.actions import KEEP
 from streamchaos.faults.base import FaultContext
 from streamchaos.faults.picks import Decodes, Picks
-from streamchaos.record import Item, Record
+from streamchaos.record import Item
 
 Cells = dict[int, list[Item]]  # batch index (or release order) -> what takes its place
 
@@ -80,27 +80,27 @@ class Pipeline:
         if not stages:
             return Plan({}, [])
         first = msgs[start].offset()
-        batch: dict[int, Hits] = {}
-        for k, stage in enumerate(stages):
-            if not (stage.by_key or stage.observes):
+        batch: list[Hits | None] = []
+        for stage in stages:
+            if stage.by_key or stage.observes:
+                batch.append(None)
+            else:
                 hits = stage.hits(partition, first, count)
-                batch[k] = (frozenset(hits), first, first + count)
+                batch.append((frozenset(hits), first, first + count))
         if self.needs_all:
-            offsets: Iterable[int] = range(first, first + count)
+            picked: Iterable[int] = range(start, start + count)
         else:
-            offsets = sorted(set().union(*(b[0] for b in batch.values())))
-        origin = {
-            start + off - first: Record.from_message(msgs[start + off - first]) for off in offsets
-        }
-        cells = {i: [Item(record)] for i, record in origin.items()}
+            offsets = set().union(*(b[0] for b in batch if b is not None))
+            picked = sorted(start + off - first for off in offsets)
+        cells = {i: [Item.of(msgs[i])] for i in picked}
+        if not cells:
+            return Plan(cells, [])
         dropped: list[Item] = []
         decodes = Decodes(self.codec) if self.codec is not None else None
-        for k, stage in enumerate(stages):
-            self._stage(stage, partition, cells, now, dropped, decodes, batch.get(k))
-        for i, record in origin.items():  # picked, but passed on as it came
-            items = cells[i]
-            if len(items) == 1 and items[0].record is record and not items[0].injections:
-                del cells[i]
+        for stage, stage_hits in zip(stages, batch, strict=True):
+            self._stage(stage, partition, cells, now, dropped, decodes, stage_hits)
+        for i in [i for i, items in cells.items() if len(items) == 1 and items[0].as_consumed]:
+            del cells[i]  # picked, but passed on as it came: produced as the others
         return Plan(cells, dropped)
 
     def _stage(
@@ -115,8 +115,8 @@ class Pipeline:
     ) -> None:
         """One stage over the items in ``cells`` (in order), which it updates in place."""
         keys, items = [], []
-        for key, held in cells.items():
-            for item in held:
+        for key, here in cells.items():
+            for item in here:
                 keys.append(key)
                 items.append(item)
         if not items:
@@ -135,9 +135,12 @@ class Pipeline:
             if action is KEEP:
                 continue
             key, item = keys[i], items[i]
-            now_there = cells[key]
-            j = next(n for n, it in enumerate(now_there) if it is item)
-            cells[key] = [*now_there[:j], *action.apply(item, dropped), *now_there[j + 1 :]]
+            here = cells[key]
+            if len(here) == 1:  # the common case: the record is still one item
+                cells[key] = action.apply(item, dropped)
+            else:
+                j = next(n for n, it in enumerate(here) if it is item)
+                cells[key] = [*here[:j], *action.apply(item, dropped), *here[j + 1 :]]
 
     # -- held items ---------------------------------------------------------------------
 
@@ -161,11 +164,13 @@ class Pipeline:
         self, after: int, partition: int, items: list[Item], now: float, dropped: list[Item]
     ) -> list[Item]:
         """``items`` through the stages from index ``after`` on, in order."""
+        later = [] if self.paused else [s for s in self.stages[after:] if s.probability > 0]
+        if not later:
+            return items
         cells = {n: [item] for n, item in enumerate(items)}
         decodes = Decodes(self.codec) if self.codec is not None else None
-        for stage in self.stages[after:]:
-            if not self.paused and stage.probability > 0:
-                self._stage(stage, partition, cells, now, dropped, decodes)
+        for stage in later:
+            self._stage(stage, partition, cells, now, dropped, decodes)
         return [item for key in sorted(cells) for item in cells[key]]
 
     def drain(self, partitions: Iterable[int] | None = None) -> dict[int, list[Item]]:

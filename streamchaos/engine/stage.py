@@ -137,13 +137,13 @@ class Stage:
             return [False] * len(items)
         if self.by_key:
             kb = self._key_base
-            chosen = [key_uniform(kb, item.record.key) < p for item in items]
+            chosen = [key_uniform(kb, item.key) < p for item in items]
         else:
             base = self.base(partition)
             hits, lo, hi = batch if batch is not None else (frozenset(), 0, 0)
             chosen = [
                 (off in hits) if lo <= off < hi else uniform(base, off) < p
-                for off in (item.record.offset for item in items)
+                for off in (item.offset for item in items)
             ]
         return self._within_budget(chosen, now)
 

@@ -1,9 +1,10 @@
 """What a fault answers for each record it picked: one small typed action per pick.
 
-``KEEP`` (pass on unchanged), ``Replace`` (a changed record), ``Drop``, ``Extra`` (the record
-and copies after it) and ``Hold`` (the fault keeps the item; it comes back later as a
-``Release`` from ``due`` or ``drain``). The engine applies an action with ``apply``, which
-gives the items that continue, in order, in the picked record's place.
+``KEEP`` (pass on unchanged), ``Replace`` (a changed record), ``ReplaceValue`` (a changed
+value, the rest as it came), ``Drop``, ``Extra`` (the record and copies after it) and
+``Hold`` (the fault keeps the item; it comes back later as a ``Release`` from ``due`` or
+``drain``). The engine applies an action with ``apply``, which gives the items that
+continue, in order, in the picked record's place.
 """
 
 from __future__ import annotations
@@ -54,12 +55,29 @@ class Replace(Action):
         self.record, self.injection = record, injection
 
     def apply(self, item: Item, dropped: list[Item]) -> list[Item]:
-        item.record = self.record
+        item.replace(self.record)
         item.injections.append(self.injection)
         return [item]
 
     def __repr__(self) -> str:
         return f"Replace({self.record!r}, {self.injection!r})"
+
+
+class ReplaceValue(Action):
+    """The value changed, nothing else: the record's other parts stay as they came."""
+
+    __slots__ = ("injection", "value")
+
+    def __init__(self, value: bytes, injection: Injection) -> None:
+        self.value, self.injection = value, injection
+
+    def apply(self, item: Item, dropped: list[Item]) -> list[Item]:
+        item.replace_value(self.value)
+        item.injections.append(self.injection)
+        return [item]
+
+    def __repr__(self) -> str:
+        return f"ReplaceValue({self.value!r}, {self.injection!r})"
 
 
 class Drop(Action):

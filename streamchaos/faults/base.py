@@ -19,7 +19,7 @@ from typing import Any, ClassVar
 
 from streamchaos.codec.registry import ParsedSchema
 from streamchaos.errors import FieldError
-from streamchaos.faults.actions import KEEP, Action, Release, Replace
+from streamchaos.faults.actions import KEEP, Action, Release, Replace, ReplaceValue
 from streamchaos.faults.config import FaultConfig
 from streamchaos.faults.hold import HoldBuffer, HoldingConfig
 from streamchaos.faults.picks import Picks
@@ -102,9 +102,7 @@ class BufferedFault(HoldingFault):
     def _hold(self, release_at: float, release: Release) -> list[Release]:
         """Hold ``release`` until ``release_at``; returns what the size limit released
         early, marked so in the ledger."""
-        return [
-            self.early(r) for r in self._held.push(release_at, release.item.record.offset, release)
-        ]
+        return [self.early(r) for r in self._held.push(release_at, release.item.offset, release)]
 
     def early(self, release: Release) -> Release:
         """``release`` let go early by the size limit (its ledger detail says so)."""
@@ -172,11 +170,15 @@ class ValueFault(Fault):
         except Exception as exc:  # bad input never stops the bridge (DESIGN invariant 5)
             self.report(picks.where(i), exc)
             return KEEP
-        return KEEP if changed is None else self.modify(*changed)
+        return KEEP if changed is None else changed
 
     @abstractmethod
-    def change(self, picks: Picks, i: int, now: float) -> tuple[Record, dict[str, Any]] | None:
-        """Record ``i`` changed and the ledger detail, or None to leave it alone."""
+    def change(self, picks: Picks, i: int, now: float) -> Action | None:
+        """What becomes of record ``i`` (``new_value`` or ``modify``), or None to leave it
+        alone; raising leaves it alone too, reported."""
+
+    def new_value(self, value: bytes, note: Any, describe: Describe = _as_is) -> ReplaceValue:
+        return ReplaceValue(value, self.injection("modify", note, describe))
 
     def report(self, where: str, exc: Exception) -> None:
         """Count (and log once) why the record at ``where`` passes unchanged."""
@@ -238,11 +240,13 @@ class InPlaceFault(ValueFault):
         if not self.value_only:
             return super().act(picks, now)
         out: list[Action] = []
-        for item, result in zip(picks.items, self.revalue(picks, now), strict=True):
+        label, kind, describe = self._label, self._type, self.describe
+        for result in self.revalue(picks, now):
             if result is None:
                 out.append(KEEP)
             else:
-                out.append(self.modify(item.record.with_value(result[0]), result[1], self.describe))
+                value, note = result
+                out.append(ReplaceValue(value, Injection(label, kind, "modify", note, describe)))
         return out
 
     @abstractmethod

@@ -21,9 +21,9 @@ from streamchaos.codec import mutate
 from streamchaos.codec.avro import AvroCodec
 from streamchaos.codec.patch import Layouts
 from streamchaos.errors import FieldError
+from streamchaos.faults.actions import Action
 from streamchaos.faults.base import FaultConfig, InPlaceFault, Revalued, RunningStats
 from streamchaos.faults.picks import Picks
-from streamchaos.record import Record
 
 MODES = (
     "null",
@@ -88,18 +88,21 @@ class Corrupt(InPlaceFault):
         self._stats: dict[str, RunningStats] = {}
         self.value_only = bool(self.config.fields)  # all but a skew of the record time
 
-    def change(self, picks: Picks, i: int, now: float) -> tuple[Record, dict[str, Any]] | None:
-        record, cfg = picks.items[i].record, self.config
+    def change(self, picks: Picks, i: int, now: float) -> Action | None:
+        cfg = self.config
         if not cfg.fields:  # timestamp_skew of the record time
-            shift = int(cfg.hours * 3_600_000)
-            return record.evolve(timestamp=record.timestamp + shift), {
-                "mode": cfg.mode,
-                "field": None,
-                "old": record.timestamp,
-                "new": record.timestamp + shift,
-            }
+            record, shift = picks.items[i].record, int(cfg.hours * 3_600_000)
+            return self.modify(
+                record.evolve(timestamp=record.timestamp + shift),
+                {
+                    "mode": cfg.mode,
+                    "field": None,
+                    "old": record.timestamp,
+                    "new": record.timestamp + shift,
+                },
+            )
         value, note = self._change_value(picks, i)
-        return record.with_value(value), self.describe(note)
+        return self.new_value(value, note, self.describe)
 
     def revalue(self, picks: Picks, now: float) -> list[Revalued]:
         out: list[Revalued] = []
@@ -116,7 +119,7 @@ class Corrupt(InPlaceFault):
 
     def _change_value(self, picks: Picks, i: int) -> tuple[bytes, Any]:
         """The new value of record ``i`` and a note for ``describe``."""
-        codec, data = self.ctx.codec, picks.items[i].record.value
+        codec, data = self.ctx.codec, picks.items[i].value
         if self.config.mode in PATCHABLE and isinstance(codec, AvroCodec):
             patched = self._patch(codec, data)
             if patched is not None:

@@ -40,9 +40,9 @@ from streamchaos.codec import mutate
 from streamchaos.codec.avro import AvroCodec
 from streamchaos.codec.patch import Layouts, Spans
 from streamchaos.errors import FieldError
+from streamchaos.faults.actions import Action
 from streamchaos.faults.base import FaultConfig, InPlaceFault, Revalued, RunningStats
 from streamchaos.faults.picks import Picks
-from streamchaos.record import Record
 from streamchaos.selection import first_bits_array, keyed_uniforms, splitmix
 
 
@@ -135,11 +135,9 @@ class Drift(InPlaceFault):
         keys = first_bits_array(picks.seeds) if self._keyed else None
         return self._drift_values(picks.values, keys, now, picks.where)
 
-    def change(self, picks: Picks, i: int, now: float) -> tuple[Record, dict[str, Any]] | None:
+    def change(self, picks: Picks, i: int, now: float) -> Action | None:
         [result] = self.revalue(picks.only(i), now)
-        if result is None:
-            return None
-        return picks.items[i].record.with_value(result[0]), self.describe(result[1])
+        return None if result is None else self.new_value(result[0], result[1], self.describe)
 
     def _drift_values(
         self,
@@ -389,7 +387,7 @@ class Drift(InPlaceFault):
         y = _moved(spec, stats, x, keys, f, i)
         if spec.unit == "sigma" or spec.scale is not None:
             y[warming] = x[warming]  # no reference yet: warming records pass unchanged
-        out = y.tolist()  # Python floats; an integer feature stays an integer
+        out: list[Any] = y.tolist()  # Python floats; an integer feature stays an integer
         for k, v in enumerate(values):
             if isinstance(v, int):
                 out[k] = round(out[k])
@@ -516,7 +514,8 @@ def _draws(keys: np.ndarray, feature: int, purpose: str) -> np.ndarray:
 def _gauss(keys: np.ndarray, feature: int) -> np.ndarray:
     """Standard normal draws (Box-Muller) from two uniforms per record."""
     u1, u2 = _draws(keys, feature, "gauss1"), _draws(keys, feature, "gauss2")
-    return np.sqrt(-2.0 * np.log1p(-u1)) * np.cos(2.0 * math.pi * u2)
+    gauss: np.ndarray = np.sqrt(-2.0 * np.log1p(-u1)) * np.cos(2.0 * math.pi * u2)
+    return gauss
 
 
 _KEEP = object()

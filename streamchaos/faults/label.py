@@ -19,7 +19,6 @@ from streamchaos.errors import FieldError
 from streamchaos.faults.actions import KEEP, Action, Drop
 from streamchaos.faults.base import FaultConfig, ValueFault
 from streamchaos.faults.picks import Picks
-from streamchaos.record import Record
 
 
 class LabelConfig(FaultConfig):
@@ -87,7 +86,7 @@ class Label(ValueFault):
             raise FieldError("unknown_field", f"label field {self.config.field!r} not found")
         return dec, dec.value
 
-    def change(self, picks: Picks, i: int, now: float) -> tuple[Record, dict[str, Any]] | None:
+    def change(self, picks: Picks, i: int, now: float) -> Action | None:
         dec, value = self._decoded(picks, i)
         value = dict(value)
         old = value[self.config.field]
@@ -96,12 +95,8 @@ class Label(ValueFault):
             return None
         value[self.config.field] = new
         encoded = self.ctx.codec.encode(value, dec.schema, dec.schema_id)
-        return picks.items[i].record.with_value(encoded), {
-            "mode": self.config.mode,
-            "field": self.config.field,
-            "old": old,
-            "new": new,
-        }
+        detail = {"mode": self.config.mode, "field": self.config.field, "old": old, "new": new}
+        return self.new_value(encoded, detail)
 
     def _flip(self, old: Any) -> Any:
         cfg, rng = self.config, self.rng

@@ -40,7 +40,7 @@ class Outage(HoldingFault):
         parts = self.config.partitions
         out: list[Action] = []
         for item in picks.items:
-            if parts is not None and item.record.partition not in parts:
+            if parts is not None and item.partition not in parts:
                 out.append(KEEP)
                 continue
             if not self._backlog:
@@ -70,4 +70,4 @@ class Outage(HoldingFault):
         return len(self._backlog)
 
     def oldest_held(self) -> int | None:
-        return self._backlog[0].record.offset if self._backlog else None
+        return self._backlog[0].offset if self._backlog else None

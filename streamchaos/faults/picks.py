@@ -65,13 +65,13 @@ class Picks:
 
     @property
     def values(self) -> list[bytes | None]:
-        return [item.record.value for item in self.items]
+        return [item.value for item in self.items]
 
     @property
     def seeds(self) -> list[int]:
         """``seeds[i]``: what the fault seeds its generator with for record ``i``."""
         if self._seeds is None:
-            self._seeds = self._seeds_of([item.record.offset for item in self.items])
+            self._seeds = self._seeds_of([item.offset for item in self.items])
         return self._seeds
 
     def only(self, i: int) -> Picks:
@@ -84,7 +84,7 @@ class Picks:
     def decode(self, i: int) -> Decoded:
         """Record ``i``'s value decoded by the route's codec (``Undecodable`` if it is not)."""
         assert self.decodes is not None, "this route has no codec"
-        return self.decodes.decode(self.items[i].record.value)
+        return self.decodes.decode(self.items[i].value)
 
 
 def no_seeds(offsets: list[int]) -> list[int]:

@@ -73,4 +73,4 @@ class Reorder(HoldingFault):
         return len(self._buffer)
 
     def oldest_held(self) -> int | None:
-        return min((item.record.offset for item in self._buffer), default=None)
+        return min((item.offset for item in self._buffer), default=None)

@@ -18,9 +18,9 @@ from pydantic import Field, model_validator
 from streamchaos.codec import mutate
 from streamchaos.codec.wire import HEADER_SIZE, Undecodable, frame, split
 from streamchaos.errors import FieldError
+from streamchaos.faults.actions import Action
 from streamchaos.faults.base import FaultConfig, ValueFault
 from streamchaos.faults.picks import Picks
-from streamchaos.record import Record
 
 WIRE = ("bad_magic", "unknown_schema_id", "truncate", "append_garbage", "bit_flip")
 CONTRACT = (
@@ -65,13 +65,12 @@ class SchemaBreak(ValueFault):
     )
     config: SchemaBreakConfig
 
-    def change(self, picks: Picks, i: int, now: float) -> tuple[Record, dict[str, Any]] | None:
-        record = picks.items[i].record
+    def change(self, picks: Picks, i: int, now: float) -> Action | None:
         if self.config.mode in WIRE:
-            value, detail = self._wire(record.value)
+            value, detail = self._wire(picks.items[i].value)
         else:
             value, detail = self._contract(picks, i)
-        return record.with_value(value), {"mode": self.config.mode, **detail}
+        return self.new_value(value, {"mode": self.config.mode, **detail})
 
     def _wire(self, data: bytes | None) -> tuple[bytes, dict[str, Any]]:
         schema_id, payload = split(data)  # only framed values can be broken on the wire

@@ -74,7 +74,7 @@ def test_an_open_batch_holds_the_commit_point_until_sealed():
     tracker.consumed(TP, 4)
     batch.expect()
     report(batch)
-    assert tracker.commit_point(TP) == 0 and tracker.in_flight() == 0
+    assert tracker.commit_point(TP) == 0 and batch.remaining == 0
     batch.seal()
     assert tracker.commit_point(TP) == 5
     other = ("src", 1)

@@ -18,8 +18,9 @@ from prometheus_client import CollectorRegistry
 
 from streamchaos.audit import reconcile
 from streamchaos.bridge.checkpoint import OffsetTracker
-from streamchaos.bridge.forward import Forwarder, RouteState
+from streamchaos.bridge.forward import Forwarder
 from streamchaos.bridge.journal import Journal
+from streamchaos.bridge.setup import RouteState
 from streamchaos.codec import AvroCodec, JsonCodec, ParsedSchema, Undecodable, frame
 from streamchaos.config import config_from_dict
 from streamchaos.faults.base import FaultContext

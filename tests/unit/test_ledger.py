@@ -58,7 +58,7 @@ def test_injection_lines_are_the_json_of_their_entries(tmp_path: Path) -> None:
         for route in (SOURCE.topic, "other"):
             for fault, type_, effect in faults:
                 inj = Injection(fault, type_, "drop" if status == "dropped" else effect, detail)
-                ledger.injection(route, inj, SOURCE, shadow, status, 1_700_000_000_000 + n)
+                ledger.injection(route, inj, SOURCE[:3], shadow, status, 1_700_000_000_000 + n)
                 expected.append(_expected(route, inj, shadow, status, 1_700_000_000_000 + n))
     ledger.close()
     assert path.read_text(encoding="utf-8").splitlines() == expected
@@ -73,7 +73,7 @@ def test_both_ways_of_writing_an_injection_give_the_same_file(tmp_path: Path) ->
         ledger = Ledger("exp-1", path, None, keep=keep)
         for n, (status, shadow, detail) in enumerate(CASES * 2):
             inj = Injection("f", "delay", "modify", detail)
-            ledger.injection(SOURCE.topic, inj, SOURCE, shadow, status, n)
+            ledger.injection(SOURCE.topic, inj, SOURCE[:3], shadow, status, n)
         ledger.close()
         files.append(path.read_text(encoding="utf-8"))
     assert files[0] == files[1]
@@ -85,7 +85,7 @@ def test_kept_entries_and_file_lines_agree(tmp_path: Path) -> None:
     path = tmp_path / "ledger.jsonl"
     ledger = Ledger("exp-1", path, None, keep=True)
     inj = Injection("corrupt", "corrupt", "modify", {"mode": "null"})
-    ledger.injection("t", inj, SOURCE, coords("t.shadow", 2, 5), "delivered", 17)
+    ledger.injection("t", inj, SOURCE[:3], coords("t.shadow", 2, 5), "delivered", 17)
     ledger.episode("t", "corrupt", "corrupt", "episode_start", 16, {"fraction": 0.1})
     ledger.close()
     lines = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
@@ -98,7 +98,7 @@ def test_without_a_sink_only_a_kept_list_holds_entries(keep: bool) -> None:
     """No file and no topic: the ledger is active only to keep entries (the Python API)."""
     ledger = Ledger("exp-1", None, None, keep=keep)
     inj = Injection("drop", "drop", "drop", {})
-    assert ledger.injection("t", inj, SOURCE, None, "dropped", 1) is False  # no topic line
+    assert ledger.injection("t", inj, SOURCE[:3], None, "dropped", 1) is False  # no topic line
     assert ledger.active is keep
     assert (ledger.entries is not None and len(ledger.entries) == 1) is keep
 
@@ -131,7 +131,7 @@ def test_lines_for_the_topic_wait_for_send_and_a_full_queue(tmp_path: Path) -> N
     producer = QueueFull(full=3)
     ledger = Ledger("exp-1", tmp_path / "l.jsonl", "ledger.t", producer)
     inj = Injection("delay", "delay", "modify", {"delay_ms": 5})
-    assert ledger.injection("t", inj, SOURCE, None, "delivered", 1) is True
+    assert ledger.injection("t", inj, SOURCE[:3], None, "delivered", 1) is True
     ledger.episode("t", "delay", "delay", "episode_start", 0, {})
     assert producer.sent == []
     assert ledger.send() == 2
@@ -148,7 +148,7 @@ def test_a_line_the_client_refuses_is_a_failed_delivery_for_its_callback() -> No
     reports = []
     ledger = Ledger("exp-1", None, "ledger.t", QueueFull())
     inj = Injection("drop", "drop", "drop", {"note": "x" * 50})
-    ledger.injection("t", inj, SOURCE, None, "dropped", 1, lambda e, m: reports.append((e, m)))
+    ledger.injection("t", inj, SOURCE[:3], None, "dropped", 1, lambda e, m: reports.append((e, m)))
     ledger.producer.refuse = ledger.outbox[0][0]
     ledger.send()
     [(err, msg)] = reports
@@ -159,7 +159,7 @@ def test_a_line_the_client_refuses_is_a_failed_delivery_for_its_callback() -> No
 def test_without_a_topic_nothing_waits_in_the_outbox(tmp_path: Path) -> None:
     ledger = Ledger("exp-1", tmp_path / "l.jsonl", None)
     inj = Injection("drop", "drop", "drop", {})
-    assert ledger.injection("t", inj, SOURCE, None, "dropped", 1, print) is False
+    assert ledger.injection("t", inj, SOURCE[:3], None, "dropped", 1, print) is False
     assert ledger.outbox == [] and ledger.send() == 0
 
 
@@ -221,7 +221,7 @@ def test_flush_sends_what_its_delivery_reports_write() -> None:
     inj = Injection("dup", "duplicate", "extra", {})
 
     def shadow_landed(err: Any, msg: Any) -> None:  # what the forwarder does on delivery
-        ledger.injection("s", inj, SOURCE, None, "delivered", 1)
+        ledger.injection("s", inj, SOURCE[:3], None, "delivered", 1)
 
     producer.produce("s.shadow", b"v", b"k", on_delivery=shadow_landed)
     assert _bridge_with(producer, ledger)._flush() == 0
@@ -242,8 +242,8 @@ def test_flush_gives_up_at_its_deadline_and_counts_what_is_left() -> None:
     inj = Injection("dup", "duplicate", "extra", {})
 
     def another(err: Any, msg: Any) -> None:  # every line's report writes one more
-        ledger.injection("s", inj, SOURCE, None, "delivered", 1, another)
+        ledger.injection("s", inj, SOURCE[:3], None, "delivered", 1, another)
 
-    ledger.injection("s", inj, SOURCE, None, "delivered", 1, another)
+    ledger.injection("s", inj, SOURCE[:3], None, "delivered", 1, another)
     assert _bridge_with(endless, ledger)._flush() == 1
     assert len(endless.sent) > 1
