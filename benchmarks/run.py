@@ -44,7 +44,7 @@ from prometheus_client import CollectorRegistry
 from streamchaos.bridge import Bridge
 from streamchaos.bridge.gc_tuning import GC_THRESHOLDS, fewer_collections
 from streamchaos.codec import AvroCodec, ParsedSchema, Registry, frame
-from streamchaos.config import config_from_dict
+from streamchaos.config import LINEAGE_HEADER, config_from_dict
 from streamchaos.kafkaconf import PRODUCER_DEFAULTS
 from streamchaos.kafkatools import create_topics, delete_topics, produce_all, unique_name
 
@@ -274,6 +274,8 @@ PLAIN = {AVRO: "plain", JSON: "plain, JSON"}
 PLAIN_GC = {src: f"{name}, GC tuned like the bridge" for src, name in PLAIN.items()}
 PASSTHROUGH = {AVRO: "bridge", JSON: "bridge, JSON"}  # what a fault row's extra cost is over
 THREE = "bridge + drift, corrupt, delay 10% each (Avro)"
+LINEAGE = "bridge, ledger file (lineage lines)"  # passthrough, every record traced
+HEADER_ROW = "bridge, lineage header on every record"
 SCENARIOS: dict[str, Loop] = {
     PLAIN[AVRO]: Loop(plain_passthrough),
     PLAIN_GC[AVRO]: Loop(partial(plain_passthrough, tune_gc=True)),
@@ -281,7 +283,8 @@ SCENARIOS: dict[str, Loop] = {
     PLAIN_GC[JSON]: Loop(partial(plain_passthrough, tune_gc=True), JSON),
     PASSTHROUGH[AVRO]: Loop(bridge_passthrough),
     "bridge, default GC": Loop(partial(bridge_passthrough, tune_gc=False)),
-    "bridge, no lineage header": Loop(partial(bridge_passthrough, bridge={"lineage_header": None})),
+    LINEAGE: Loop(partial(bridge_passthrough, ledger=True)),
+    HEADER_ROW: Loop(partial(bridge_passthrough, bridge={"lineage_header": LINEAGE_HEADER})),
     "bridge + delay 5% (20 ms)": faulty(DELAY, fraction=FIVE),
     "bridge + corrupt 5% (nan, 1 double, Avro)": faulty(NAN, fraction=FIVE, fmt="avro"),
     "bridge + drift 5% (5 numeric features)": faulty(DRIFT, fraction=FIVE, fmt="avro"),
@@ -352,7 +355,7 @@ class Target:
 
 
 TARGETS = {
-    PASSTHROUGH[AVRO]: Target(0.95, 16, "passthrough (lineage header on)", 0.0),
+    LINEAGE: Target(0.95, 16, "passthrough, lineage on (ledger lines)", 0.0),
     "bridge + delay 5% (20 ms)": Target(0.90, 16, "5 % `delay` 20 ms", FIVE),
     "bridge + corrupt 5% (nan, 1 field, JSON)": Target(
         0.85, 16, "5 % `corrupt` nan, JSON (one field)", FIVE
@@ -570,14 +573,17 @@ JVM is slower until its code is compiled. Each loop reads its source from the be
 with a fresh group; its clock starts at the first consumed record (the group join is
 excluded) and stops when its last output is acknowledged.
 
-The bridge runs as `streamchaos run` runs it: the bridge's GC setting, the lineage header
-(`streamchaos-origin: topic/partition/offset`) on every shadow record, and no ledger
-except in the two "ledger file" rows (a JSONL file in a temporary directory). Each fault
-selects its records independently, by record; the three-fault row runs `drift`,
-`corrupt` and `delay`, in that order, on one Avro route, each at 10 %, so about 27.1 % of
-its records meet at least one fault. "bridge, default GC", "bridge, no lineage header"
-and the JSON passthrough have no target: they show what the GC setting and the header are
-worth, and what a JSON fault row's extra cost is measured from.
+The bridge runs as `streamchaos run` runs it: the bridge's GC setting and its default
+lineage (nothing added to the records: a `lineage` ledger line per run of records says
+where they landed). Rows run without a ledger, except those named "ledger file" (a JSONL
+file in a temporary directory): among them the passthrough row with the target, where
+the lineage lines are written, so every shadow record stays traceable. Each fault selects
+its records independently, by record; the three-fault row runs `drift`, `corrupt` and
+`delay`, in that order, on one Avro route, each at 10 %, so about 27.1 % of its records
+meet at least one fault. "bridge" (no ledger), "bridge, default GC", "bridge, lineage
+header on every record" (`bridge.lineage_header: streamchaos-origin`) and the JSON
+passthrough have no target: they show what the ledger, the GC setting and the header are
+worth, and what a fault row's extra cost is measured from.
 
 Until issue #16 the bench also ran a plain loop doing the bridge's duties (the lineage
 header and a delivery report per record) and two "minimal" 5 % fault loops on top of it,
