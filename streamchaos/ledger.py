@@ -13,19 +13,21 @@ source offset uncommitted until its ground truth landed too.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
+from streamchaos.codec import jsontext
 from streamchaos.kafkatools import produce_with_room
 from streamchaos.record import Injection
 
 log = logging.getLogger(__name__)
 
-# one encoder for every line: ``json.dumps`` with options builds a new one per call
-_encode = json.JSONEncoder(separators=(",", ":"), default=str).encode
+
+def _encode(value: Any) -> str:
+    """A line's JSON (orjson where it writes what ``json`` would; ``str`` of the rest)."""
+    return jsontext.dumps(value, default=str).decode()
 
 
 def coords(topic: str, partition: int, offset: int) -> dict[str, Any]:
