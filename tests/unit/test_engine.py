@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 import random
 
-import confluent_kafka as ck
 import numpy as np
 import pytest
 
@@ -22,6 +21,7 @@ from streamchaos.faults.stale_replay import StaleReplay
 from streamchaos.record import Item, Record
 from streamchaos.schedule import Schedule
 from streamchaos.selection import base_seed, uniform, uniforms
+from tests.fakes import message
 
 
 def rec(offset, key=b"k", partition=0, ts=0):
@@ -34,17 +34,6 @@ def engine(*faults, seed=7):
         "routes": [{"source": "src", "shadow": "src.shadow", "faults": list(faults)}],
     }
     return Pipeline("src", config_from_dict(raw, env={}).routes[0].faults, seed)
-
-
-def message(r):
-    return ck.Message(
-        topic=r.topic,
-        partition=r.partition,
-        offset=r.offset,
-        key=r.key,
-        value=r.value,
-        timestamp=(1, r.timestamp) if r.timestamp else (0, 0),
-    )
 
 
 def process(eng, records, now):

@@ -27,6 +27,7 @@ from streamchaos.faults.base import FaultContext
 from streamchaos.ledger import Ledger
 from streamchaos.metrics import Metrics
 from streamchaos.record import Record
+from tests.fakes import Producer
 from tests.reference import Reference
 
 SCHEMA = {
@@ -126,38 +127,6 @@ class FakeRegistry:
 
     def versions(self, subject: str) -> list[tuple[int, int]]:
         return [(1, 1)]
-
-
-class Producer:
-    """Keeps what is produced per partition; on ``poll``, reports deliveries (shadow offset
-    = place in the partition) for the records produced with a callback."""
-
-    def __init__(self) -> None:
-        self.out: dict[int, list[tuple[Any, ...]]] = {}
-        self._queued: list[tuple[Any, ...]] = []
-
-    def produce(
-        self,
-        topic,
-        value,
-        key=None,
-        partition=-1,
-        callback=None,
-        on_delivery=None,
-        timestamp=0,
-        headers=None,
-    ):
-        callback = callback or on_delivery
-        out = self.out.setdefault(partition, [])
-        out.append((key, value, tuple(headers or ()), timestamp))
-        if callback is not None:
-            self._queued.append((callback, topic, partition, len(out) - 1))
-
-    def poll(self, timeout: float = 0) -> int:
-        queued, self._queued = self._queued, []
-        for callback, topic, partition, offset in queued:
-            callback(None, ck.Message(topic=topic, partition=partition, offset=offset))
-        return len(queued)
 
 
 def codec_of(fmt: str) -> Any:

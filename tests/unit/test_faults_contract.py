@@ -8,7 +8,6 @@ import sys
 import tempfile
 from pathlib import Path
 
-import confluent_kafka as ck
 import pytest
 
 from streamchaos.codec import AvroCodec, ParsedSchema
@@ -17,6 +16,7 @@ from streamchaos.engine import Pipeline
 from streamchaos.faults import FAULTS
 from streamchaos.faults.base import FaultContext
 from streamchaos.record import Item, Record
+from tests.fakes import message
 
 SETTINGS = {
     "delay": {"distribution": "exponential", "delay": 0.2, "cap": 1.0},
@@ -64,18 +64,6 @@ def records(n=200, partition=0):
         )
         for i in range(n)
     ]
-
-
-def message(r):
-    return ck.Message(
-        topic=r.topic,
-        partition=r.partition,
-        offset=r.offset,
-        key=r.key,
-        value=r.value,
-        headers=list(r.headers),
-        timestamp=(1, r.timestamp),
-    )
 
 
 def pipeline(configs, seed=7):

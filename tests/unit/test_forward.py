@@ -18,51 +18,7 @@ from streamchaos.bridge.setup import RouteState
 from streamchaos.config import LINEAGE_HEADER, config_from_dict
 from streamchaos.ledger import Ledger
 from streamchaos.metrics import Metrics
-
-
-class Producer:
-    """Keeps what is produced per partition; ``poll`` reports deliveries for records
-    produced with a callback. ``fail_topic``: every record to it fails. ``lose``: values
-    that vanish without a word (as librdkafka's idempotent producer skips timed-out
-    records that were never sent): the records after them land one offset lower."""
-
-    def __init__(self, fail_topic: str | None = None, lose: set[bytes] | None = None) -> None:
-        self.out: dict[int, list[tuple]] = {}
-        self.reports = 0
-        self._queued: list[tuple] = []
-        self.fail_topic, self.lose = fail_topic, lose or set()
-
-    def produce(
-        self,
-        topic,
-        value,
-        key=None,
-        partition=-1,
-        callback=None,
-        on_delivery=None,
-        timestamp=0,
-        headers=None,
-    ):
-        callback = callback or on_delivery
-        part = max(partition, 0)
-        out = self.out.setdefault(part, [])
-        if value not in self.lose:
-            out.append((value, headers))
-        if callback is not None:
-            self._queued.append((callback, topic, part, len(out) - 1))
-
-    def poll(self, timeout: float = 0) -> int:
-        queued, self._queued = self._queued, []
-        for callback, topic, partition, offset in queued:
-            fails = topic == self.fail_topic
-            err = ck.KafkaError(ck.KafkaError.MSG_SIZE_TOO_LARGE) if fails else None
-            self.reports += 1
-            callback(err, ck.Message(topic=topic, partition=partition, offset=offset))
-        return len(queued)
-
-    def flush(self, timeout: float = 0) -> int:
-        self.poll()
-        return 0
+from tests.fakes import Producer
 
 
 def bridge(faults=(), ledger=None, producer=None, shadow_partitions=2, **settings):
@@ -163,7 +119,7 @@ def test_lineage_lines_say_where_every_record_landed():
         for e in ledger.entries
         if e["kind"] == "injection"
     }
-    landed = {(p, n): value for p, out in producer.out.items() for n, (value, _) in enumerate(out)}
+    landed = {(p, n): rec[1] for p, out in producer.out.items() for n, rec in enumerate(out)}
     assert set(traced) == set(landed) and dropped
     sent = {(0, o) for o in range(40)} | {(1, o) for o in range(3, 9)}
     assert {traced[k] for k in landed} == sent - dropped
@@ -173,9 +129,8 @@ def test_lineage_lines_say_where_every_record_landed():
 def test_the_lineage_header_goes_on_every_record_when_asked():
     fwd, producer, _, _ = bridge(lineage_header=LINEAGE_HEADER)
     fwd.forward(messages(range(5)), 0.0)
-    assert [h for _, h in producer.out[0]] == [
-        [(LINEAGE_HEADER, b"src/0/%d" % o)] for o in range(5)
-    ]
+    headers = [rec[2] for rec in producer.out[0]]
+    assert headers == [((LINEAGE_HEADER, b"src/0/%d" % o),) for o in range(5)]
 
 
 def test_a_shadow_with_fewer_partitions_gets_a_header_and_a_report_per_record():
@@ -183,9 +138,8 @@ def test_a_shadow_with_fewer_partitions_gets_a_header_and_a_report_per_record():
     fwd, producer, _, _ = bridge(shadow_partitions=1, producer=Producer())
     fwd.forward(messages(range(4), partition=1), 0.0)
     assert len(producer._queued) == 4
-    assert [h for _, h in producer.out[0]] == [
-        [(LINEAGE_HEADER, b"src/1/%d" % o)] for o in range(4)
-    ]
+    headers = [rec[2] for rec in producer.out[0]]
+    assert headers == [((LINEAGE_HEADER, b"src/1/%d" % o),) for o in range(4)]
     producer.poll()
     assert fwd.tracker.to_commit() == {("src", 1): 4}
 
