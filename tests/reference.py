@@ -15,7 +15,6 @@ from typing import Any
 
 from streamchaos.config import Route
 from streamchaos.faults import FAULTS, Fault, FaultConfig
-from streamchaos.faults.actions import Release
 from streamchaos.faults.base import FaultContext, HoldingFault, ObservingFault
 from streamchaos.faults.picks import Decodes, Picks
 from streamchaos.record import Item, Record
@@ -182,7 +181,3 @@ class Reference:
                     "detail": inj.detail,
                 }
             )
-
-
-def releases(items: list[Release]) -> list[Item]:
-    return [r.resume() for r in items]

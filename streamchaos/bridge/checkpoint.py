@@ -76,11 +76,11 @@ class Batch:
 
 
 class Run:
-    """The produce calls of one batch to one shadow partition, in order. ``each``: the key
-    chooses the shadow partition (it has fewer), so every record is reported instead."""
+    """The produce calls of one batch to one shadow partition, in order. ``each``: the order
+    proves nothing there (the key chooses shadow partitions), so every record is reported."""
 
     __slots__ = (
-        "at_ms", "base", "batch", "closed", "count", "each", "errors", "landed", "on_item",
+        "arrivals", "at_ms", "base", "batch", "closed", "count", "each", "errors", "on_item",
         "on_landed", "pending", "route", "segments", "shadow", "skewed", "source",
     )  # fmt: skip
 
@@ -94,14 +94,15 @@ class Run:
         at_ms: int,
         on_item: Callable[[Run, Item, Any, Any], None],
         on_landed: Callable[[Run], None] | None,
+        each: bool = False,
     ) -> None:
         self.batch, self.route, self.source, self.shadow = batch, route, source, shadow
-        self.count, self.at_ms, self.each = count, at_ms, shadow[1] < 0
+        self.count, self.at_ms, self.each = count, at_ms, each
         self.on_item, self.on_landed = on_item, on_landed
         self.pending = self.errors = 0
         self.closed = False
         self.base: int | None = None  # shadow offset minus position, the same for all
-        self.landed: list[tuple[int, int]] = []  # (position, shadow offset) reported
+        self.arrivals: list[tuple[int, int]] = []  # (position, shadow offset) reported
         self.skewed = False
         self.segments: list[list[int]] = []  # source [offset, length] in produce order
 
@@ -137,9 +138,9 @@ class Run:
         if err is not None:
             self.errors += 1
         elif self.each:
-            self.landed.append((position, -1))
+            self.arrivals.append((position, -1))
         else:
-            self.landed.append((position, msg.offset()))
+            self.arrivals.append((position, msg.offset()))
             base = msg.offset() - position
             if self.base is None:
                 self.base = base
@@ -174,10 +175,12 @@ class Run:
         """How many records of a run that failed did land: each one reported, or (with
         no other producer on the partition) those between the first and the last reported
         one, less the gap their offsets show."""
-        if self.each or not self.landed:
-            return len(self.landed)
-        (first, low), (last, high) = min(self.landed), max(self.landed)
-        return (last - first + 1) - max(0, (last - first) - (high - low))
+        if self.each or not self.arrivals:
+            return len(self.arrivals)
+        (first, low), (last, high) = min(self.arrivals), max(self.arrivals)
+        if high - low > last - first:  # records of another producer in between: unknown
+            return len(self.arrivals)
+        return (last - first + 1) - ((last - first) - (high - low))
 
 
 class OffsetTracker:
@@ -258,8 +261,8 @@ class Checkpoint:
 
     1. land: serve the delivery reports that came (``land``: flush the producer first —
        revocation and shutdown, where everything produced must be settled);
-    2. flush the ledger file, so no committed offset's ground truth can be lost to a crash
-       between the two;
+    2. flush the ledger file, so no committed offset's ground truth can be lost to the
+       process crashing between the two (an OS crash may still lose what it had not synced);
     3. work out each partition's commit point, behind in-flight, held and failed records;
     4. commit them synchronously;
     5. check each partition's result: one the broker refused is committed again next time.

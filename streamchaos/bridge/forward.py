@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 from confluent_kafka import KafkaException, Message
 
-from streamchaos.bridge.checkpoint import TP, Batch, OffsetTracker, Run
+from streamchaos.bridge.checkpoint import TP, Batch, OffsetTracker, Report, Run
 from streamchaos.bridge.journal import Journal
 from streamchaos.bridge.setup import RouteState
 from streamchaos.config import LINEAGE_HEADER, Config
@@ -26,7 +26,6 @@ from streamchaos.kafkatools import produce_with_room
 from streamchaos.record import Item
 
 log = logging.getLogger(__name__)
-Report = Callable[[Any, Any], None]
 _ERROR, _PARTITION = Message.error, Message.partition
 
 
@@ -40,7 +39,7 @@ class Forwarder:
         routes: dict[str, RouteState],
     ) -> None:
         self.producer, self.tracker, self.journal, self.routes = producer, tracker, journal, routes
-        self.lineage = cfg.bridge.lineage_header  # None: lineage goes to the ledger
+        self.lineage = cfg.bridge.lineage_header  # a header too, beside the ledger's lines
         self.pipelines = [(s, s.pipeline) for s in routes.values() if s.pipeline is not None]
         self.only_topic = next(iter(routes)) if len(routes) == 1 else ""
         self.on_consume_error: Callable[[Any], None] = lambda err: None
@@ -93,15 +92,16 @@ class Forwarder:
         run.close()
 
     def _new_run(self, batch: Batch, state: RouteState, part: int, total: int, now: float) -> Run:
+        """The shadow partition is the source partition's when the shadow has it, else the
+        key's (-1). Where the key chooses for any partition (a narrower shadow), other
+        bridges may write between a run's records: each record is reported then."""
         shadow = (state.shadow, part if part < state.shadow_parts else -1)
         landed = self.journal.lineage if self.journal.active else None
-        at_ms = self.journal.at_ms(now)
+        each, at_ms = state.narrow or shadow[1] < 0, self.journal.at_ms(now)
+        on_item = self.journal.item_landed
         return Run(
-            batch, state.name, (state.name, part), shadow, total, at_ms, self._on_item, landed
+            batch, state.name, (state.name, part), shadow, total, at_ms, on_item, landed, each
         )
-
-    def _on_item(self, run: Run, item: Item, err: Any, msg: Any) -> None:
-        self.journal.item_landed(run, item, err, msg)
 
     def _segment(self, run: Run, msgs: list[Any], lo: int, hi: int, pos: int) -> int:
         """Produce ``msgs[lo:hi]`` as they came, from position ``pos`` of the run; returns
@@ -174,6 +174,7 @@ class Forwarder:
             topic, partition, _ = item.source
             origin = (self.lineage or LINEAGE_HEADER, f"{topic}/{partition}/{offset}".encode())
             headers = [*(headers or ()), origin]
+        run.batch.cover(run.source, offset)  # a released item may be older than the run
         if not run.each:
             run.trace(offset, 1)
         self._send(run, value, key, report, ts, headers)
@@ -218,7 +219,6 @@ class Forwarder:
         for part, items in released.items():
             if not items:  # what was released was held or dropped again by a later stage
                 continue
-            batch.cover((state.name, part), min(item.offset for item in items))
             run = self._new_run(batch, state, part, len(items), now)
             for pos, item in enumerate(items):
                 self._item(run, item, pos)

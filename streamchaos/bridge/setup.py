@@ -19,12 +19,27 @@ log = logging.getLogger(__name__)
 class RouteState:
     """Per-route constants and counters the hot loop needs."""
 
-    __slots__ = ("consumed", "failed", "name", "pipeline", "produced", "shadow", "shadow_parts")
+    __slots__ = (
+        "consumed",
+        "failed",
+        "name",
+        "narrow",
+        "pipeline",
+        "produced",
+        "shadow",
+        "shadow_parts",
+    )
 
     def __init__(
-        self, route: Route, shadow_parts: int, seed: int, ctx: FaultContext | None = None
+        self,
+        route: Route,
+        shadow_parts: int,
+        seed: int,
+        ctx: FaultContext | None = None,
+        source_parts: int = 0,
     ) -> None:
         self.name, self.shadow, self.shadow_parts = route.source, route.shadow, shadow_parts
+        self.narrow = source_parts > shadow_parts  # the key chooses for some partitions
         self.pipeline = Pipeline(route.source, route.faults, seed, ctx) if route.faults else None
         self.consumed = self.produced = self.failed = 0
 
@@ -37,12 +52,17 @@ def registry_of(cfg: Config) -> Registry | None:
 
 
 def route_states(
-    cfg: Config, shadows: dict[str, int], registry: Registry | None, metrics: Metrics
+    cfg: Config, counts: dict[str, int], registry: Registry | None, metrics: Metrics
 ) -> dict[str, RouteState]:
-    """Each route's hot-loop state, its faults given the route's codec."""
+    """Each route's hot-loop state, its faults given the route's codec (``counts``: the
+    partitions of each source and shadow topic)."""
     return {
         route.source: RouteState(
-            route, shadows[route.shadow], cfg.seed, fault_context(route, registry, metrics)
+            route,
+            counts[route.shadow],
+            cfg.seed,
+            fault_context(route, registry, metrics),
+            counts.get(route.source, 0),
         )
         for route in cfg.routes
     }

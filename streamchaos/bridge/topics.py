@@ -52,7 +52,8 @@ def prepare_shadows(
     timeout: float = 30.0,
     fatal: Callable[[], str | None] = lambda: None,
 ) -> dict[str, int]:
-    """Partition count per shadow topic, creating missing ones where ``create_shadow`` is set.
+    """Partition count per source and shadow topic, creating missing shadows where
+    ``create_shadow`` is set.
 
     A shadow that is missing and not to be created is a startup error: producing to it
     would either fail every record or let broker auto-creation pick a partition count.
@@ -81,7 +82,8 @@ def prepare_shadows(
             if all(t.topic in counts for t in to_create):
                 break
             time.sleep(0.1)
-    return {r.shadow: counts[r.shadow] for r in cfg.routes}
+    sources = {r.source: counts[r.source] for r in cfg.routes if r.source in counts}
+    return sources | {r.shadow: counts[r.shadow] for r in cfg.routes}
 
 
 def prepare_ledger_topic(admin: AdminClient, topic: str, timeout: float = 30.0) -> None:

@@ -148,9 +148,10 @@ class Stage:
         return self._within_budget(chosen, now)
 
     def _within_budget(self, chosen: list[bool], now: float) -> list[bool]:
-        if self.budget is None:
+        wanted = chosen.count(True)
+        if self.budget is None or wanted == 0:  # the bucket is asked once per selection
             return chosen
-        allowed = self.budget.admit(chosen.count(True), now)
+        allowed = self.budget.admit(wanted, now)
         for i, c in enumerate(chosen):
             if c:
                 chosen[i] = allowed > 0

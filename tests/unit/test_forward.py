@@ -237,3 +237,43 @@ def test_without_a_ledger_injections_are_counted_and_commits_move_the_same(name,
     assert lines and sum(counts.values()) == lines
     assert bare_counts == counts and bare_out == out and bare_points == points
     assert points == {("src", 0): 0 if fails else 63}
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        {"type": "reorder", "window": 2, "max_wait": "1h"},  # a full window, released in place
+        {"type": "delay", "delay": "1h", "max_held": 1},  # the size limit releases early
+    ],
+)
+def test_a_record_released_in_a_later_batch_keeps_its_offset_uncommitted_until_it_lands(fault):
+    """Offset 0 is held, then released while offset 1's batch is produced: the commit
+    point must stay at 0 until it landed, and for good when its delivery failed."""
+    for fails in (True, False):
+        producer = Producer(fail_topic="src.shadow" if fails else None)
+        fwd, _, _, _ = bridge([fault | {"fraction": 1.0}], producer=producer)
+        fwd.tick(0.0)
+        fwd.forward(messages([0]), 0.0)
+        fwd.forward(messages([1]), 0.0)
+        assert fwd.tracker.to_commit() == {("src", 0): 0}
+        producer.poll()
+        held = fwd.tracker.held_floor(("src", 0))
+        want = 0 if fails else (held if held is not None else 2)
+        assert fwd.tracker.to_commit() == {("src", 0): want}
+
+
+def test_a_narrower_shadow_reports_every_record_of_every_partition():
+    """Another bridge may write between a run's records where the key chooses partitions
+    (any partition of a shadow narrower than its source): the order proves nothing."""
+    raw = {"experiment": "x", "routes": [{"source": "src", "shadow": "src.shadow"}]}
+    cfg = config_from_dict(raw, env={})
+    ledger = Ledger("x", None, None, keep=True)
+    journal = Journal(cfg, ledger, Metrics(CollectorRegistry(), cfg), 0.0)
+    routes = {"src": RouteState(cfg.routes[0], 2, 0, None, source_parts=3)}
+    producer = Producer()
+    fwd = Forwarder(cfg, producer, OffsetTracker(), journal, routes)
+    fwd.forward(messages(range(6), partition=0), 0.0)
+    assert len(producer._queued) == 6
+    assert all(rec[2] for rec in producer.out[0])  # each with its lineage header
+    producer.poll()
+    assert fwd.tracker.to_commit() == {("src", 0): 6}
