@@ -7,7 +7,15 @@ from typing import Any
 
 import confluent_kafka as ck
 
+from streamchaos.codec import AvroCodec
 from streamchaos.record import Record
+
+
+class PatchOnly(AvroCodec):
+    """A codec for faults that must rewrite numbers in the Avro bytes, never decode."""
+
+    def decode(self, data: bytes | None) -> Any:
+        raise AssertionError("decoded: the byte patch was not used")
 
 
 class Producer:

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from prometheus_client import CollectorRegistry
 
-from streamchaos.audit import audit
+from streamchaos.audit import audit, read_ledger
 from streamchaos.bridge import Bridge
 from streamchaos.config import config_from_dict
 from streamchaos.kafkatools import produce_all, read_all
@@ -76,12 +76,12 @@ def run_routes(bootstrap, url, topic_factory, group, faults_by_name, ledger, fra
 
 
 def injections(ledger: Path, source: str) -> dict[int, dict]:
-    out = {}
-    for line in ledger.read_text().splitlines():
-        e = json.loads(line)
-        if e["kind"] == "injection" and e["route"] == source:
-            out[e["source"]["offset"]] = e
-    return out
+    entries = read_ledger(ledger)
+    return {
+        e["source"]["offset"]: e
+        for e in entries
+        if e["kind"] == "injection" and e["route"] == source
+    }
 
 
 def shadow_by_offset(bootstrap, shadow, ledger, n=N):

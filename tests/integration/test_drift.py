@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 import statistics
 import threading
@@ -13,7 +12,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 from scipy.stats import ks_2samp
 
-from streamchaos.audit import audit
+from streamchaos.audit import audit, read_ledger
 from streamchaos.bridge import Bridge
 from streamchaos.config import config_from_dict
 from streamchaos.kafkatools import read_all
@@ -47,11 +46,7 @@ def run_bridge(bootstrap, url, group, routes, ledger):
 
 
 def ledger_entries(ledger, source, kind="injection"):
-    return [
-        e
-        for e in map(json.loads, ledger.read_text().splitlines())
-        if e["route"] == source and e["kind"] == kind
-    ]
+    return [e for e in read_ledger(ledger) if e["route"] == source and e["kind"] == kind]
 
 
 def decoded_shadow(bootstrap, url, shadow, n, ledger):

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from prometheus_client import CollectorRegistry
 
-from streamchaos.audit import audit, read_ledger_topic
+from streamchaos.audit import audit, read_ledger, read_ledger_topic
 from streamchaos.bridge import Bridge
 from streamchaos.cli import main as cli
 from streamchaos.config import config_from_dict
@@ -67,7 +67,7 @@ class CheckedBridge(Bridge):
 
 
 def ledger_lines(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text().splitlines()]
+    return read_ledger(path)
 
 
 def run_bridge(

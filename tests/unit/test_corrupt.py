@@ -8,6 +8,7 @@ from streamchaos.codec import AvroCodec, ParsedSchema
 from streamchaos.faults.base import FaultContext
 from streamchaos.faults.corrupt import Corrupt
 from streamchaos.record import Record
+from tests.fakes import PatchOnly
 from tests.faultkit import apply
 
 SCHEMA = ParsedSchema.of(
@@ -23,13 +24,6 @@ SCHEMA = ParsedSchema.of(
     }
 )
 CODEC = AvroCodec(None, SCHEMA)
-
-
-class PatchOnly(AvroCodec):
-    """A codec for faults that must rewrite numbers in the Avro bytes, never decode."""
-
-    def decode(self, data):
-        raise AssertionError("decoded: the byte patch was not used")
 
 
 def make(errors, codec=CODEC, **cfg):

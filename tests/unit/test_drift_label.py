@@ -13,8 +13,8 @@ from streamchaos.faults.base import FaultContext
 from streamchaos.faults.drift import Drift
 from streamchaos.faults.label import Label
 from streamchaos.record import Record
+from tests.fakes import PatchOnly
 from tests.faultkit import apply
-from tests.unit.test_corrupt import PatchOnly
 
 CODEC = JsonCodec()
 
