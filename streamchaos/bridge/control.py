@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING, Any
 
 from confluent_kafka import KafkaError, KafkaException, TopicPartition
@@ -26,7 +27,7 @@ ASSIGN_GRACE = 60.0
 (a restarted member may wait for a dead one's session to expire before it gets any)."""
 
 
-class Control:
+class Control(ABC):
     """The bridge's controls; ``run`` (the subclass's) does the work."""
 
     cfg: Config
@@ -46,8 +47,9 @@ class Control:
         self._server: ControlServer | None = None
         self._fatal: str | None = None  # why the loop must stop (set from client callbacks)
 
+    @abstractmethod
     def run(self, idle_exit: float | None = None) -> int:
-        raise NotImplementedError  # the bridge's own
+        """Bridge until stopped; the exit code (the bridge's own loop)."""
 
     def stop(self, wait: bool = True, timeout: float = 120.0) -> int | None:
         """Ask the bridge to stop: release held records, flush, commit.

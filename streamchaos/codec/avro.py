@@ -119,18 +119,17 @@ class JsonCodec(Codec):
     integers beyond 64 bits as floats, silently, so a value with 20 digits or minus signs in
     a row (also inside a string: cheap, and only slower) goes to ``json.loads`` directly.
 
-    Writing: ``orjson.dumps``, compact, keys in the value's order. orjson writes NaN and
-    ±inf as ``null`` and refuses integers beyond 64 bits, non-string keys and lone
-    surrogates; such a value (non-finite floats looked for only when the output holds
-    ``null``) is written exactly as before, ``json.dumps(value, separators=(",", ":"),
-    allow_nan=True)``, so ``corrupt mode: nan`` still writes ``NaN``.
+    Writing: ``jsontext.dumps``: orjson, compact, keys in the value's order; a value orjson
+    would write otherwise (NaN and ±inf, which it writes as ``null``; integers beyond 64
+    bits, non-string keys, lone surrogates, which it refuses) goes through ``json``, so
+    ``corrupt mode: nan`` still writes ``NaN``.
 
-    Bytes orjson writes differently from ``json.dumps``, each decoding to an equal value:
-    non-ASCII and U+007F raw in UTF-8 rather than ``\\uXXXX`` escapes (``"é"``, not
-    ``"\\u00e9"``); one-digit float exponents unpadded (``1e-7``, not ``1e-07``); floats in
-    [1e-5, 1e-4) in plain notation (``0.00001``, not ``1e-05``). Like before, datetimes and
-    dataclasses are refused (TypeError); unlike before, ``uuid.UUID`` and ``enum.Enum``
-    values are written (as their string and value); neither comes out of decoding or a fault.
+    Bytes that differ from the old ``json.dumps`` output, each decoding to an equal value:
+    non-ASCII text and U+007F raw in UTF-8, not escaped (``"é"``, not ``"\\u00e9"``);
+    one-digit float exponents unpadded (``1e-7``, not ``1e-07``); floats in [1e-5, 1e-4)
+    in plain notation (``0.00001``, not ``1e-05``). Like before, datetimes and dataclasses
+    are refused (TypeError); unlike before, ``uuid.UUID`` and ``enum.Enum`` values are
+    written (as their string and value); neither comes out of decoding or a fault.
     """
 
     format = "json"

@@ -91,13 +91,13 @@ class BufferedFault(HoldingFault):
     """A holding fault whose items wait in a ``HoldBuffer`` (release by time, size limit)."""
 
     config: HoldingConfig
-    releases_in_order: ClassVar[bool] = False  # every item is held as long
 
     def reset(self) -> None:
         self._held: HoldBuffer[Release] = HoldBuffer(self.config.max_held, self._in_order())
 
     def _in_order(self) -> bool:
-        return self.releases_in_order
+        """Whether items come due in the order they are held (every one held as long)."""
+        return False
 
     def _hold(self, release_at: float, release: Release) -> list[Release]:
         """Hold ``release`` until ``release_at``; returns what the size limit released
