@@ -44,9 +44,10 @@ from prometheus_client import CollectorRegistry
 from streamchaos.bridge import Bridge
 from streamchaos.bridge.gc_tuning import GC_THRESHOLDS, fewer_collections
 from streamchaos.codec import AvroCodec, ParsedSchema, Registry, frame
-from streamchaos.config import LINEAGE_HEADER, config_from_dict
+from streamchaos.config import config_from_dict
 from streamchaos.kafkaconf import PRODUCER_DEFAULTS
 from streamchaos.kafkatools import create_topics, delete_topics, produce_all, unique_name
+from streamchaos.lineage import LINEAGE_HEADER
 
 PARTITIONS = 3
 AVRO, JSON = "Avro", "JSON"  # the two source topics, as the report names them

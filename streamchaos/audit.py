@@ -24,10 +24,9 @@ from typing import Any, NamedTuple
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 
-from streamchaos.config import LINEAGE_HEADER
 from streamchaos.errors import BridgeError, ConfigError
 from streamchaos.kafkatools import read_all, unique_name
-from streamchaos.lineage import Lineage, parse_origin
+from streamchaos.lineage import LINEAGE_HEADER, Lineage, parse_origin
 
 log = logging.getLogger(__name__)
 

@@ -12,9 +12,10 @@ from collections.abc import Sequence
 from types import FrameType
 from typing import Any
 
-from streamchaos.config import LINEAGE_HEADER, load_config
+from streamchaos.config import load_config
 from streamchaos.errors import BridgeError, ConfigError, StreamChaosError
 from streamchaos.faults.describe import describe_faults
+from streamchaos.lineage import LINEAGE_HEADER
 from streamchaos.logs import setup as setup_logging
 
 log = logging.getLogger("streamchaos")

@@ -17,9 +17,8 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, m
 
 from streamchaos.errors import ConfigError
 from streamchaos.faults import FAULTS, VALUE_FAULTS, FaultSpec
+from streamchaos.lineage import LINEAGE_HEADER
 from streamchaos.units import Duration
-
-LINEAGE_HEADER = "streamchaos-origin"  # shadow record header: source topic/partition/offset
 
 Scalar = str | int | float | bool
 TOPIC_NAME = r"^[A-Za-z0-9._-]{1,249}$"

@@ -19,8 +19,7 @@ from bisect import bisect_right
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from streamchaos.config import LINEAGE_HEADER
-
+LINEAGE_HEADER = "streamchaos-origin"  # shadow record header: source topic/partition/offset
 Origin = tuple[str, int, int]  # source topic, partition, offset
 
 

@@ -4,8 +4,7 @@ A consumed batch is cut into runs of consecutive offsets of one partition (``run
 for each, the route's pipeline names by batch index what replaces the records its faults
 touched, and every other record goes from the message to its produce call as it came. A
 run's produce calls are one ``checkpoint.Run``: only its first and last record, and those
-whose ledger line needs a shadow offset, get a report. Held items are produced alike.
-"""
+whose ledger line needs a shadow offset, get a report. Held items are produced alike."""
 
 from __future__ import annotations
 
@@ -21,8 +20,9 @@ from confluent_kafka import KafkaException, Message
 from streamchaos.bridge.checkpoint import TP, Batch, OffsetTracker, Report, Run
 from streamchaos.bridge.journal import Journal
 from streamchaos.bridge.setup import RouteState
-from streamchaos.config import LINEAGE_HEADER, Config
+from streamchaos.config import Config
 from streamchaos.kafkatools import produce_with_room
+from streamchaos.lineage import LINEAGE_HEADER
 from streamchaos.record import Item
 
 log = logging.getLogger(__name__)

@@ -16,9 +16,8 @@ import pytest
 import yaml
 
 from streamchaos.audit import read_ledger
-from streamchaos.config import LINEAGE_HEADER
 from streamchaos.kafkatools import end_offsets, produce_all
-from streamchaos.lineage import Lineage
+from streamchaos.lineage import LINEAGE_HEADER, Lineage
 
 
 def bridge_config(

@@ -15,8 +15,9 @@ from streamchaos.bridge.checkpoint import OffsetTracker
 from streamchaos.bridge.forward import Forwarder, runs
 from streamchaos.bridge.journal import Journal
 from streamchaos.bridge.setup import RouteState
-from streamchaos.config import LINEAGE_HEADER, config_from_dict
+from streamchaos.config import config_from_dict
 from streamchaos.ledger import Ledger
+from streamchaos.lineage import LINEAGE_HEADER
 from streamchaos.metrics import Metrics
 from tests.fakes import Producer
 
