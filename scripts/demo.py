@@ -10,15 +10,15 @@ import threading
 import time
 from pathlib import Path
 
-from streamchaos.audit import audit
 from streamchaos.bridge import Bridge
-from streamchaos.cli import build_parser
+from streamchaos.cli.synth import produce_with_progress
 from streamchaos.config import load_config
+from streamchaos.evaluation.audit import audit
+from streamchaos.evaluation.scorer import save_scorecard, score_run
+from streamchaos.evaluation.timeline import write_timeline
+from streamchaos.evaluation.watch import WatchSettings
+from streamchaos.evaluation.watch_runner import Watcher, WatchOptions
 from streamchaos.kafkatools import create_topics, delete_topics
-from streamchaos.score_cli import run_score, score_options
-from streamchaos.synth_cli import run_synth
-from streamchaos.watch import WatchSettings
-from streamchaos.watch_runner import Watcher, WatchOptions
 
 
 def main() -> int:
@@ -67,48 +67,28 @@ def main() -> int:
         "faults follow configs/demo.yaml ...",
         flush=True,
     )
-    synth = build_parser().parse_args(
-        [
-            "synth",
-            "--topic",
-            route.source,
-            "--duration",
-            str(args.seconds),
-            "--rate",
-            str(args.rate),
-            "--seed",
-            "7",
-            "--partitions",
-            "3",
-        ]
+    synth = produce_with_progress(
+        bootstrap, registry, route.source, duration=args.seconds, rate=args.rate, seed=7
     )
-    synth_code = run_synth(synth, bootstrap, registry)
+    print(f"produced {synth.produced} records to {route.source}", file=sys.stderr)
     traffic_end = time.time()
     for t in threads:
         t.join(120)
-    if synth_code != 0 or codes != {"bridge": 0, "watch": 0}:
-        print(f"demo failed: synth exit {synth_code}, bridge and watch {codes}", file=sys.stderr)
+    if not synth.ok or codes != {"bridge": 0, "watch": 0}:
+        print(f"demo failed: synth {synth}, bridge and watch {codes}", file=sys.stderr)
         return 1
     report = audit(bootstrap, route.source, route.shadow, out / "demo-ledger.jsonl")
     print("\n" + report.summary() + "\n")
-    run_score(
-        score_options(
-            "--ledger",
-            str(out / "demo-ledger.jsonl"),
-            "--alerts",
-            str(out / "demo-alerts.jsonl"),
-            "--max-delay",
-            "10",
-            "--json",
-            str(out / "scorecard.json"),
-            "--png",
-            str(out / "timeline.png"),
-            "--run-start",
-            str(bridge.started_at),
-            "--run-end",
-            str(traffic_end),
-        )
+    card, alerts = score_run(
+        out / "demo-ledger.jsonl",
+        alerts=out / "demo-alerts.jsonl",
+        max_delay=10,
+        run_start=bridge.started_at,
+        run_end=traffic_end,
     )
+    print(card.table())
+    save_scorecard(card, out / "scorecard.json")
+    write_timeline(card, alerts, out / "timeline.png")
     print(
         f"\noutputs in {out.resolve()}: demo-ledger.jsonl (ground truth), "
         "demo-alerts.jsonl (detector), scorecard.json, timeline.png"

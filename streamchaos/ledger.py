@@ -1,28 +1,35 @@
-"""The ground-truth journal: one line per injection and per episode start/end.
+"""The ground-truth journal's format, in one place: the lines, their writer and reader.
 
+One line per injection, per episode start/end and per run of records landed (lineage).
 Faults do no I/O; they return injections and the bridge writes them here once their
-output landed (with shadow coordinates) or, for drops, at once. The same entry goes to a
-JSON Lines file and/or a Kafka topic. Every line written is also counted in
-``streamchaos_injections_total``, so counters and ledger agree by construction.
-
-Lines for the topic wait in an outbox until the bridge's loop calls ``send``: most are
-written from delivery callbacks, where ``produce`` must not wait for room in a full
-queue. Each injection line can carry its own delivery callback, so the bridge keeps the
-source offset uncommitted until its ground truth landed too.
+output landed (with shadow coordinates) or, for drops, at once. The same line goes to a
+JSON Lines file and/or a Kafka topic (``ledger_topic``: the outbox the bridge sends
+from). Every line written is also counted in ``streamchaos_injections_total``, so
+counters and ledger agree by construction. The evaluation side reads it back with
+``read_ledger`` / ``read_ledger_topic``, which check every line against the same shapes.
 """
 
 from __future__ import annotations
 
+import json
 import logging
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from streamchaos.codec import jsontext
-from streamchaos.kafkatools import produce_with_room
-from streamchaos.record import Injection
+from streamchaos.errors import ConfigError
+from streamchaos.ledger_topic import TopicOutbox, topic_records
+
+if TYPE_CHECKING:
+    from streamchaos.record import Injection
 
 log = logging.getLogger(__name__)
+
+KINDS = ("injection", "episode_start", "episode_end", "lineage")
+EFFECTS = ("modify", "extra", "drop")
+_COORDS = ("topic", "partition", "offset")
 
 
 def _encode(value: Any) -> str:
@@ -34,7 +41,9 @@ def coords(topic: str, partition: int, offset: int) -> dict[str, Any]:
     return {"topic": topic, "partition": partition, "offset": offset}
 
 
-class Ledger:
+class Ledger(TopicOutbox):
+    """Writes entries to a file, the topic's outbox and/or a kept list (``keep``)."""
+
     def __init__(
         self,
         experiment: str,
@@ -43,9 +52,8 @@ class Ledger:
         producer: Any = None,
         keep: bool = False,
     ) -> None:
+        super().__init__(topic, producer, experiment.encode())
         self.experiment = experiment
-        self.topic = topic
-        self.producer = producer if topic else None
         self._file: IO[str] | None = None
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -54,9 +62,6 @@ class Ledger:
         self.active = keep or self._file is not None or self.producer is not None
         self._heads: dict[tuple[str, str, str, str, str], str] = {}
         self._names: dict[str, str] = {}
-        self._key = experiment.encode()
-        self.outbox: list[tuple[bytes, Callable[[Any, Any], None]]] = []  # for the topic
-        self.failed = 0  # episode lines the topic refused (injection lines fail their batch)
 
     def injection(
         self,
@@ -169,46 +174,7 @@ class Ledger:
     def _emit(self, line: str, on_delivery: Callable[[Any, Any], None] | None) -> bool:
         if self._file is not None:
             self._file.write(line + "\n")
-        if self.producer is None:
-            return False
-        self.outbox.append((line.encode(), on_delivery or self._delivered))
-        return True
-
-    def send(self, deadline: float | None = None) -> int:
-        """Produce the outbox to the ledger topic (from the bridge's loop, never from a
-        delivery callback), waiting out a full queue until ``deadline``
-        (``time.monotonic()``; None: as long as it takes); what was not produced stays in
-        the outbox. A line the client refuses is a failed delivery for its callback.
-        Returns how many lines left the outbox."""
-        sent = 0
-        while self.outbox and self.producer is not None:
-            outbox, self.outbox = self.outbox, []  # the polls below may queue more lines
-            done = 0
-            topic = self.topic or ""
-            try:
-                for value, callback in outbox:
-                    if not produce_with_room(
-                        self.producer,
-                        topic,
-                        value,
-                        self._key,
-                        deadline=deadline,
-                        on_delivery=callback,
-                    ):
-                        break
-                    done += 1
-            finally:  # what was not handed over goes back, ahead of newer lines
-                sent += done
-                self.outbox[:0] = outbox[done:]
-            if done < len(outbox):
-                break
-        return sent
-
-    def _delivered(self, err: Any, msg: Any) -> None:
-        """Delivery report of a line with no callback of its own (an episode's)."""
-        if err is not None:
-            self.failed += 1
-            log.error("ledger entry not delivered to %s: %s", self.topic, err)
+        return self._queue(line, on_delivery)
 
     def flush(self) -> None:
         if self._file is not None:
@@ -218,3 +184,101 @@ class Ledger:
         if self._file is not None:
             self._file.close()
             self._file = None
+
+
+# -- reading it back ---------------------------------------------------------------------
+
+
+def read_ledger(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
+    """Every entry of a JSON Lines ledger; a malformed line is a ``ConfigError`` naming it.
+
+    An unparsable last line without a newline is a write torn by a crash: it is skipped with
+    a warning, so the audit still runs after the crash it is meant to check.
+    """
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines(keepends=True)
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read ledger: {exc}") from exc
+    named = [(f"{path}:{lineno}", line) for lineno, line in enumerate(lines, 1)]
+    if named and lines[-1].strip() and not lines[-1].endswith("\n"):
+        try:
+            json.loads(lines[-1])
+        except json.JSONDecodeError as exc:
+            log.warning("%s: skipping torn last line (%s)", named[-1][0], exc.msg)
+            named.pop()
+    return _entries(named)
+
+
+def read_ledger_topic(
+    bootstrap: str, topic: str, timeout: float = 60.0, experiment: str | None = None
+) -> list[dict[str, Any]]:
+    """Every entry of a ledger topic (the bridge's ``ledger.topic``: one JSON line per
+    record, keyed by experiment), in order; a bad record is a ``ConfigError`` naming it.
+    ``experiment``: only records with that key are parsed (a topic may hold several). No
+    entry at all is a ``ConfigError`` too: auditing or scoring an empty journal (a
+    mistyped topic or experiment) would pass for nothing."""
+    named = []
+    for where, value in topic_records(bootstrap, topic, timeout, experiment):
+        try:
+            named.append((where, value.decode("utf-8")))
+        except UnicodeDecodeError as exc:
+            raise ConfigError(f"{where}: cannot read ledger entry: {exc}") from exc
+    entries = _entries(named)
+    if not entries:
+        of = f" of experiment {experiment!r}" if experiment is not None else ""
+        raise ConfigError(f"{topic}: no ledger entries{of}")
+    return entries
+
+
+def _entries(named: Iterable[tuple[str, str]]) -> list[dict[str, Any]]:
+    """Ledger entries from (where, JSON text) pairs; ``where`` names a bad one."""
+    entries = []
+    for where, line in named:
+        if not line.strip():
+            continue
+        try:
+            entry = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"{where}: not JSON: {exc.msg}") from exc
+        problem = _entry_problem(entry)
+        if problem:
+            raise ConfigError(f"{where}: {problem}")
+        entries.append(entry)
+    return entries
+
+
+def _entry_problem(entry: Any) -> str | None:
+    if not isinstance(entry, dict):
+        return "not a JSON object"
+    if entry.get("kind") not in KINDS:
+        return f"kind must be one of {', '.join(KINDS)}, got {entry.get('kind')!r}"
+    if entry["kind"] == "lineage":
+        return _lineage_problem(entry)
+    if entry["kind"] != "injection":
+        return None
+    src = entry.get("source")
+    shape = [type(src.get(k)) for k in _COORDS] if isinstance(src, dict) else None
+    if shape != [str, int, int]:
+        return "source: an injection needs {topic: str, partition: int, offset: int}"
+    if entry.get("effect") not in EFFECTS:
+        return f"effect must be one of {', '.join(EFFECTS)}, got {entry.get('effect')!r}"
+    return None
+
+
+def _lineage_problem(entry: dict[str, Any]) -> str | None:
+    src, dst = entry.get("source"), entry.get("shadow")
+    segments = src.get("offsets") if isinstance(src, dict) else None
+    ok = (
+        isinstance(src, dict)
+        and [type(src.get(k)) for k in ("topic", "partition")] == [str, int]
+        and isinstance(segments, list)
+        and all(isinstance(s, list) and [type(v) for v in s] == [int, int] for s in segments)
+        and isinstance(dst, dict)
+        and [type(dst.get(k)) for k in _COORDS] == [str, int, int]
+    )
+    if not ok:
+        return (
+            "a lineage line needs source {topic, partition, offsets: [[first, count], ...]} "
+            "and shadow {topic, partition, offset}"
+        )
+    return None

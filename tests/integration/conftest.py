@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 import yaml
 
-from streamchaos.audit import read_ledger
 from streamchaos.kafkatools import end_offsets, produce_all
+from streamchaos.ledger import read_ledger
 from streamchaos.lineage import LINEAGE_HEADER, Lineage
 
 

@@ -12,11 +12,10 @@ from typing import Any
 from prometheus_client import CollectorRegistry
 
 from streamchaos.bridge import Bridge
-from streamchaos.cli import build_parser
 from streamchaos.config import config_from_dict
-from streamchaos.synth_cli import run_synth
-from streamchaos.watch import WatchSettings
-from streamchaos.watch_runner import Watcher, WatchOptions
+from streamchaos.evaluation.synth import produce_synthetic
+from streamchaos.evaluation.watch import WatchSettings
+from streamchaos.evaluation.watch_runner import Watcher, WatchOptions
 
 
 def free_port() -> int:
@@ -76,17 +75,10 @@ def run_experiment(
     for t in threads:
         t.start()
     start = time.time()
-    produce_synthetic(bootstrap, registry, source, seconds, rate)
+    synth = produce_synthetic(bootstrap, registry, source, duration=seconds, rate=rate, seed=7)
     end = time.time()
     for t in threads:
         t.join(90)
+    assert synth.ok, f"every synthetic record must be delivered: {synth}"
     assert codes == {"bridge": 0, "watch": 0}, f"bridge and watcher must end cleanly: {codes}"
     return Run(tmp / "ledger.jsonl", tmp / "alerts.jsonl", start, end)
-
-
-def produce_synthetic(
-    bootstrap: str, registry: str, topic: str, seconds: float, rate: float
-) -> None:
-    """``streamchaos synth`` (seed 7) for ``seconds`` at ``rate``; every record delivered."""
-    words = ["synth", "--topic", topic, "--duration", str(seconds), "--rate", str(rate)]
-    assert run_synth(build_parser().parse_args([*words, "--seed", "7"]), bootstrap, registry) == 0

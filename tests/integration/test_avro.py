@@ -12,10 +12,11 @@ from typing import Any
 import pytest
 from prometheus_client import CollectorRegistry
 
-from streamchaos.audit import audit, read_ledger
 from streamchaos.bridge import Bridge
 from streamchaos.config import config_from_dict
+from streamchaos.evaluation.audit import audit
 from streamchaos.kafkatools import produce_all, read_all
+from streamchaos.ledger import read_ledger
 from tests.integration.avro_helpers import V1, Reader, client, produce_avro, row
 from tests.integration.conftest import bridge_config, lineage_of, origin_of
 

@@ -12,9 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from streamchaos.audit import read_ledger
-from streamchaos.score_cli import run_score, score_options
-from streamchaos.scoring import alerts_from_jsonl, episodes_from_ledger, score
+from streamchaos.evaluation import alerts_from_jsonl, episodes_from_ledger, score
+from streamchaos.evaluation.scorer import save_scorecard, score_run
+from streamchaos.evaluation.timeline import write_timeline
+from streamchaos.ledger import read_ledger
 from tests.integration.experiment import free_port, run_experiment
 
 pytestmark = pytest.mark.integration
@@ -30,23 +31,11 @@ DRIFT = [
 ]
 
 
-def score_args(run, *words, alerts=True):
-    """``streamchaos score`` options for a run, as the command line would build them."""
-    base = [
-        "--ledger",
-        str(run.ledger),
-        "--max-delay",
-        "10",
-        "--step",
-        "1",
-        "--run-start",
-        str(run.start),
-        "--run-end",
-        str(run.end),
-    ]
-    if alerts:
-        base += ["--alerts", str(run.alerts)]
-    return score_options(*base, *words)
+def score_of(run, **sources):
+    """Score a run as ``streamchaos score`` does (D = 10 s, a 1 s Prometheus step)."""
+    return score_run(
+        run.ledger, max_delay=10, step=1, run_start=run.start, run_end=run.end, **sources
+    )
 
 
 def test_watch_detects_a_two_sigma_step_and_the_scorecard_says_so(
@@ -57,8 +46,9 @@ def test_watch_detects_a_two_sigma_step_and_the_scorecard_says_so(
     run = run_experiment(
         kafka_bootstrap, schema_registry_url, source, shadow, group_id, tmp_path, DRIFT
     )
-    json_out, png_out = str(tmp_path / "card.json"), str(tmp_path / "timeline.png")
-    card, alerts = run_score(score_args(run, "--json", json_out, "--png", png_out))
+    card, alerts = score_of(run, alerts=run.alerts)
+    save_scorecard(card, tmp_path / "card.json")
+    write_timeline(card, alerts, tmp_path / "timeline.png")
     assert card.episodes == 1 and card.recall == 1.0, card.table()
     [row] = card.results
     assert 0 <= row.delay <= 10
@@ -155,7 +145,7 @@ def test_real_prometheus_scrapes_evaluates_rules_and_feeds_the_scorer(
         # the run is over and its targets gone: read what was scraped during it
         injected = query(url, "max_over_time(streamchaos_injections_total[10m])")
         assert injected and float(injected[0]["value"][1]) > 0
-        card, _ = run_score(score_args(run, "--prometheus", url, "--fault", "drift", alerts=False))
+        card, _ = score_of(run, prometheus=url, faults=["drift"])
         assert card.recall == 1.0, card.table()
         fired = query(url, 'max_over_time(ALERTS{alertstate="firing"}[10m])')
         names = {a["metric"]["alertname"] for a in fired}

@@ -12,10 +12,11 @@ import pytest
 from prometheus_client import CollectorRegistry
 from scipy.stats import ks_2samp
 
-from streamchaos.audit import audit, read_ledger
 from streamchaos.bridge import Bridge
 from streamchaos.config import config_from_dict
+from streamchaos.evaluation.audit import audit
 from streamchaos.kafkatools import read_all
+from streamchaos.ledger import read_ledger
 from streamchaos.schedule import Schedule
 from tests.integration.avro_helpers import Reader, feature_row, produce_features
 from tests.integration.conftest import bridge_config, lineage_of, origin_of

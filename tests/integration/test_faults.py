@@ -11,18 +11,19 @@ from pathlib import Path
 import pytest
 from prometheus_client import CollectorRegistry
 
-from streamchaos.audit import audit, read_ledger, read_ledger_topic
 from streamchaos.bridge import Bridge
 from streamchaos.cli import main as cli
 from streamchaos.config import config_from_dict
 from streamchaos.errors import BridgeError, ConfigError
+from streamchaos.evaluation.audit import audit
+from streamchaos.evaluation.scorer import score_run
 from streamchaos.kafkatools import (
     committed_offsets,
     end_offsets,
     produce_all,
     read_all,
 )
-from streamchaos.score_cli import run_score, score_options
+from streamchaos.ledger import read_ledger, read_ledger_topic
 from tests.integration.conftest import (
     HEADERS,
     bridge_config,
@@ -351,11 +352,12 @@ def test_ledger_topic_holds_the_same_lines_as_the_file(
     alerts = tmp_path / "alerts.jsonl"
     alerts.write_text("")
     cards = [
-        run_score(score_options(*where, "--alerts", str(alerts), *broker))[0].to_dict()
-        for where in (["--ledger", str(path)], ["--ledger-topic", ledger_topic])
+        score_run(ledger, alerts=alerts).card.to_dict()
+        for ledger in (path, read_ledger_topic(kafka_bootstrap, ledger_topic))
     ]
     assert cards[0] == cards[1]
     assert cards[0]["episodes"] == 2
+    assert cli(["score", "--ledger-topic", ledger_topic, "--alerts", str(alerts), *broker]) == 0
 
 
 def test_ledger_lines_that_fail_keep_their_offsets_uncommitted(

@@ -7,7 +7,7 @@ import time
 import pytest
 from confluent_kafka import Consumer, Producer
 
-from streamchaos.scoring import Alert, episodes_from_ledger, score
+from streamchaos.evaluation import Alert, episodes_from_ledger, score
 
 pytestmark = pytest.mark.integration
 

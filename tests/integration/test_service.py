@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from streamchaos.audit import audit
+from streamchaos.evaluation.audit import audit
 from streamchaos.kafkatools import create_topics, produce_all
 from tests.integration.conftest import keyed_records, wait_until
 from tests.integration.experiment import free_port

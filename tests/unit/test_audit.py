@@ -7,8 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from streamchaos.audit import Discrepancy, KnownFailure, parse_lineage, read_ledger, reconcile
 from streamchaos.errors import ConfigError
+from streamchaos.evaluation.reconcile import Discrepancy, KnownFailure, reconcile
+from streamchaos.ledger import read_ledger
+from streamchaos.lineage import parse_origin
 
 SRC = "features.payments"
 SOURCE = {0: range(10), 1: range(5)}
@@ -162,9 +164,9 @@ def test_ledger_round_trips_and_a_torn_last_line_is_skipped(tmp_path, caplog):
         read_ledger(tmp_path / "absent.jsonl")
 
 
-def test_parse_lineage():
-    assert parse_lineage(b"features.payments/3/17") == ("features.payments", 3, 17)
-    assert parse_lineage("t/0/0") == ("t", 0, 0)
-    assert parse_lineage(b"t/x/1") is None
-    assert parse_lineage(b"\xff/0/1") is None
-    assert parse_lineage(None) is None
+def test_parse_origin():
+    assert parse_origin(b"features.payments/3/17") == ("features.payments", 3, 17)
+    assert parse_origin("t/0/0") == ("t", 0, 0)
+    assert parse_origin(b"t/x/1") is None
+    assert parse_origin(b"\xff/0/1") is None
+    assert parse_origin(None) is None

@@ -12,16 +12,21 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from streamchaos.errors import StreamChaosError
-from streamchaos.scoring import (
+from streamchaos.evaluation import (
     Alert,
     Episode,
     alerts_from_jsonl,
     alerts_from_prometheus,
-    arl0,
     episodes_from_ledger,
     score,
 )
-from streamchaos.scoring_nab import STANDARD, nab_raw, poisson_interval, scaled_sigmoid
+from streamchaos.evaluation.scoring_nab import (
+    STANDARD,
+    arl0,
+    nab_raw,
+    poisson_interval,
+    scaled_sigmoid,
+)
 
 
 def ep(start, end, fault="f", type_="drift", route="r", **kw):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import random
 
-from streamchaos.watch import Detector, Trigger, WatchSettings
+from streamchaos.evaluation.watch import Detector, Trigger, WatchSettings
 
 SCHEMA = {
     "type": "record",

@@ -1,8 +1,9 @@
 """The scoring arithmetic: NAB's standard-profile score, exact Poisson intervals, quantiles.
 
-Kept apart from ``streamchaos.scoring`` so the formulas of ``docs/detector-scoring.md`` can be
-read, and checked against NAB's scorer and chi-square tables, without the bookkeeping around
-them. Pure standard library: the exact chi-square quantiles need no scipy.
+Kept apart from ``streamchaos.evaluation.scoring`` so the formulas of
+``docs/detector-scoring.md`` can be read, and checked against NAB's scorer and chi-square
+tables, without the bookkeeping around them. Pure standard library: the exact chi-square
+quantiles need no scipy.
 
 >>> nab_raw([(4.0, 6.0)], [4.0])  # NAB rows 4..5 of width 2, detected at the first row
 1.0
@@ -16,6 +17,7 @@ import bisect
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any, TypeGuard
 
 Window = tuple[float, float]  # [lo, hi) in seconds
 
@@ -194,3 +196,13 @@ def quantile(values: Sequence[float], q: float) -> float | None:
     below = math.floor(pos)
     above = min(below + 1, len(ordered) - 1)
     return ordered[below] + (ordered[above] - ordered[below]) * (pos - below)
+
+
+def ratio(num: float, den: float) -> float | None:
+    """``num / den``, or None (undefined) when ``den`` is 0."""
+    return num / den if den else None
+
+
+def is_number(value: Any) -> TypeGuard[float]:
+    """A finite int or float, and not a bool (JSON's ``true`` is no number here)."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)

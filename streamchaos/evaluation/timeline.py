@@ -9,7 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from streamchaos.errors import StreamChaosError
-from streamchaos.scoring import Alert, Scorecard
+from streamchaos.evaluation.alerts import Alert
+from streamchaos.evaluation.scorecard import Scorecard
 
 
 def write_timeline(card: Scorecard, alerts: list[Alert], path: Path) -> None:

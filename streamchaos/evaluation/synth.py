@@ -1,21 +1,26 @@
-"""``streamchaos synth``: realistic synthetic feature records (Avro via the registry).
+"""Realistic synthetic feature traffic (Avro via the registry), for demos and tests.
 
 A payments-like feature stream: entity ids, event times, skewed numeric features
 (log-normal amounts, gamma session lengths), a bounded score, counts, weighted
 categoricals, booleans, a nullable field and a fraud label that depends on the features.
-Seeded, so the same seed gives the same records.
+Seeded, so the same seed gives the same records. ``produce_synthetic`` is what
+``streamchaos synth`` runs; it returns what landed, the command prints it.
 """
 
 from __future__ import annotations
 
 import math
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from confluent_kafka import Producer
 
 from streamchaos.codec import AvroCodec, ParsedSchema, Registry
+from streamchaos.errors import ConfigError
+from streamchaos.kafkatools import create_topics, produce_with_room
 
 SCHEMA: dict[str, Any] = {
     "type": "record",
@@ -131,3 +136,57 @@ def expected_total(count: int | None, duration: float | None, rate: float | None
     if duration is not None and rate:
         return math.ceil(duration * rate)
     return None
+
+
+@dataclass(frozen=True)
+class SynthResult:
+    produced: int  # records the broker acknowledged
+    undelivered: int  # refused, or still queued when the final flush gave up
+
+    @property
+    def ok(self) -> bool:
+        return self.undelivered == 0
+
+
+def produce_synthetic(
+    bootstrap: str,
+    registry_url: str,
+    topic: str,
+    *,
+    count: int | None = None,
+    duration: float | None = None,
+    rate: float | None = None,
+    seed: int = 7,
+    partitions: int = 3,
+    progress: Callable[[int], None] | None = None,
+) -> SynthResult:
+    """Produce ``count`` records or for ``duration`` seconds (whichever ends first), at
+    ``rate`` per second (None: as fast as possible), keyed by user, to ``topic`` (created
+    with ``partitions`` if missing). ``progress(n)`` is called after each batch of n."""
+    if count is None and duration is None:
+        raise ConfigError("count or duration: give one")
+    create_topics(bootstrap, [topic], partitions, exist_ok=True)
+    encode = encoder(registry_url, topic)
+    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5})
+    failed: list[str] = []
+
+    def on_delivery(err: Any, msg: Any) -> None:
+        if err is not None:
+            failed.append(str(err))
+
+    sent = 0
+    for batch in paced(Generator(seed), count=count, duration=duration, rate=rate):
+        for value in batch:
+            produce_with_room(
+                producer,
+                topic=topic,
+                value=encode(value),
+                key=value["user_id"].encode(),
+                on_delivery=on_delivery,
+            )
+        producer.poll(0)
+        sent += len(batch)
+        if progress is not None:
+            progress(len(batch))
+    left = producer.flush(60)
+    return SynthResult(produced=sent - left - len(failed), undelivered=left + len(failed))

@@ -15,9 +15,9 @@ from confluent_kafka import Consumer, Producer
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from streamchaos.codec import AvroCodec, JsonCodec, Registry, Undecodable
+from streamchaos.evaluation.watch import Detector, WatchSettings
 from streamchaos.httpserver import ControlServer
 from streamchaos.kafkatools import unique_name
-from streamchaos.watch import Detector, WatchSettings
 
 log = logging.getLogger(__name__)
 
