@@ -29,6 +29,9 @@ test: install ## run every test against real services (starts and stops the stac
 	scripts/ensure-prometheus.sh
 	scripts/with-stack.sh $(PY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
 
+docs: install ## rewrite README.md's generated fault table from the fault classes
+	$(PY) -m streamchaos faults --readme README.md
+
 lint: install ## ruff check, ruff format --check, mypy (--strict on the bridge and the engine)
 	$(VENV)/bin/ruff check streamchaos tests benchmarks scripts
 	$(VENV)/bin/ruff format --check streamchaos tests benchmarks scripts
@@ -44,4 +47,4 @@ bench: install ## throughput of the bridge as a ratio to a plain confluent-kafka
 demo: install ## the main job end to end on the local stack
 	scripts/with-stack.sh $(PY) scripts/demo.py
 
-.PHONY: help install up down test lint run bench demo
+.PHONY: help install up down test lint docs run bench demo

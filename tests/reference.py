@@ -14,9 +14,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from streamchaos.config import Route
-from streamchaos.faults import FAULTS, Fault, FaultConfig
+from streamchaos.faults import Fault, FaultConfig
 from streamchaos.faults.base import FaultContext, HoldingFault, ObservingFault
 from streamchaos.faults.picks import Decodes, Picks
+from streamchaos.faults.registry import FAULTS
 from streamchaos.record import Item, Record
 from streamchaos.selection import RecordRandom, base_seed, key_uniform, splitmix, uniform
 

@@ -14,8 +14,9 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from streamchaos.faults import FAULTS, Fault, FaultConfig
+from streamchaos.faults import Fault, FaultConfig
 from streamchaos.faults.base import FaultContext, HoldingFault, ObservingFault
+from streamchaos.faults.registry import FAULTS
 from streamchaos.record import Item
 from streamchaos.selection import (
     RecordRandom,

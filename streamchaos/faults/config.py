@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -14,6 +14,9 @@ class FaultConfig(BaseModel):
     budget); the fault decides what to do to them (its own fields)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+    example: ClassVar[dict[str, Any] | None] = None
+    """Settings (beside ``type``) the contract tests run on a record of four fields: user
+    (string), amount (double), country (string), label (boolean). Every fault gives one."""
 
     type: str
     name: str | None = Field(default=None, description="unique per route; default: the type")

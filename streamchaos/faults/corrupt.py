@@ -7,13 +7,25 @@ seen), ``timestamp_skew`` (a timestamp field, or the record time without ``field
 shifted by ``hours``). Modes the writer schema cannot carry (null in a non-nullable
 field, a string in a number, an unknown enum symbol, a missing field) are written under a
 newly registered schema, like ``schema_break``'s contract breaks.
+
+>>> import random
+>>> from streamchaos.codec import JsonCodec
+>>> from streamchaos.faults.base import FaultContext
+>>> from streamchaos.faults.picks import picks_of
+>>> from streamchaos.record import Record
+>>> fault = Corrupt(CorruptConfig(mode="nan", fields=["amount"]), random.Random(1))
+>>> fault.ctx = FaultContext(JsonCodec(), "t", "t.shadow")
+>>> record = Record("t", 0, 1, None, b'{"amount": 3.5}')
+>>> [action] = fault.act(picks_of([record], codec=JsonCodec()), now=0)
+>>> action.value, action.injection.detail
+(b'{"amount":NaN}', {'mode': 'nan', 'fields': {'amount': {'old': 3.5, 'new': 'nan'}}})
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import math
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field, model_validator
 
@@ -57,6 +69,7 @@ PATCHABLE = {"nan", "inf", "unit_scale", "spike"}
 
 class CorruptConfig(FaultConfig):
     type: Literal["corrupt"] = "corrupt"
+    example: ClassVar[dict[str, Any]] = {"mode": "spike", "fields": ["amount"], "k": 5}
     mode: Literal[MODES] = "nan"  # type: ignore[valid-type]
     fields: list[str] = Field(default_factory=list, description="fields to corrupt")
     factor: float = Field(default=100.0, description="unit_scale: multiplier")
@@ -75,8 +88,8 @@ class CorruptConfig(FaultConfig):
 class Corrupt(InPlaceFault):
     Config = CorruptConfig
     purpose = (
-        "NaN/inf/null, type flips, unseen categories, stuck values, unit changes, "
-        "spikes, timestamp skew"
+        "bad values per field: NaN/inf/null, type flips, unseen categories, stuck values, "
+        "unit changes, spikes, timestamp skew"
     )
     config: CorruptConfig
 

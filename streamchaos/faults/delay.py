@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field, model_validator
 
@@ -28,6 +28,7 @@ from streamchaos.units import Duration
 
 class DelayConfig(HoldingConfig):
     type: Literal["delay"] = "delay"
+    example: ClassVar[dict[str, Any]] = {"distribution": "exponential", "delay": 0.2, "cap": 1.0}
     distribution: Literal["fixed", "uniform", "exponential"] = "fixed"
     delay: Duration = Field(default=0.5, description="fixed delay, or the exponential mean")
     min: Duration = Field(default=0.0, description="uniform: lower bound")
@@ -43,7 +44,7 @@ class DelayConfig(HoldingConfig):
 
 class Delay(BufferedFault):
     Config = DelayConfig
-    purpose = "slow upstream / API timeout: selected records arrive late"
+    purpose = "slow upstream / API timeout: fixed, uniform or exponential delay, capped"
     config: DelayConfig
 
     def __init__(self, config: DelayConfig, rng: random.Random) -> None:

@@ -1,4 +1,5 @@
-"""``streamchaos faults``: every fault type with its parameters, generated from the models.
+"""``streamchaos faults``: every fault type with its parameters, generated from the models,
+and the README's fault table (``fault_table``), generated from the fault classes.
 
 Each parameter is printed with its YAML name (an alias where the model has one, e.g.
 label's ``class``), its type and its true default (a list's ``[]``, not a placeholder);
@@ -13,15 +14,20 @@ from typing import Any, get_args
 from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
 
-from streamchaos.faults import FAULTS
-from streamchaos.faults.base import FaultConfig
+from streamchaos.faults.base import FaultConfig, HoldingFault, ObservingFault, ValueFault
 from streamchaos.schedule import Schedule
 from streamchaos.units import parse_duration
 
 COMMON = set(FaultConfig.model_fields)
 
 
+README_BEGIN = "<!-- written by streamchaos faults --markdown: begin -->"
+README_END = "<!-- written by streamchaos faults --markdown: end -->"
+
+
 def describe_faults() -> str:
+    from streamchaos.faults.registry import FAULTS  # discovery imports this module too
+
     lines = ["Common to every fault:"]
     lines += _params(FaultConfig.model_fields, exclude={"type", "schedule"})
     lines.append("  schedule: always on unless given; its fields:")
@@ -78,3 +84,36 @@ def _kind(field: Any) -> str:
     for module in ("streamchaos.schedule.", "streamchaos.faults.drift."):
         text = text.replace(module, "")
     return text.replace("<class '", "").replace("'>", "")
+
+
+def fault_table() -> str:
+    """The README's fault table: one row per discovered fault, from its class."""
+    from streamchaos.faults.registry import FAULTS
+
+    rows = ["| type | simulates | modes | what it does to records |", "|---|---|---|---|"]
+    for name, cls in FAULTS.items():
+        mode = cls.Config.model_fields.get("mode")
+        modes = ", ".join(f"`{m}`" for m in get_args(mode.annotation)) if mode else ""
+        rows.append(f"| `{name}` | {cls.purpose} | {modes} | {_capabilities(cls)} |")
+    return "\n".join(rows)
+
+
+def _capabilities(cls: type) -> str:
+    kinds = [
+        text
+        for base, text in (
+            (HoldingFault, "holds records, releases them later"),
+            (ObservingFault, "sees every record, picked or not"),
+            (ValueFault, "decodes records and changes their values"),
+        )
+        if issubclass(cls, base)
+    ]
+    return "; ".join(kinds) or "passes or removes records as they are"
+
+
+def with_fault_table(readme: str) -> str:
+    """``readme`` with its generated fault-table block rewritten."""
+    begin, end = readme.find(README_BEGIN), readme.find(README_END)
+    if begin < 0 or end < begin:
+        raise ValueError(f"the README has no {README_BEGIN} … {README_END} block")
+    return f"{readme[: begin + len(README_BEGIN)]}\n{fault_table()}\n{readme[end:]}"

@@ -11,7 +11,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Literal
+from typing import Any, ClassVar, Literal
 
 from streamchaos.faults.actions import Action
 from streamchaos.faults.actions import Drop as DropAction
@@ -22,11 +22,12 @@ from streamchaos.faults.picks import Picks
 
 class DropConfig(FaultConfig):
     type: Literal["drop"] = "drop"
+    example: ClassVar[dict[str, Any]] = {}
 
 
 class Drop(Fault):
     Config = DropConfig
-    purpose = "silent data loss (ledgered, so audits still balance)"
+    purpose = "silent data loss, recorded in the ledger so audits balance"
 
     def act(self, picks: Picks, now: float) -> Sequence[Action]:
         return [DropAction(self.injection("drop")) for _ in picks.items]

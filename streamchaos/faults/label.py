@@ -5,12 +5,24 @@
 selected records: each window gets a permutation of the previous window's labels),
 ``remove_class`` (records of ``class_`` dropped, ledgered), ``exclude_segment`` (records
 matching ``where`` dropped: feedback skew).
+
+>>> import random
+>>> from streamchaos.codec import JsonCodec
+>>> from streamchaos.faults.base import FaultContext
+>>> from streamchaos.faults.picks import picks_of
+>>> from streamchaos.record import Record
+>>> fault = Label(LabelConfig(mode="flip"), random.Random(1))
+>>> fault.ctx = FaultContext(JsonCodec(), "t", "t.shadow")
+>>> record = Record("t", 0, 1, None, b'{"label": true}')
+>>> [action] = fault.act(picks_of([record], codec=JsonCodec()), now=0)
+>>> action.value, action.injection.detail
+(b'{"label":false}', {'mode': 'flip', 'field': 'label', 'old': True, 'new': False})
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import ConfigDict, Field, model_validator
 
@@ -23,6 +35,7 @@ from streamchaos.faults.picks import Picks
 
 class LabelConfig(FaultConfig):
     type: Literal["label"] = "label"
+    example: ClassVar[dict[str, Any]] = {"mode": "flip", "field": "label"}
     mode: Literal["flip", "shuffle", "remove_class", "exclude_segment"] = "flip"
     field: str = Field(default="label", description="the label field")
     classes: list[Any] | None = Field(default=None, description="flip: the label values")
@@ -49,7 +62,8 @@ class LabelConfig(FaultConfig):
 class Label(ValueFault):
     Config = LabelConfig
     purpose = (
-        "training-stream faults: label flips, shuffled labels, a class removed, a segment excluded"
+        "training-stream faults: label flips (random, boolean, class-conditional `matrix`), "
+        "shuffled labels, a class removed, a segment excluded"
     )
     config: LabelConfig
 

@@ -3,12 +3,21 @@
 While the schedule is active, selected records of the affected partitions are held; when
 it ends (or the bridge stops), the backlog is released at once, in order.
 Use ``fraction: 1`` for a full stop; ``partitions`` limits it to some partitions.
+
+>>> import random
+>>> from streamchaos.faults.picks import picks_of
+>>> from streamchaos.record import Record
+>>> fault = Outage(OutageConfig(schedule={"start": 0, "duration": 5}), random.Random(1))
+>>> fault.act(picks_of([Record("t", 0, o, None, b"v") for o in (1, 2)]), now=1.0)
+[HOLD, HOLD]
+>>> fault.due(2.0), [(r.item.offset, r.injection.detail) for r in fault.due(5.0)]
+([], [(1, {'held_ms': 4000.0, 'burst': 2}), (2, {'held_ms': 4000.0, 'burst': 2})])
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
@@ -21,6 +30,7 @@ from streamchaos.record import Item
 
 class OutageConfig(HoldingConfig):
     type: Literal["outage"] = "outage"
+    example: ClassVar[dict[str, Any]] = {"schedule": {"start": 0.0, "duration": 1.0}}
     fraction: float = Field(default=1.0, ge=0, le=1, description="share of records held")
     partitions: list[int] | None = Field(
         default=None, description="affected source partitions (default: the whole route)"
@@ -29,7 +39,10 @@ class OutageConfig(HoldingConfig):
 
 class Outage(HoldingFault):
     Config = OutageConfig
-    purpose = "upstream stops for a window, then the backlog is released as a burst"
+    purpose = (
+        "an upstream stops for the schedule's window (a route or some partitions), then "
+        "the backlog bursts out"
+    )
     config: OutageConfig
 
     def reset(self) -> None:

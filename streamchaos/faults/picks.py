@@ -92,7 +92,10 @@ def no_seeds(offsets: list[int]) -> list[int]:
 
 
 def picks_of(
-    records: Sequence[Record], seeds: Callable[[list[int]], list[int]] = no_seeds
+    records: Sequence[Record],
+    seeds: Callable[[list[int]], list[int]] = no_seeds,
+    codec: Codec | None = None,
 ) -> Picks:
-    """Picks of plain records (for doctests and unit tests of one fault)."""
-    return Picks([Item(r) for r in records], seeds)
+    """Picks of plain records (for doctests and unit tests of one fault); a value fault
+    needs the route's ``codec``."""
+    return Picks([Item(r) for r in records], seeds, Decodes(codec) if codec else None)

@@ -3,12 +3,20 @@
 Selected records are held until ``window`` of them are collected or the oldest has waited
 ``max_wait``; then they are released together in a shuffled order, behind the records
 that passed meanwhile.
+
+>>> import random
+>>> from streamchaos.faults.picks import picks_of
+>>> from streamchaos.record import Record
+>>> fault = Reorder(ReorderConfig(window=3), random.Random(1))
+>>> *held, full = fault.act(picks_of([Record("t", 0, o, None, b"v") for o in (1, 2, 3)]), 0)
+>>> held, [release.item.offset for release in full.released]
+([HOLD, HOLD], [1, 3, 2])
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
@@ -22,13 +30,14 @@ from streamchaos.units import Duration
 
 class ReorderConfig(FaultConfig):
     type: Literal["reorder"] = "reorder"
+    example: ClassVar[dict[str, Any]] = {"window": 4, "max_wait": 0.5}
     window: int = Field(default=10, ge=2, description="records shuffled together")
     max_wait: Duration = Field(default=1.0, description="release a partial window after this")
 
 
 class Reorder(HoldingFault):
     Config = ReorderConfig
-    purpose = "out-of-order events within a bounded window per partition"
+    purpose = "out-of-order events: a window of selected records released shuffled"
     config: ReorderConfig
 
     def reset(self) -> None:

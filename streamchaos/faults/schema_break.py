@@ -7,11 +7,20 @@ compatibility NONE, or ``subject``; never a source subject): ``drop_field``,
 ``rename_field``, ``change_type``, ``make_nullable`` (and emit null),
 ``unknown_enum_symbol``, ``old_version`` (an older registered version of the source's
 ``<source>-value`` subject).
+
+>>> import random
+>>> from streamchaos.faults.picks import picks_of
+>>> from streamchaos.record import Record
+>>> fault = SchemaBreak(SchemaBreakConfig(mode="truncate"), random.Random(1))
+>>> framed = b"\\x00\\x00\\x00\\x00\\x01" + b"\\x02\\x04\\x06"  # magic byte, schema id 1, payload
+>>> [action] = fault.act(picks_of([Record("t", 0, 1, None, framed)]), 0)
+>>> action.value, action.injection.detail
+(b'\\x00\\x00\\x00\\x00\\x01\\x02', {'mode': 'truncate', 'old_length': 8, 'length': 6})
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field, model_validator
 
@@ -38,6 +47,7 @@ CASTS = {"string": str, "long": int, "int": int, "double": float, "float": float
 
 class SchemaBreakConfig(FaultConfig):
     type: Literal["schema_break"] = "schema_break"
+    example: ClassVar[dict[str, Any]] = {"mode": "rename_field", "field": "amount", "to": "amt"}
     mode: Literal[WIRE + CONTRACT] = "bad_magic"  # type: ignore[valid-type]
     field: str | None = Field(default=None, description="contract breaks: the field to break")
     to: str | None = Field(  # validated below: a field name, or an Avro primitive type
@@ -59,10 +69,7 @@ class SchemaBreakConfig(FaultConfig):
 
 class SchemaBreak(ValueFault):
     Config = SchemaBreakConfig
-    purpose = (
-        "wire breaks (magic, schema id, truncation, garbage, bit flips) and contract "
-        "breaks under a newly registered schema"
-    )
+    purpose = "wire breaks, and contract breaks: valid Avro under a newly registered schema"
     config: SchemaBreakConfig
 
     def change(self, picks: Picks, i: int, now: float) -> Action | None:

@@ -5,13 +5,22 @@ record from ``lag`` before it (by event time when records carry timestamps, else
 bridge's clock; the newest one at least that old, else the oldest kept) is
 emitted instead of it (``mode: replace``) or beside it (``mode: inject``), with its old
 timestamp (``timestamp: keep``) or the live record's (``timestamp: now``).
+
+>>> import random
+>>> from streamchaos.faults.picks import picks_of
+>>> from streamchaos.record import Record
+>>> fault = StaleReplay(StaleReplayConfig(lag=1.0), random.Random(1))
+>>> records = [Record("t", 0, o, None, b"v%d" % o, timestamp=1000 * o) for o in (1, 2, 3)]
+>>> actions = fault.scan(picks_of(records), [False, False, True], now=0)
+>>> actions[:2], actions[2].record.value, actions[2].injection.detail["stale_of"]
+([KEEP, KEEP], b'v2', {'partition': 0, 'offset': 2})
 """
 
 from __future__ import annotations
 
 import bisect
 from collections.abc import Sequence
-from typing import Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
@@ -25,6 +34,7 @@ from streamchaos.units import Duration
 
 class StaleReplayConfig(FaultConfig):
     type: Literal["stale_replay"] = "stale_replay"
+    example: ClassVar[dict[str, Any]] = {"lag": 0.2, "mode": "inject"}
     lag: Duration = Field(default=60.0, description="how old the replayed record is")
     mode: Literal["replace", "inject"] = "replace"
     timestamp: Literal["keep", "now"] = "keep"
@@ -33,7 +43,10 @@ class StaleReplayConfig(FaultConfig):
 
 class StaleReplay(ObservingFault):
     Config = StaleReplayConfig
-    purpose = "stale data served as live: records from lag ago replayed"
+    purpose = (
+        "stale data served as live: the record from `lag` ago replaces or joins the live "
+        "one, with its old or the live timestamp"
+    )
     config: StaleReplayConfig
 
     def reset(self) -> None:

@@ -10,18 +10,10 @@ from streamchaos.faults.corrupt import Corrupt
 from streamchaos.record import Record
 from tests.fakes import PatchOnly
 from tests.faultkit import apply
+from tests.schemas import avro_record
 
 SCHEMA = ParsedSchema.of(
-    {
-        "type": "record",
-        "name": "C",
-        "fields": [
-            {"name": "user", "type": "string"},
-            {"name": "count", "type": "long"},
-            {"name": "small", "type": "int"},
-            {"name": "amount", "type": "double"},
-        ],
-    }
+    avro_record("C", user="string", count="long", small="int", amount="double")
 )
 CODEC = AvroCodec(None, SCHEMA)
 
@@ -71,9 +63,7 @@ def test_nan_on_an_integer_field_is_a_wrong_type():
 
 def test_the_full_decode_path_checks_the_range_too():
     """A nullable int is not patched in place; fastavro alone would write the overflow."""
-    schema = ParsedSchema.of(
-        {"type": "record", "name": "N", "fields": [{"name": "n", "type": ["null", "int"]}]}
-    )
+    schema = ParsedSchema.of(avro_record("N", n=["null", "int"]))
     codec = AvroCodec(None, schema)
     errors = []
     fault = make(errors, mode="unit_scale", factor=1000, fields=["n"])

@@ -7,10 +7,10 @@ import re
 import pytest
 from pydantic_core import PydanticUndefined
 
-from streamchaos.faults import FAULTS
 from streamchaos.faults.base import FaultConfig
 from streamchaos.faults.describe import describe_faults
 from streamchaos.faults.drift import FeatureDrift
+from streamchaos.faults.registry import FAULTS
 
 TEXT = describe_faults()
 

@@ -15,6 +15,7 @@ from streamchaos.faults.label import Label
 from streamchaos.record import Record
 from tests.fakes import PatchOnly
 from tests.faultkit import apply
+from tests.schemas import avro_record
 
 CODEC = JsonCodec()
 
@@ -134,16 +135,7 @@ def test_a_value_beyond_float64_fails_its_record_not_its_batch():
 
 
 AVRO_SCHEMA = ParsedSchema.of(
-    {
-        "type": "record",
-        "name": "F",
-        "fields": [
-            {"name": "user", "type": "string"},
-            {"name": "amount", "type": "double"},
-            {"name": "count", "type": "long"},
-            {"name": "small", "type": "int"},
-        ],
-    }
+    avro_record("F", user="string", amount="double", count="long", small="int")
 )
 AVRO = AvroCodec(None, AVRO_SCHEMA)
 
@@ -193,17 +185,7 @@ def test_avro_fields_rewritten_in_place_drift_like_a_full_decode(features):
     assert sum(bool(e.injections) for e in via_patch) == 400
 
 
-FLOAT_SCHEMA = ParsedSchema.of(
-    {
-        "type": "record",
-        "name": "G",
-        "fields": [
-            {"name": "user", "type": "string"},
-            {"name": "x", "type": "float"},
-            {"name": "y", "type": ["null", "float"]},
-        ],
-    }
-)
+FLOAT_SCHEMA = ParsedSchema.of(avro_record("G", user="string", x="float", y=["null", "float"]))
 FLOATS = AvroCodec(None, FLOAT_SCHEMA)
 
 

@@ -16,31 +16,24 @@ import confluent_kafka as ck
 import pytest
 from prometheus_client import CollectorRegistry
 
-from streamchaos.audit import reconcile
 from streamchaos.bridge.checkpoint import OffsetTracker
 from streamchaos.bridge.forward import Forwarder
 from streamchaos.bridge.journal import Journal
 from streamchaos.bridge.setup import RouteState
 from streamchaos.codec import AvroCodec, JsonCodec, ParsedSchema, Undecodable, frame
 from streamchaos.config import config_from_dict
+from streamchaos.evaluation.reconcile import reconcile
 from streamchaos.faults.base import FaultContext
 from streamchaos.ledger import Ledger
 from streamchaos.metrics import Metrics
 from streamchaos.record import Record
 from tests.fakes import Producer
 from tests.reference import Reference
+from tests.schemas import avro_record
 
-SCHEMA = {
-    "type": "record",
-    "name": "F",
-    "fields": [
-        {"name": "user", "type": "string"},
-        {"name": "amount", "type": "double"},
-        {"name": "count", "type": "long"},
-        {"name": "country", "type": "string"},
-        {"name": "label", "type": "boolean"},
-    ],
-}
+SCHEMA = avro_record(
+    "F", user="string", amount="double", count="long", country="string", label="boolean"
+)
 
 FAULTS: dict[str, list[dict[str, Any]]] = {
     "delay": [{"type": "delay", "fraction": 0.3, "delay": "1s"}],

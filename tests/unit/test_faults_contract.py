@@ -1,4 +1,6 @@
-"""Every registered fault passes the same contract (STYLE.md habit 11)."""
+"""Every discovered fault passes the same contract (STYLE.md habit 11), with the settings
+its config's ``example`` gives, on records of the four fields ``FaultConfig.example``
+names. A fault dropped into a package on the fault search path is tested here too."""
 
 from __future__ import annotations
 
@@ -13,34 +15,15 @@ import pytest
 from streamchaos.codec import AvroCodec, ParsedSchema
 from streamchaos.config import config_from_dict
 from streamchaos.engine import Pipeline
-from streamchaos.faults import FAULTS
 from streamchaos.faults.base import FaultContext
+from streamchaos.faults.registry import FAULTS
 from streamchaos.record import Item, Record
 from tests.fakes import message
+from tests.schemas import avro_record
 
-SETTINGS = {
-    "delay": {"distribution": "exponential", "delay": 0.2, "cap": 1.0},
-    "reorder": {"window": 4, "max_wait": 0.5},
-    "duplicate": {"copies": 2, "spacing": 0.1},
-    "drop": {},
-    "outage": {"schedule": {"start": 0.0, "duration": 1.0}},
-    "stale_replay": {"lag": 0.2, "mode": "inject"},
-    "schema_break": {"mode": "rename_field", "field": "amount", "to": "amt"},
-    "corrupt": {"mode": "spike", "fields": ["amount"], "k": 5},
-    "drift": {"features": {"amount": {"shift": 3}, "country": {"new_category": "XX"}}},
-    "label": {"mode": "flip", "field": "label"},
-}
+SETTINGS = {name: cls.Config.example or {} for name, cls in FAULTS.items()}  # what each gives
 SCHEMA = ParsedSchema.of(
-    {
-        "type": "record",
-        "name": "Features",
-        "fields": [
-            {"name": "user", "type": "string"},
-            {"name": "amount", "type": "double"},
-            {"name": "country", "type": "string"},
-            {"name": "label", "type": "boolean"},
-        ],
-    }
+    avro_record("Features", user="string", amount="double", country="string", label="boolean")
 )
 CODEC = AvroCodec(None, SCHEMA)
 SCHEMA_FILE = Path(tempfile.mkdtemp()) / "features.avsc"
@@ -175,9 +158,10 @@ def test_config_dump_reload_identical(fault_type):
 
 
 @pytest.mark.parametrize("fault_type", sorted(FAULTS))
-def test_fault_has_purpose_and_doc(fault_type):
+def test_fault_has_purpose_doc_and_example(fault_type):
     cls = FAULTS[fault_type]
     assert cls.purpose and sys.modules[cls.__module__].__doc__
+    assert cls.Config.example is not None, f"{cls.Config.__name__}.example: give the settings"
 
 
 @pytest.mark.parametrize("fault_type", sorted(FAULTS))

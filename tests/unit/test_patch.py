@@ -11,22 +11,20 @@ from hypothesis import strategies as st
 from streamchaos.codec import AvroCodec, ParsedSchema
 from streamchaos.codec.patch import Layouts, spans
 from streamchaos.codec.wire import Undecodable
+from tests.schemas import avro_record
 
-RAW = {
-    "type": "record",
-    "name": "R",
-    "fields": [
-        {"name": "user", "type": "string"},
-        {"name": "n", "type": ["null", "long"]},
-        {"name": "flag", "type": "boolean"},
-        {"name": "kind", "type": {"type": "enum", "name": "K", "symbols": ["A", "B", "C"]}},
-        {"name": "ts", "type": {"type": "long", "logicalType": "timestamp-millis"}},
-        {"name": "f", "type": "float"},
-        {"name": "amount", "type": "double"},
-        {"name": "tags", "type": {"type": "array", "items": "string"}},
-        {"name": "after", "type": "double"},
-    ],
-}
+RAW = avro_record(
+    "R",
+    user="string",
+    n=["null", "long"],
+    flag="boolean",
+    kind={"type": "enum", "name": "K", "symbols": ["A", "B", "C"]},
+    ts={"type": "long", "logicalType": "timestamp-millis"},
+    f="float",
+    amount="double",
+    tags={"type": "array", "items": "string"},
+    after="double",
+)
 SCHEMA = ParsedSchema.of(RAW)
 CODEC = AvroCodec(None, SCHEMA)
 
@@ -85,15 +83,9 @@ def test_nan_and_float32_fields():
     assert found[0][2] == 0.25 and math.isnan(CODEC.decode(patched).value["f"])
 
 
-REFERENCE = {
-    "type": "record",
-    "name": "Ref",
-    "fields": [
-        {"name": "kind", "type": {"type": "enum", "name": "K", "symbols": ["A", "B"]}},
-        {"name": "again", "type": "K"},
-        {"name": "x", "type": "double"},
-    ],
-}
+REFERENCE = avro_record(
+    "Ref", kind={"type": "enum", "name": "K", "symbols": ["A", "B"]}, again="K", x="double"
+)
 
 
 def test_unsupported_layouts_fall_back():
@@ -121,26 +113,20 @@ def test_bytes_the_full_decode_refuses_are_refused():
         loc.read(bad_branch)
 
 
-SPAN_RAW = {
-    "type": "record",
-    "name": "S",
-    "fields": [
-        {"name": "user", "type": "string"},
-        {"name": "amount", "type": "double"},
-        {"name": "opt", "type": ["null", "string"]},
-        {"name": "tags", "type": {"type": "array", "items": "string"}},
-        {"name": "m", "type": {"type": "map", "values": ["null", "long"]}},
-        {
-            "name": "inner",
-            "type": {"type": "record", "name": "I", "fields": [{"name": "s", "type": "string"}]},
-        },
-        {"name": "count", "type": "long"},
-        {"name": "small", "type": "int"},
-        {"name": "f", "type": "float"},
-        {"name": "g", "type": "double"},
-        {"name": "tail", "type": "string"},
-    ],
-}
+SPAN_RAW = avro_record(
+    "S",
+    user="string",
+    amount="double",
+    opt=["null", "string"],
+    tags={"type": "array", "items": "string"},
+    m={"type": "map", "values": ["null", "long"]},
+    inner={"type": "record", "name": "I", "fields": [{"name": "s", "type": "string"}]},
+    count="long",
+    small="int",
+    f="float",
+    g="double",
+    tail="string",
+)
 SPAN_SCHEMA = ParsedSchema.of(SPAN_RAW)
 SPAN_CODEC = AvroCodec(None, SPAN_SCHEMA)
 INT32 = st.integers(-(2**31), 2**31 - 1)

@@ -1,0 +1,129 @@
+"""Client settings of the experiment file: Kafka, TLS/SASL, the schema registry, secrets.
+
+Secrets are references (an environment variable or a file), never values in the YAML;
+producer settings that would weaken "a delivery report means the broker has it" fail here.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+
+from streamchaos.errors import ConfigError
+from streamchaos.units import Duration
+
+Scalar = str | int | float | bool
+
+
+class Strict(BaseModel):
+    """Unknown keys fail (a typo must not turn a setting off); values are frozen."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SecretRef(Strict):
+    """Where a secret lives: an environment variable or a file — never the YAML itself."""
+
+    env: str | None = None
+    file: Path | None = None
+
+    @model_validator(mode="after")
+    def _one(self) -> SecretRef:
+        if (self.env is None) == (self.file is None):
+            raise ValueError("give exactly one of env (a variable name) or file (a path)")
+        return self
+
+    def resolve(self, where: str) -> SecretStr:
+        """The secret's value; a missing variable or unreadable file names ``where``."""
+        if self.env is not None:
+            value = os.environ.get(self.env)
+            if value is None:
+                raise ConfigError(f"{where}: environment variable {self.env} is not set")
+            return SecretStr(value)
+        assert self.file is not None
+        try:
+            return SecretStr(self.file.read_text(encoding="utf-8").strip())
+        except OSError as exc:
+            raise ConfigError(f"{where}: cannot read {self.file}: {exc.strerror}") from exc
+
+
+class SecuritySettings(Strict):
+    """TLS and SASL for every Kafka client of the bridge (librdkafka properties)."""
+
+    protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    sasl_username: str | None = None
+    sasl_password: SecretRef | None = None
+    ssl_ca_location: Path | None = None
+    ssl_certificate_location: Path | None = None
+    ssl_key_location: Path | None = None
+    ssl_key_password: SecretRef | None = None
+
+    @model_validator(mode="after")
+    def _sasl(self) -> SecuritySettings:
+        if self.protocol.startswith("SASL"):
+            missing = [
+                n
+                for n in ("sasl_mechanism", "sasl_username", "sasl_password")
+                if getattr(self, n) is None
+            ]
+            if missing:
+                raise ValueError(f"{missing[0]}: required with protocol {self.protocol}")
+        return self
+
+
+SECRET_KEYS = ("password", "secret", "jaas", "key.pem", "private.key")
+
+
+class KafkaSettings(Strict):
+    """Connection and client settings; extra librdkafka properties pass through as given."""
+
+    bootstrap_servers: str = "127.0.0.1:9092"
+    group_id: str | None = Field(default=None, description="default: streamchaos.<experiment>")
+    consumer: dict[str, Scalar] = Field(default_factory=dict)
+    producer: dict[str, Scalar] = Field(default_factory=dict)
+    security: SecuritySettings = Field(default_factory=SecuritySettings)
+
+    @model_validator(mode="after")
+    def _delivery_safety(self) -> KafkaSettings:
+        """Settings under which a delivery report would not mean 'the broker has it'."""
+        acks = str(self.producer.get("acks", "all")).lower()
+        if acks not in ("all", "-1"):
+            raise ValueError(
+                f"producer.acks: {acks!r} would let offsets be committed for records the "
+                "broker never stored; the bridge needs acks=all"
+            )
+        if "delivery.report.only.error" in self.producer:
+            raise ValueError(
+                "producer.delivery.report.only.error: set by the bridge (off: a run of records "
+                "is proven landed by the reports of its first and last record)"
+            )
+        if str(self.producer.get("enable.idempotence", True)).lower() in ("false", "0"):
+            raise ValueError(
+                "producer.enable.idempotence: the bridge keeps it on (no duplicates or "
+                "reordering from its own retries; commits rely on the order)"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _no_inline_secrets(self) -> KafkaSettings:
+        for section in ("consumer", "producer"):
+            for key in getattr(self, section):
+                if any(word in key.lower() for word in SECRET_KEYS):
+                    raise ValueError(
+                        f"{section}.{key}: secrets come from the environment or a file, "
+                        "not the YAML: use kafka.security (e.g. sasl_password: {env: NAME})"
+                    )
+        return self
+
+
+class SchemaRegistrySettings(Strict):
+    url: str | None = None
+    basic_auth: SecretRef | None = Field(default=None, description="'user:password' secret")
+    timeout: Duration = Field(default=5.0, description="per request")
+    retry_backoff: Duration = Field(
+        default=5.0, description="after a failure, skip the registry this long (records pass)"
+    )

@@ -1,0 +1,165 @@
+"""The experiment: routes, their faults, and the rules that keep the bridge shadow-only."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from streamchaos.config.clients import KafkaSettings, SchemaRegistrySettings, Strict
+from streamchaos.faults.registry import VALUE_FAULTS, FaultSpec
+from streamchaos.lineage import LINEAGE_HEADER
+from streamchaos.units import Duration
+
+TOPIC_NAME = r"^[A-Za-z0-9._-]{1,249}$"
+
+
+class Route(Strict):
+    """One source topic bridged to one shadow topic."""
+
+    source: str = Field(pattern=TOPIC_NAME, description="a topic name, not a pattern")
+    shadow: str = Field(pattern=TOPIC_NAME)
+    format: Literal["avro", "json", "bytes"] = "bytes"
+    create_shadow: bool = False
+    schema_file: Path | None = Field(
+        default=None, description="avro: schemaless Avro written with this local schema"
+    )
+    faults: list[FaultSpec] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _unique_fault_names(self) -> Route:
+        seen: dict[str, int] = {}
+        for i, fault in enumerate(self.faults):
+            if fault.label in seen:
+                raise ValueError(
+                    f"faults[{i}].name: {fault.label!r} is already the name of "
+                    f"faults[{seen[fault.label]}] (names are unique per route)"
+                )
+            seen[fault.label] = i
+            if fault.type in VALUE_FAULTS and self.format == "bytes":
+                raise ValueError(
+                    f"faults[{i}].type: {fault.type} changes record contents, so the route "
+                    "needs format avro or json"
+                )
+        if self.schema_file is not None and not self.schema_file.is_file():
+            raise ValueError(f"schema_file: {str(self.schema_file)!r} is not a readable file")
+        return self
+
+    @property
+    def needs_registry(self) -> bool:
+        """Its faults decode framed Avro records, whose schemas come from the registry."""
+        return (
+            self.format == "avro"
+            and self.schema_file is None
+            and any(f.type in VALUE_FAULTS for f in self.faults)
+        )
+
+
+class LedgerSettings(Strict):
+    path: Path | None = None
+    topic: str | None = Field(default=None, pattern=TOPIC_NAME)
+
+
+class MetricsSettings(Strict):
+    enabled: bool = True
+    bind: str = "127.0.0.1"
+    port: int = Field(default=9464, ge=0, le=65535)
+
+
+class SafetySettings(Strict):
+    shadow_suffix: str = Field(default=".shadow", min_length=1)
+
+
+class BridgeSettings(Strict):
+    """Hot-loop tuning. Defaults come from measurements (docs/benchmarks.md)."""
+
+    lineage_header: str | None = Field(
+        default=None,
+        description="a header with topic/partition/offset on every shadow record (e.g. "
+        f"{LINEAGE_HEADER}); None: the ledger's lineage lines say where each record went",
+    )
+    batch_size: int = Field(default=1000, ge=1, le=100_000)
+    poll_timeout: Duration = 0.005
+    commit_interval: Duration = 1.0
+    shutdown_timeout: Duration = 30.0
+
+
+class Config(Strict):
+    """A whole experiment: what to read, where to write, what to break."""
+
+    experiment: str = Field(min_length=1, pattern=r"^[A-Za-z0-9._-]+$")
+    seed: int = 0
+    kafka: KafkaSettings = Field(default_factory=KafkaSettings)
+    schema_registry: SchemaRegistrySettings = Field(default_factory=SchemaRegistrySettings)
+    routes: list[Route] = Field(min_length=1)
+    delivery: Literal["at-least-once"] = "at-least-once"
+    ledger: LedgerSettings = Field(default_factory=LedgerSettings)
+    metrics: MetricsSettings = Field(default_factory=MetricsSettings)
+    safety: SafetySettings = Field(default_factory=SafetySettings)
+    bridge: BridgeSettings = Field(default_factory=BridgeSettings)
+
+    @model_validator(mode="after")
+    def _shadow_only(self) -> Config:
+        problems = shadow_only_problems(self)
+        if problems:
+            raise ValueError("\n".join(problems))
+        return self
+
+    @property
+    def group_id(self) -> str:
+        return self.kafka.group_id or f"streamchaos.{self.experiment}"
+
+
+def shadow_only_problems(cfg: Config) -> list[str]:
+    """Each way the config could make the bridge write to a source topic (invariant 2)."""
+    problems = []
+    sources: dict[str, int] = {}
+    for i, route in enumerate(cfg.routes):
+        sources.setdefault(route.source, i)
+    shadows: dict[str, int] = {}
+    suffix = cfg.safety.shadow_suffix
+    for i, route in enumerate(cfg.routes):
+        where = f"routes[{i}]"
+        if sources[route.source] != i:
+            problems.append(
+                f"{where}.source: {route.source!r} is already the source of "
+                f"routes[{sources[route.source]}]"
+            )
+        if route.shadow in sources:
+            problems.append(
+                f"{where}.shadow: {route.shadow!r} is the source of "
+                f"routes[{sources[route.shadow]}]; the bridge never writes to a source topic"
+            )
+        if not route.shadow.endswith(suffix) or route.shadow == suffix:
+            problems.append(
+                f"{where}.shadow: {route.shadow!r} does not end with safety.shadow_suffix "
+                f"{suffix!r}"
+            )
+        if route.shadow in shadows:
+            problems.append(
+                f"{where}.shadow: {route.shadow!r} is already the shadow of "
+                f"routes[{shadows[route.shadow]}]"
+            )
+        shadows.setdefault(route.shadow, i)
+    if cfg.ledger.topic is not None and cfg.ledger.topic in sources:
+        problems.append(f"ledger.topic: {cfg.ledger.topic!r} is a source topic")
+    for i, route in enumerate(cfg.routes):
+        for j, fault in enumerate(route.faults):
+            subject = getattr(fault, "subject", None)
+            if subject and any(subject.startswith(f"{src}-") for src in sources):
+                problems.append(
+                    f"routes[{i}].faults[{j}].subject: {subject!r} is a source topic's "
+                    "subject; new schemas go to the shadow's subject or a dedicated one"
+                )
+            if fault.type == "schema_break" and route.format != "avro":
+                problems.append(
+                    f"routes[{i}].faults[{j}].type: schema_break needs format avro "
+                    f"(routes[{i}].format is {route.format})"
+                )
+        if route.needs_registry and not cfg.schema_registry.url:
+            problems.append(
+                f"routes[{i}].format: avro faults need schema_registry.url (or "
+                f"SCHEMA_REGISTRY_URL), or routes[{i}].schema_file for schemaless Avro"
+            )
+    return problems
