@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 from streamchaos.faults import Fault
+from streamchaos.faults.base import FaultContext
 from streamchaos.faults.picks import Decodes, Picks
 from streamchaos.record import Injection, Item, Record
 
@@ -16,6 +17,16 @@ class Out(NamedTuple):
     record: Record | None
     source: Record
     injections: list[Injection]
+
+
+def attach(fault: Fault, codec: Any, errors: list[Any] | None = None) -> Fault:
+    """Give ``fault`` the route's codec, as the engine does; what it reports through
+    ``ctx.error`` (fault, reason, message) goes to ``errors``."""
+    ctx = FaultContext(codec, "src", "src.shadow")
+    if errors is not None:
+        ctx.error = lambda *report: errors.append(report)
+    fault.ctx = ctx  # type: ignore[attr-defined]
+    return fault
 
 
 def apply(

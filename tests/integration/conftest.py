@@ -38,6 +38,13 @@ def bridge_config(
     return cfg
 
 
+def route_config(
+    bootstrap: str, group: str, source: str, shadow: str, **route: Any
+) -> dict[str, Any]:
+    """``bridge_config`` of one route (``route``: its other settings, e.g. ``faults``)."""
+    return bridge_config(bootstrap, group, [{"source": source, "shadow": shadow, **route}])
+
+
 def write_config(path: Path, cfg: dict[str, Any]) -> Path:
     path.write_text(yaml.safe_dump(cfg, sort_keys=False))
     return path

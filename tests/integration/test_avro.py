@@ -18,7 +18,7 @@ from streamchaos.evaluation.audit import audit
 from streamchaos.kafkatools import produce_all, read_all
 from streamchaos.ledger import read_ledger
 from tests.integration.avro_helpers import V1, Reader, client, produce_avro, row
-from tests.integration.conftest import bridge_config, lineage_of, origin_of
+from tests.integration.conftest import bridge_config, lineage_of, origin_of, route_config
 
 pytestmark = pytest.mark.integration
 N = 150
@@ -225,19 +225,13 @@ def test_bad_input_passes_through_counted_and_nothing_is_lost(
     bad = [b"not avro at all", None, b"", b"\x00\x7f\xff\xff\xf0abc", b"\x00\x00"]
     produce_all(kafka_bootstrap, ({"topic": source, "value": v, "key": b"k"} for v in bad * 4))
     produce_avro(kafka_bootstrap, schema_registry_url, source, 20, start=20)
-    raw = bridge_config(
+    raw = route_config(
         kafka_bootstrap,
         group_id,
-        [
-            {
-                "source": source,
-                "shadow": shadow,
-                "format": "avro",
-                "faults": [
-                    {"type": "corrupt", "mode": "nan", "fields": ["amount"], "fraction": 1.0}
-                ],
-            }
-        ],
+        source,
+        shadow,
+        format="avro",
+        faults=[{"type": "corrupt", "mode": "nan", "fields": ["amount"], "fraction": 1.0}],
     )
     raw["schema_registry"] = {"url": schema_registry_url}
     ledger = tmp_path / "ledger.jsonl"
@@ -279,19 +273,13 @@ def test_registry_outage_mid_run_then_recovery(
     proxy = TcpProxy(real.hostname, real.port)  # not started: the registry is "down"
     source = topic_factory(partitions=1)
     shadow = topic_factory(partitions=1, suffix=".shadow")
-    raw = bridge_config(
+    raw = route_config(
         kafka_bootstrap,
         group_id,
-        [
-            {
-                "source": source,
-                "shadow": shadow,
-                "format": "avro",
-                "faults": [
-                    {"type": "corrupt", "mode": "null", "fields": ["amount"], "fraction": 1.0}
-                ],
-            }
-        ],
+        source,
+        shadow,
+        format="avro",
+        faults=[{"type": "corrupt", "mode": "null", "fields": ["amount"], "fraction": 1.0}],
     )
     ledger = tmp_path / "ledger.jsonl"
     bridge, thread = started_behind(proxy, real, raw, ledger, timeout=2, retry_backoff="1s")
@@ -357,11 +345,7 @@ def test_schema_loaded_at_startup_outlives_a_registry_outage(
     proxy.start()
     # NaN keeps the writer schema: nothing to register in the shadow's subject either
     corrupt = {"type": "corrupt", "mode": "nan", "fields": ["amount"], "fraction": 1.0}
-    raw = bridge_config(
-        kafka_bootstrap,
-        group_id,
-        [{"source": source, "shadow": shadow, "format": "avro", "faults": [corrupt]}],
-    )
+    raw = route_config(kafka_bootstrap, group_id, source, shadow, format="avro", faults=[corrupt])
     ledger = tmp_path / "ledger.jsonl"
     bridge, thread = started_behind(proxy, real, raw, ledger, timeout=2)
     value = bridge.registry.get_sample_value

@@ -30,6 +30,7 @@ from tests.integration.conftest import (
     keyed_records,
     lineage_of,
     origin_of,
+    route_config,
     wait_until,
 )
 from tests.integration.experiment import free_port
@@ -146,16 +147,12 @@ def test_sigterm_releases_held_records(
     source = topic_factory(partitions=2)
     shadow = topic_factory(partitions=2, suffix=".shadow")
     port = free_port()
-    cfg = bridge_config(
+    cfg = route_config(
         kafka_bootstrap,
         group_id,
-        [
-            {
-                "source": source,
-                "shadow": shadow,
-                "faults": [{"type": "delay", "fraction": 1.0, "delay": "10m"}],
-            }
-        ],
+        source,
+        shadow,
+        faults=[{"type": "delay", "fraction": 1.0, "delay": "10m"}],
     )
     cfg["metrics"] = {"port": port}
     cfg["ledger"] = {"path": str(tmp_path / "ledger.jsonl")}
@@ -290,16 +287,12 @@ def test_same_config_same_input_same_ledger(kafka_bootstrap, topic_factory, tmp_
 def test_sigusr1_is_the_kill_switch(kafka_bootstrap, topic_factory, group_id, bridge_process):
     source = topic_factory(partitions=1)
     shadow = topic_factory(partitions=1, suffix=".shadow")
-    cfg = bridge_config(
+    cfg = route_config(
         kafka_bootstrap,
         group_id,
-        [
-            {
-                "source": source,
-                "shadow": shadow,
-                "faults": [{"type": "delay", "fraction": 1.0, "delay": "10m"}],
-            }
-        ],
+        source,
+        shadow,
+        faults=[{"type": "delay", "fraction": 1.0, "delay": "10m"}],
     )
     port = free_port()
     cfg["metrics"] = {"port": port}

@@ -26,6 +26,7 @@ from tests.integration.conftest import (
     keyed_records,
     lineage_of,
     origin_of,
+    route_config,
     shadow_count,
     wait_until,
 )
@@ -43,7 +44,7 @@ def test_20k_records_arrive_identical(kafka_bootstrap, topic_factory, group_id, 
     sent = list(keyed_records(source, 20_000, partitions=3))
     produce_all(kafka_bootstrap, sent)
     headers = lineage != "ledger lines"
-    raw = bridge_config(kafka_bootstrap, group_id, [{"source": source, "shadow": shadow}])
+    raw = route_config(kafka_bootstrap, group_id, source, shadow)
     raw["ledger"] = {"path": str(tmp_path / "ledger.jsonl")}
     raw["bridge"] = HEADERS if headers else {}
     registry = CollectorRegistry()
@@ -79,7 +80,7 @@ def test_sigkill_then_restart_loses_nothing(
 ):
     source = topic_factory(partitions=3)
     shadow = topic_factory(partitions=3, suffix=".shadow")
-    cfg = bridge_config(kafka_bootstrap, group_id, [{"source": source, "shadow": shadow}])
+    cfg = route_config(kafka_bootstrap, group_id, source, shadow)
     cfg["bridge"] = {"commit_interval": "200ms", **HEADERS}
     producer = SlowProducer(kafka_bootstrap, source, 20_000, 3, chunks=20, pause=0.25)
     first = bridge_process(cfg)
@@ -173,7 +174,7 @@ def test_failed_delivery_is_never_committed(
     records = [{"topic": source, "value": b"small-%d" % i} for i in range(10)]
     records.append({"topic": source, "value": b"x" * 5000})
     produce_all(kafka_bootstrap, records)
-    raw = bridge_config(kafka_bootstrap, group_id, [{"source": source, "shadow": shadow}])
+    raw = route_config(kafka_bootstrap, group_id, source, shadow)
     if ledger:
         raw["ledger"] = {"path": str(tmp_path / "ledger.jsonl")}
     cfg = config_from_dict(raw, env={})
@@ -215,7 +216,7 @@ def test_create_shadow_and_narrower_shadow(kafka_bootstrap, topic_factory, group
 def test_missing_shadow_is_a_clear_startup_error(kafka_bootstrap, topic_factory, group_id):
     source = topic_factory(partitions=1)
     cfg = config_from_dict(
-        bridge_config(kafka_bootstrap, group_id, [{"source": source, "shadow": "nope.shadow"}]),
+        route_config(kafka_bootstrap, group_id, source, "nope.shadow"),
         env={},
     )
     with pytest.raises(BridgeError, match=r"routes\[0\]\.shadow: topic 'nope.shadow' does not"):
@@ -226,9 +227,7 @@ def test_metrics_endpoint_serves_contract_names(kafka_bootstrap, topic_factory, 
     source = topic_factory(partitions=1)
     shadow = topic_factory(partitions=1, suffix=".shadow")
     produce_all(kafka_bootstrap, keyed_records(source, 50, 1))
-    cfg = config_from_dict(
-        bridge_config(kafka_bootstrap, group_id, [{"source": source, "shadow": shadow}]), env={}
-    )
+    cfg = config_from_dict(route_config(kafka_bootstrap, group_id, source, shadow), env={})
     bridge = Bridge(cfg)
     thread = Thread(target=bridge.run, daemon=True)
     thread.start()
@@ -267,7 +266,7 @@ def test_a_record_the_client_refuses_is_a_failed_delivery_not_a_crash(
     records.append({"topic": source, "value": b"x" * 5000})
     records += [{"topic": source, "value": b"after-%d" % i} for i in range(10)]
     produce_all(kafka_bootstrap, records)
-    raw = bridge_config(kafka_bootstrap, group_id, [{"source": source, "shadow": shadow}])
+    raw = route_config(kafka_bootstrap, group_id, source, shadow)
     raw["kafka"]["producer"] = {"message.max.bytes": 2000}  # produce() refuses the big one
     registry = CollectorRegistry()
 

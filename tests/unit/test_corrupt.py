@@ -5,11 +5,10 @@ from __future__ import annotations
 import random
 
 from streamchaos.codec import AvroCodec, ParsedSchema
-from streamchaos.faults.base import FaultContext
 from streamchaos.faults.corrupt import Corrupt
 from streamchaos.record import Record
 from tests.fakes import PatchOnly
-from tests.faultkit import apply
+from tests.faultkit import apply, attach
 from tests.schemas import avro_record
 
 SCHEMA = ParsedSchema.of(
@@ -19,10 +18,7 @@ CODEC = AvroCodec(None, SCHEMA)
 
 
 def make(errors, codec=CODEC, **cfg):
-    fault = Corrupt(Corrupt.Config(**cfg), random.Random(1))
-    fault.ctx = FaultContext(codec, "src", "src.shadow")
-    fault.ctx.error = lambda *a: errors.append(a)
-    return fault
+    return attach(Corrupt(Corrupt.Config(**cfg), random.Random(1)), codec, errors)
 
 
 def rec(**value):
@@ -30,8 +26,7 @@ def rec(**value):
     return Record("src", 0, 1, b"k", CODEC.encode(base | value, SCHEMA, None))
 
 
-def test_unit_scale_on_integer_fields_resizes_their_varints():
-    errors = []
+def test_unit_scale_on_integer_fields_resizes_their_varints(errors):
     fault = make(
         errors, PatchOnly(None, SCHEMA), mode="unit_scale", factor=1000, fields=["small", "count"]
     )
@@ -46,8 +41,7 @@ def test_unit_scale_on_integer_fields_resizes_their_varints():
     assert em.injections[0].detail["fields"]["count"] == {"old": 60, "new": 60_000}
 
 
-def test_a_value_the_field_cannot_hold_is_reported_and_passes_unchanged():
-    errors = []
+def test_a_value_the_field_cannot_hold_is_reported_and_passes_unchanged(errors):
     fault = make(errors, mode="unit_scale", factor=1000, fields=["small"])
     source = rec(small=2**30)
     [em] = apply(fault, [source], 0.0)
@@ -55,20 +49,17 @@ def test_a_value_the_field_cannot_hold_is_reported_and_passes_unchanged():
     assert [e[1] for e in errors] == ["out_of_range"]
 
 
-def test_nan_on_an_integer_field_is_a_wrong_type():
-    errors = []
+def test_nan_on_an_integer_field_is_a_wrong_type(errors):
     [em] = apply(make(errors, mode="nan", fields=["count"]), [rec()], 0.0)
     assert not em.injections and [e[1] for e in errors] == ["wrong_type"]
 
 
-def test_the_full_decode_path_checks_the_range_too():
+def test_the_full_decode_path_checks_the_range_too(errors):
     """A nullable int is not patched in place; fastavro alone would write the overflow."""
     schema = ParsedSchema.of(avro_record("N", n=["null", "int"]))
     codec = AvroCodec(None, schema)
-    errors = []
     fault = make(errors, mode="unit_scale", factor=1000, fields=["n"])
-    fault.ctx = FaultContext(codec, "src", "src.shadow")
-    fault.ctx.error = lambda *a: errors.append(a)
+    attach(fault, codec, errors)
     source = Record("src", 0, 1, b"k", codec.encode({"n": 2**30}, schema, None))
     [em] = apply(fault, [source], 0.0)
     assert em.record is source and [e[1] for e in errors] == ["out_of_range"]
@@ -76,17 +67,15 @@ def test_the_full_decode_path_checks_the_range_too():
     assert codec.decode(em.record.value).value == {"n": 7000}
 
 
-def test_a_long_changed_to_an_int_it_cannot_hold_is_refused():
+def test_a_long_changed_to_an_int_it_cannot_hold_is_refused(errors):
     """The range check sits in the Avro encode, so every fault that writes integers gets
     it: schema_break's change_type long → int too (fastavro would write the overflow)."""
     from streamchaos.faults.schema_break import SchemaBreak
 
-    errors = []
     fault = SchemaBreak(
         SchemaBreak.Config(mode="change_type", field="count", to="int"), random.Random(1)
     )
-    fault.ctx = FaultContext(CODEC, "src", "src.shadow")
-    fault.ctx.error = lambda *a: errors.append(a)
+    attach(fault, CODEC, errors)
     source = rec(count=2**40)
     [em] = apply(fault, [source], 0.0)
     assert em.record is source and [e[1] for e in errors] == ["out_of_range"]

@@ -9,12 +9,11 @@ from collections import Counter
 import pytest
 
 from streamchaos.codec import AvroCodec, JsonCodec, ParsedSchema
-from streamchaos.faults.base import FaultContext
 from streamchaos.faults.drift import Drift
 from streamchaos.faults.label import Label
 from streamchaos.record import Record
 from tests.fakes import PatchOnly
-from tests.faultkit import apply
+from tests.faultkit import apply, attach
 from tests.schemas import avro_record
 
 CODEC = JsonCodec()
@@ -25,10 +24,7 @@ def rec(i, **value):
 
 
 def make(cls, errors=None, **cfg):
-    fault = cls(cls.Config(**cfg), random.Random(3))
-    fault.ctx = FaultContext(CODEC, "src", "src.shadow")
-    fault.ctx.error = lambda *a: errors.append(a) if errors is not None else None
-    return fault
+    return attach(cls(cls.Config(**cfg), random.Random(3)), CODEC, errors)
 
 
 def out_values(fault, records, now=0.0):
@@ -115,17 +111,15 @@ def test_segment_only():
     assert [v["amount"] for v in values] == [6.0, 1.0] * 5
 
 
-def test_missing_feature_is_reported_not_raised():
-    errors = []
+def test_missing_feature_is_reported_not_raised(errors):
     f = make(Drift, errors, features={"nope": {"shift": 1}})
     assert out_values(f, [rec(0, amount=1.0)]) == [{"amount": 1.0}]
     assert errors and errors[0][1] == "unknown_field"
 
 
-def test_a_value_beyond_float64_fails_its_record_not_its_batch():
+def test_a_value_beyond_float64_fails_its_record_not_its_batch(errors):
     """Bad input is per record (DESIGN invariant 5): in a batch, as one at a time, the
     other records drift and only the huge JSON integer passes unchanged, reported."""
-    errors = []
     f = make(Drift, errors, features={"amount": {"shift": 1}})
     records = [rec(i, amount=10**400 if i == 2 else float(i)) for i in range(5)]
     ems = apply(f, records, 0.0, list(range(5)))
@@ -161,7 +155,7 @@ def test_avro_fields_rewritten_in_place_drift_like_a_full_decode(features):
         for i in range(400)
     ]
     patched = make(Drift, features=features, warmup=50)
-    patched.ctx = FaultContext(PatchOnly(None, AVRO_SCHEMA), "src", "src.shadow")
+    attach(patched, PatchOnly(None, AVRO_SCHEMA))
     decoded = make(Drift, features=features, warmup=50)
     seeds = list(range(400))
     records = [
@@ -198,8 +192,7 @@ def test_a_float_feature_is_ledgered_as_the_shadow_holds_it(feature, shift):
     batch of ``x`` takes the warmed, one-layout path (``_drift_patched``)."""
     errors: list[tuple] = []
     fault = make(Drift, features={feature: {"shift": shift}}, warmup=2)
-    fault.ctx = FaultContext(FLOATS, "src", "src.shadow")
-    fault.ctx.error = lambda *a: errors.append(a)
+    attach(fault, FLOATS, errors)
     values = [{"user": "u", "x": 50.123 + i, "y": 50.123 + i} for i in range(20)]
     records = [
         Record("src", 0, i, b"k", FLOATS.encode(v, FLOAT_SCHEMA, None))
@@ -222,16 +215,15 @@ def test_a_float_feature_is_ledgered_as_the_shadow_holds_it(feature, shift):
 def test_truncated_avro_passes_unchanged_and_is_counted():
     reasons = []
     f = make(Drift, features={"count": {"shift": 1}})
-    f.ctx = FaultContext(AVRO, "src", "src.shadow")
+    attach(f, AVRO)
     f.ctx.undecodable = reasons.append
     data = AVRO.encode({"user": "abc", "amount": 1.0, "count": 5, "small": 1}, AVRO_SCHEMA, None)
     bad = Record("src", 0, 1, b"k", data[:6])
     assert apply(f, [bad], 0.0)[0].record is bad and reasons == ["avro_error"]
 
 
-def test_values_of_the_wrong_kind_are_reported_not_raised():
+def test_values_of_the_wrong_kind_are_reported_not_raised(errors):
     """JSON carries no schema: a string where a number belongs, a list as a category."""
-    errors = []
     f = make(Drift, errors, features={"amount": {"shift": 1}, "c": {"remap": {"a": "b"}}})
     bad = [rec(0, amount="abc", c="a"), rec(1, amount=1.0, c=["a"]), rec(2, amount=1.0, c="a")]
     assert out_values(f, bad) == [
