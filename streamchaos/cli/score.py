@@ -40,6 +40,13 @@ def register(sub: Any) -> None:
     p.set_defaults(handler=command)
 
 
+# flags passed to ``score_run`` as they are (``--fault`` is its ``faults``)
+SCORE_RUN_OPTIONS = (
+    *("alerts", "alerts_topic", "prometheus", "bootstrap_servers", "experiment"),
+    *("max_delay", "early", "warmup", "run_start", "run_end", "step"),
+)
+
+
 def command(args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -50,21 +57,8 @@ def command(args: argparse.Namespace) -> int:
         raise ConfigError("give one of --alerts FILE, --alerts-topic TOPIC, --prometheus URL")
     if args.alerts_topic and not args.alerts and not args.bootstrap_servers:
         raise ConfigError("--bootstrap-servers: required with --alerts-topic")
-    card, alerts = score_run(
-        entries,
-        alerts=args.alerts,
-        alerts_topic=args.alerts_topic,
-        prometheus=args.prometheus,
-        bootstrap_servers=args.bootstrap_servers,
-        experiment=args.experiment,
-        faults=args.fault,
-        max_delay=args.max_delay,
-        early=args.early,
-        warmup=args.warmup,
-        run_start=args.run_start,
-        run_end=args.run_end,
-        step=args.step,
-    )
+    options = {name: getattr(args, name) for name in SCORE_RUN_OPTIONS}
+    card, alerts = score_run(entries, faults=args.fault, **options)
     print(card.table())
     if args.json:
         save_scorecard(card, args.json)

@@ -9,6 +9,7 @@ a parameter holding models of its own (drift's ``features``) lists theirs beneat
 
 from __future__ import annotations
 
+import re
 from typing import Any, get_args
 
 from pydantic import BaseModel
@@ -21,6 +22,7 @@ from streamchaos.units import parse_duration
 COMMON = set(FaultConfig.model_fields)
 
 
+_MODULE_PATH = re.compile(r"\b[a-z_]\w*(?:\.[a-z_]\w*)*\.(?=[A-Z])")
 README_BEGIN = "<!-- written by streamchaos faults --markdown: begin -->"
 README_END = "<!-- written by streamchaos faults --markdown: end -->"
 
@@ -81,8 +83,7 @@ def _kind(field: Any) -> str:
     text = str(field.annotation).replace("typing.", "")
     if "parse_duration" in text:
         return "duration | None"
-    for module in ("streamchaos.schedule.", "streamchaos.faults.drift."):
-        text = text.replace(module, "")
+    text = _MODULE_PATH.sub("", text)  # streamchaos.schedule.Shape -> Shape
     return text.replace("<class '", "").replace("'>", "")
 
 

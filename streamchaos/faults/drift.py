@@ -14,8 +14,9 @@ so a record drifts the same way alone or in any batch. Numeric-only drift on fla
 records rewrites the fields in the Avro bytes (``codec.patch.Spans``) instead of a full
 decode and encode; once the warm-up is over, such a batch is one (records × features)
 array with the same operations per value, or one addition per value when every feature
-only shifts by an absolute amount (``_drift_patched``). The rows and their checks are
-``faults.drift_rows``, the column math ``faults.drift_columns``.
+only shifts by an absolute amount (``_drift_patched``). A feature's settings are
+``faults.drift_features``, the rows and their checks ``faults.drift_rows``, the column
+math ``faults.drift_columns``.
 
 >>> cfg = DriftConfig(features={"amount": {"shift": 5}})
 >>> cfg.features["amount"].shift
@@ -24,13 +25,12 @@ only shifts by an absolute amount (``_drift_patched``). The rows and their check
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from operator import ne
 from typing import Any, ClassVar, Literal, cast
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field
 
 from streamchaos.codec import mutate
 from streamchaos.codec.avro import AvroCodec
@@ -38,6 +38,7 @@ from streamchaos.codec.patch import Layouts
 from streamchaos.faults.actions import Action
 from streamchaos.faults.base import FaultConfig, InPlaceFault, Revalued, RunningStats
 from streamchaos.faults.drift_columns import compute, moved_rows
+from streamchaos.faults.drift_features import FeatureDrift
 from streamchaos.faults.drift_rows import (
     KEEP,
     Patched,
@@ -50,44 +51,6 @@ from streamchaos.faults.drift_rows import (
 )
 from streamchaos.faults.picks import Picks
 from streamchaos.selection import first_bits_array
-
-
-class FeatureDrift(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    shift: float | None = Field(default=None, description="mean shift (absolute or in σ)")
-    unit: Literal["absolute", "sigma"] = "absolute"
-    scale: float | None = Field(default=None, gt=0, description="spread × this about the mean")
-    noise: float | None = Field(default=None, ge=0, description="σ of added Gaussian noise")
-    remap: dict[str, str] | None = Field(default=None, description="category a → b")
-    p: float = Field(default=1.0, ge=0, le=1, description="remap probability")
-    new_category: str | None = Field(default=None, description="an unseen category")
-    rate: float = Field(default=0.1, ge=0, le=1, description="new_category rate")
-    mix: dict[str, float] | None = Field(default=None, description="target frequencies")
-    null_rate: float | None = Field(default=None, ge=0, le=1, description="share set to null")
-
-    @model_validator(mode="after")
-    def _one_op(self) -> FeatureDrift:
-        ops = (
-            self.shift,
-            self.scale,
-            self.noise,
-            self.remap,
-            self.new_category,
-            self.mix,
-            self.null_rate,
-        )
-        if all(op is None for op in ops):
-            raise ValueError(
-                "give at least one of shift, scale, noise, remap, new_category, mix, null_rate"
-            )
-        if self.mix is not None and not math.isclose(sum(self.mix.values()), 1.0, abs_tol=1e-6):
-            raise ValueError("mix frequencies must sum to 1")
-        return self
-
-    @property
-    def numeric(self) -> bool:
-        return any(op is not None for op in (self.shift, self.scale, self.noise))
 
 
 class DriftConfig(FaultConfig):

@@ -12,16 +12,14 @@ from __future__ import annotations
 import bisect
 import math
 from itertools import accumulate
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from streamchaos.faults.base import RunningStats
+from streamchaos.faults.drift_features import FeatureDrift
 from streamchaos.faults.drift_rows import KEEP
 from streamchaos.selection import keyed_uniforms, splitmix
-
-if TYPE_CHECKING:
-    from streamchaos.faults.drift import FeatureDrift
 
 
 def compute(

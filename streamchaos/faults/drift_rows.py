@@ -14,15 +14,13 @@ import struct
 import sys
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any, cast
 
 from streamchaos.codec import mutate
 from streamchaos.codec.patch import Spans
 from streamchaos.errors import FieldError
 from streamchaos.faults.base import Revalued
-
-if TYPE_CHECKING:
-    from streamchaos.faults.drift import FeatureDrift
+from streamchaos.faults.drift_features import FeatureDrift
 
 KEEP = object()  # a feature's new value when it stays as it is
 _FLOAT_MAX = sys.float_info.max
