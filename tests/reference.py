@@ -110,7 +110,11 @@ class Reference:
         """Schedules move on; what holding faults release now goes through the faults
         after theirs, then to the shadow."""
         for stage in self.stages:
-            stage.intensity = stage.config.schedule.intensity(now)
+            intensity = stage.config.schedule.intensity(now)
+            if intensity > 0 >= stage.intensity:  # an episode starts
+                for inst in stage.instances.values():
+                    inst.episode_started()
+            stage.intensity = intensity
         for k, stage in enumerate(self.stages):
             for inst in list(stage.instances.values()):
                 if isinstance(inst, HoldingFault):
@@ -127,7 +131,7 @@ class Reference:
         for stage in self.stages:
             for inst in stage.instances.values():
                 if isinstance(inst, HoldingFault):
-                    self._emit_all([r.resume() for r in inst.drain()], now)
+                    self._emit_all([r.resume() for r in inst.drain(now)], now)
 
     def _through(self, stages: list[RefStage], item: Item, now: float) -> list[Item]:
         items = [item]

@@ -246,7 +246,7 @@ class Forwarder:
         for state, pipeline in self.pipelines:
             parts = None if tps is None else [p for t, p in tps if t == state.name]
             if parts != []:
-                total += self.emit(state, pipeline.drain(parts), now)
+                total += self.emit(state, pipeline.drain(now, parts), now)
         return total
 
     def held_floor(self, tp: TP) -> int | None:

@@ -64,6 +64,8 @@ class Pipeline:
             if (new > 0) != (stage.intensity > 0):
                 if new > 0:
                     stage.seen = stage.injected = 0
+                    for inst in stage.instances.values():
+                        inst.episode_started()
                 kind = "episode_start" if new > 0 else "episode_end"
                 events.append(EpisodeEvent(stage, kind, now))
             stage.set_intensity(new)
@@ -173,15 +175,17 @@ class Pipeline:
             self._stage(stage, partition, cells, now, dropped, decodes)
         return [item for key in sorted(cells) for item in cells[key]]
 
-    def drain(self, partitions: Iterable[int] | None = None) -> dict[int, list[Item]]:
-        """Everything held for these partitions (all when None), in stage order."""
+    def drain(self, now: float, partitions: Iterable[int] | None = None) -> dict[int, list[Item]]:
+        """Everything held for these partitions (all when None), released at ``now`` as it
+        is (not through the later stages: a shutdown or a pause passes records on), in
+        stage order."""
         out: dict[int, list[Item]] = {}
         for stage in self.stages:
             if not stage.holds:
                 continue
             for part in list(stage.instances) if partitions is None else list(partitions):
                 inst = stage.holding(part)
-                released = inst.drain() if inst is not None else []
+                released = inst.drain(now) if inst is not None else []
                 if released:
                     out.setdefault(part, []).extend(r.resume() for r in released)
         return out

@@ -3,7 +3,7 @@
 Required: ``act(picks, now)`` → one typed action per picked record (``faults.actions``).
 Capabilities, which the engine checks once per stage by type:
 - ``HoldingFault`` keeps items (``Hold``) and gives them back from ``due(now)`` and
-  ``drain()``; the partition's commit point stays behind ``oldest_held()``;
+  ``drain(now)``; the partition's commit point stays behind ``oldest_held()``;
 - ``ObservingFault`` sees every record of the batch, picked or not (``scan``).
 The bridge owns the clock and passes ``now`` (seconds since the experiment's start), so
 tests drive faults with a fake clock. One instance per (fault, source partition).
@@ -59,6 +59,11 @@ class Fault(ABC):
     def act(self, picks: Picks, now: float) -> Sequence[Action]:
         """One action per picked record, in order."""
 
+    def episode_started(self) -> None:
+        """An episode of this fault starts (the schedule's intensity leaves 0): what
+        belongs to one episode starts over. Held records and warm-up statistics stay."""
+        return None  # optional hook: most faults keep nothing per episode
+
     def injection(self, effect: str, note: Any = None, describe: Describe = _as_is) -> Injection:
         """What this fault did; ``note`` becomes the ledger detail through ``describe``
         (by default the note is the detail)."""
@@ -76,8 +81,9 @@ class HoldingFault(Fault):
         """What to release at ``now``."""
 
     @abstractmethod
-    def drain(self) -> list[Release]:
-        """Everything held (shutdown, revocation, pause), in release order."""
+    def drain(self, now: float) -> list[Release]:
+        """Everything held, released at ``now`` (shutdown, revocation, pause), in
+        release order."""
 
     @abstractmethod
     def held(self) -> int: ...
@@ -113,7 +119,7 @@ class BufferedFault(HoldingFault):
     def due(self, now: float) -> list[Release]:
         return self._held.pop_due(now)
 
-    def drain(self) -> list[Release]:
+    def drain(self, now: float) -> list[Release]:
         return self._held.drain()
 
     def held(self) -> int:

@@ -101,6 +101,9 @@ class Corrupt(InPlaceFault):
         self._stats: dict[str, RunningStats] = {}
         self.value_only = bool(self.config.fields)  # all but a skew of the record time
 
+    def episode_started(self) -> None:
+        self._stuck.clear()  # each episode freezes the first value it sees
+
     def change(self, picks: Picks, i: int, now: float) -> Action | None:
         cfg = self.config
         if not cfg.fields:  # timestamp_skew of the record time

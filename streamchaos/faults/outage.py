@@ -76,8 +76,8 @@ class Outage(HoldingFault):
             detail["released_early"] = True
         return [Release(item, self.injection("modify", dict(detail))) for item in out]
 
-    def drain(self) -> list[Release]:
-        return self._release(self._started) if self._backlog else []
+    def drain(self, now: float) -> list[Release]:
+        return self._release(now) if self._backlog else []
 
     def held(self) -> int:
         return len(self._backlog)

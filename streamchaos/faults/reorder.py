@@ -75,8 +75,8 @@ class Reorder(HoldingFault):
             for position, j in enumerate(order)
         ]
 
-    def drain(self) -> list[Release]:
-        return self._release(self._since) if self._buffer else []
+    def drain(self, now: float) -> list[Release]:
+        return self._release(now) if self._buffer else []
 
     def held(self) -> int:
         return len(self._buffer)

@@ -81,3 +81,29 @@ def test_a_long_changed_to_an_int_it_cannot_hold_is_refused(errors):
     assert em.record is source and [e[1] for e in errors] == ["out_of_range"]
     [em] = apply(fault, [rec(count=5)], 0.0)
     assert em.injections and errors == [errors[0]]
+
+
+def test_stuck_freezes_the_first_value_of_each_episode():
+    """With a recurring schedule, episode 2 freezes its own first value, not episode 1's."""
+    from streamchaos.codec import JsonCodec
+    from streamchaos.config import config_from_dict
+    from streamchaos.engine import Pipeline
+    from streamchaos.faults.base import FaultContext
+    from tests.fakes import message
+
+    fault = {"type": "corrupt", "mode": "stuck", "fields": ["amount"], "fraction": 1.0}
+    fault["schedule"] = {"start": 0, "every": 10, "on": 1}
+    route = {"source": "src", "shadow": "src.shadow", "format": "json", "faults": [fault]}
+    cfg = config_from_dict({"experiment": "e", "routes": [route]}, env={})
+    codec = JsonCodec()
+    pipeline = Pipeline("src", cfg.routes[0].faults, 7, FaultContext(codec, "src", "src.shadow"))
+
+    def stuck_at(offset, amount, now):
+        pipeline.tick(now)
+        record = Record("src", 0, offset, b"k", codec.encode({"amount": amount}, None, None))
+        [item] = pipeline.plan(0, [message(record)], 0, 1, now).outputs[0]
+        return codec.decode(item.value).value["amount"]
+
+    assert [stuck_at(0, 1.0, 0.1), stuck_at(1, 2.0, 0.5)] == [1.0, 1.0]
+    assert pipeline.tick(5.0)[0].kind == "episode_end"
+    assert [stuck_at(2, 7.0, 10.1), stuck_at(3, 8.0, 10.5)] == [7.0, 7.0]

@@ -293,7 +293,7 @@ def test_draws_depend_on_the_record_not_on_what_came_before():
         eng = engine(cfg)
         eng.tick(0)
         process(eng, [rec(i) for i in range(first, 40)], 0.0)
-        drained = eng.drain()[0]
+        drained = eng.drain(0.0)[0]
         return {item.record.offset: item.injections[0].detail["delay_ms"] for item in drained}
 
     full, resumed = delays(0), delays(6)
@@ -336,3 +336,20 @@ def test_first_bits_are_what_a_seeded_record_random_draws_first():
     seeds = [0, 1, 7, 2**63 + 5, 2**64 - 1]
     for seed, key in zip(seeds, first_bits_array(seeds).tolist(), strict=True):
         assert key == RecordRandom(seed).getrandbits(64)
+
+
+@pytest.mark.parametrize(
+    "cfg",
+    [
+        {"type": "reorder", "fraction": 1.0, "window": 10, "max_wait": "1h"},
+        {"type": "outage", "schedule": {"start": 0, "duration": "1h"}},
+    ],
+    ids=["reorder", "outage"],
+)
+def test_a_drain_ledgers_how_long_records_were_really_held(cfg):
+    """A shutdown at t=5 releases what was held since t=1: held 4 s, not 0."""
+    eng = engine(cfg)
+    eng.tick(1.0)
+    assert process(eng, [rec(i) for i in range(3)], 1.0) == [[], [], []]
+    drained = eng.drain(5.0)[0]
+    assert [item.injections[0].detail["held_ms"] for item in drained] == [4000.0] * 3

@@ -69,7 +69,7 @@ def drive(engine, chunks, one_by_one=False):
                 out += plan.outputs.get(i, [Item(record)])
                 out += [item for item in plan.dropped if item.record.offset == record.offset]
     held = sum(engine.held(s) for s in engine.stages)
-    drained = [item for items in engine.drain().values() for item in items]
+    drained = [item for items in engine.drain(chunks[-1][1] + 1.0).values() for item in items]
     assert len(drained) == held  # drain() gives back every held record
     assert sum(engine.held(s) for s in engine.stages) == 0
     return out + drained
