@@ -62,17 +62,45 @@ class SecuritySettings(Strict):
     ssl_key_location: Path | None = None
     ssl_key_password: SecretRef | None = None
 
+    @property
+    def uses_sasl(self) -> bool:
+        return self.protocol.startswith("SASL")
+
+    @property
+    def uses_ssl(self) -> bool:
+        return self.protocol.endswith("SSL")
+
     @model_validator(mode="after")
-    def _sasl(self) -> SecuritySettings:
-        if self.protocol.startswith("SASL"):
-            missing = [
-                n
-                for n in ("sasl_mechanism", "sasl_username", "sasl_password")
-                if getattr(self, n) is None
-            ]
+    def _fields_match_the_protocol(self) -> SecuritySettings:
+        """A SASL or SSL setting the protocol would not use is an error, not a silent
+        plaintext connection; a SASL protocol needs all three SASL settings."""
+        for name in SASL_FIELDS + SSL_FIELDS:
+            needs = "SASL_PLAINTEXT or SASL_SSL" if name in SASL_FIELDS else "SSL or SASL_SSL"
+            used = self.uses_sasl if name in SASL_FIELDS else self.uses_ssl
+            if getattr(self, name) is not None and not used:
+                raise ValueError(
+                    f"{name}: protocol {self.protocol} does not use it (needs protocol {needs})"
+                )
+        if self.uses_sasl:
+            missing = [n for n in SASL_FIELDS if getattr(self, n) is None]
             if missing:
                 raise ValueError(f"{missing[0]}: required with protocol {self.protocol}")
         return self
+
+
+SASL_FIELDS = ("sasl_mechanism", "sasl_username", "sasl_password")
+SSL_FIELDS = (
+    "ssl_ca_location",
+    "ssl_certificate_location",
+    "ssl_key_location",
+    "ssl_key_password",
+)
+# librdkafka properties that kafka.security sets: not to be given again, differently
+MANAGED = {
+    "security.protocol",
+    "sasl.mechanisms",  # librdkafka's other name for sasl.mechanism
+    *(n.replace("_", ".") for n in SASL_FIELDS + SSL_FIELDS),
+}
 
 
 SECRET_KEYS = ("password", "secret", "jaas", "key.pem", "private.key")
@@ -116,6 +144,29 @@ class KafkaSettings(Strict):
                     raise ValueError(
                         f"{section}.{key}: secrets come from the environment or a file, "
                         "not the YAML: use kafka.security (e.g. sasl_password: {env: NAME})"
+                    )
+        return self
+
+    @model_validator(mode="after")
+    def _no_security_contradiction(self) -> KafkaSettings:
+        """``sasl.*``/``ssl.*`` client properties only with a protocol that uses them, and
+        none that ``security`` sets: a client must never connect weaker than it says."""
+        sec = self.security
+        for section in ("consumer", "producer"):
+            for key in getattr(self, section):
+                where = f"{section}.{key}"
+                if key in MANAGED:
+                    field = key.replace(".", "_").replace("security_", "")
+                    raise ValueError(f"{where}: set it as kafka.security.{field}")
+                if key.startswith("sasl.") and not sec.uses_sasl:
+                    raise ValueError(
+                        f"{where}: security.protocol {sec.protocol} does not use SASL "
+                        "(SASL_PLAINTEXT or SASL_SSL does)"
+                    )
+                if key.startswith("ssl.") and not sec.uses_ssl:
+                    raise ValueError(
+                        f"{where}: security.protocol {sec.protocol} does not use SSL "
+                        "(SSL or SASL_SSL does)"
                     )
         return self
 
