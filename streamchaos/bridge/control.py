@@ -11,8 +11,9 @@ from confluent_kafka import KafkaError, KafkaException, TopicPartition
 
 from streamchaos.bridge.checkpoint import TP
 from streamchaos.bridge.health import Health
-from streamchaos.errors import BridgeError
+from streamchaos.errors import BridgeError, ConfigError
 from streamchaos.httpserver import ControlServer
+from streamchaos.logs import Repeats
 
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
@@ -44,6 +45,7 @@ class Control(ABC):
         self._assigned_event = threading.Event()
         self._stop = threading.Event()
         self._paused = threading.Event()
+        self.repeats = Repeats(log)  # client errors: one line per kind per 30 s
         self._server: ControlServer | None = None
         self._fatal: str | None = None  # why the loop must stop (set from client callbacks)
 
@@ -137,7 +139,11 @@ class Control(ABC):
         """/metrics, the probes and the kill switch on the metrics port."""
         if not cfg.metrics.enabled or self.health is None:
             return
-        self._server = ControlServer(self.registry, cfg.metrics.bind, cfg.metrics.port)
+        secret = cfg.control.token
+        token = None if secret is None else secret.resolve("control.token").get_secret_value()
+        if token == "":
+            raise ConfigError("control.token: the secret is empty")
+        self._server = ControlServer(self.registry, cfg.metrics.bind, cfg.metrics.port, token)
         self._server.add("GET", "/healthz", self.health.healthz)
         self._server.add("GET", "/readyz", self.health.readyz)
         self._server.add("POST", "/pause", self._http(self.pause, "paused"))
@@ -183,13 +189,13 @@ class Control(ABC):
         elif err.code() in _AUTH_ERRORS:
             self._fatal = f"Kafka authentication failed: {err.str()}"
         else:
-            log.warning("kafka: %s", err.str())
+            self.repeats.warning(f"kafka {err.name()}", f"kafka: {err.str()}")
 
     def _consume_error(self, err: KafkaError) -> None:
         if err.fatal():
             self._fatal = f"fatal consumer error: {err.str()}"
         else:
-            log.warning("consume: %s", err.str())
+            self.repeats.warning(f"consume {err.name()}", f"consume: {err.str()}")
 
 
 _AUTH_ERRORS = {

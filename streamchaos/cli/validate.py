@@ -22,6 +22,8 @@ def command(args: argparse.Namespace) -> int:
     cfg = load_config(args.config)
     security_conf(cfg)  # secrets must resolve (their values are never printed)
     registry_conf(cfg)
+    if cfg.control.token is not None:
+        cfg.control.token.resolve("control.token")
     print(
         f"{args.config}: ok — experiment {cfg.experiment!r}, {len(cfg.routes)} route(s): "
         + ", ".join(f"{r.source} -> {r.shadow}" for r in cfg.routes)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, model_validator
 
-from streamchaos.config.clients import KafkaSettings, SchemaRegistrySettings, Strict
+from streamchaos.config.clients import KafkaSettings, SchemaRegistrySettings, SecretRef, Strict
 from streamchaos.faults.registry import VALUE_FAULTS, FaultSpec
 from streamchaos.lineage import LINEAGE_HEADER
 from streamchaos.units import Duration
@@ -66,6 +67,25 @@ class MetricsSettings(Strict):
     bind: str = "127.0.0.1"
     port: int = Field(default=9464, ge=0, le=65535)
 
+    @property
+    def loopback(self) -> bool:
+        """Only this host can reach the port."""
+        if self.bind == "localhost":
+            return True
+        try:
+            return ipaddress.ip_address(self.bind).is_loopback
+        except ValueError:  # a host name: it may resolve anywhere
+            return False
+
+
+class ControlSettings(Strict):
+    """Who may change a running experiment over HTTP (``POST /pause``, ``/resume``)."""
+
+    token: SecretRef | None = Field(
+        default=None,
+        description="bearer token the POST endpoints require (needed off loopback)",
+    )
+
 
 class SafetySettings(Strict):
     shadow_suffix: str = Field(default=".shadow", min_length=1)
@@ -98,12 +118,24 @@ class Config(Strict):
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
     safety: SafetySettings = Field(default_factory=SafetySettings)
     bridge: BridgeSettings = Field(default_factory=BridgeSettings)
+    control: ControlSettings = Field(default_factory=ControlSettings)
 
     @model_validator(mode="after")
     def _shadow_only(self) -> Config:
         problems = shadow_only_problems(self)
         if problems:
             raise ValueError("\n".join(problems))
+        return self
+
+    @model_validator(mode="after")
+    def _control_is_authenticated_off_loopback(self) -> Config:
+        metrics = self.metrics
+        if metrics.enabled and not metrics.loopback and self.control.token is None:
+            raise ValueError(
+                f"control.token: required with metrics.bind {metrics.bind} (not loopback): "
+                "anyone who reaches the port could pause or resume the experiment "
+                "(give control.token: {env: NAME} or {file: PATH})"
+            )
         return self
 
     @property
