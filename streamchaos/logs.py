@@ -1,4 +1,5 @@
-"""Logging setup: plain lines for people, JSON lines for log pipelines (``--log-format``)."""
+"""Logging setup: plain lines for people, JSON lines for log pipelines (``--log-format``);
+``Repeats`` keeps a recurring client error to one line per interval."""
 
 from __future__ import annotations
 
@@ -6,6 +7,10 @@ import json
 import logging
 import sys
 import time
+from collections.abc import Callable
+
+# libraries that log a line per HTTP request at INFO (the registry client): DEBUG only
+QUIET_LIBRARIES = ("httpx", "httpcore", "urllib3")
 
 
 class JsonFormatter(logging.Formatter):
@@ -31,3 +36,39 @@ def setup(level: int, fmt: str = "text") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    for name in QUIET_LIBRARIES:
+        logging.getLogger(name).setLevel(level if level <= logging.DEBUG else logging.WARNING)
+
+
+class Repeats:
+    """A message that keeps coming (librdkafka reports every failed connect while a
+    broker is down, ~100 a second) is logged the first time; within ``interval`` seconds
+    the ones like it (same ``key``) are counted, and the next one after it is logged with
+    the count. ``flush`` logs what is still counted (at shutdown)."""
+
+    def __init__(
+        self,
+        logger: logging.Logger,
+        interval: float = 30.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.logger, self.interval, self.clock = logger, interval, clock
+        self._since: dict[str, tuple[float, int]] = {}  # key -> (last logged, repeats)
+
+    def warning(self, key: str, message: str) -> None:
+        now = self.clock()
+        last = self._since.get(key)
+        if last is not None and now - last[0] < self.interval:
+            self._since[key] = (last[0], last[1] + 1)
+            return
+        if last is not None and last[1]:
+            message += f" (and {last[1]} more like it in the last {now - last[0]:.0f} s)"
+        self.logger.warning("%s", message)
+        self._since[key] = (now, 0)
+
+    def flush(self) -> None:
+        now = self.clock()
+        for key, (since, count) in self._since.items():
+            if count:
+                self.logger.warning("%s: %d more in the last %.0f s", key, count, now - since)
+                self._since[key] = (now, 0)

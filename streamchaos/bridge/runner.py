@@ -209,6 +209,7 @@ class Bridge(Control):
         if self.ledger is not None:
             self.ledger.close()
         self.stop_control()
+        self.repeats.flush()
         return self._summary(code)
 
     def _summary(self, code: int) -> int:
