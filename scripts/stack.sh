@@ -17,6 +17,8 @@
 #   SR_MANAGEMENT_PORT     registry's Quarkus management port           [SR_PORT+1000]
 #   STACK_REGISTRY         1 = also run the registry, 0 = Kafka only     [1]
 #   STACK_TIMEOUT          seconds to wait for each service to be ready  [120]
+#   STACK_KEEP_DATA        1 = keep the broker's data from the last `up` (a
+#                          restart: topics and offsets survive), 0 = fresh [0]
 #   STACK_SKIP_PORT_CHECK  1 = skip the "port already in use" pre-check
 #                          (only to exercise the fail-fast path)        [0]
 #   KAFKA_JAVA             java binary for Kafka (Java 17+)             [java on PATH]
@@ -450,7 +452,9 @@ start_kafka() {
   local libs="$STACK_CACHE/kafka/libs" data="$STACK_DIR/kafka-data"
   local props="$STACK_DIR/server.properties" logf="$STACK_DIR/kafka.log"
 
-  rm -rf "$data"
+  if [[ "${STACK_KEEP_DATA:-0}" != 1 ]]; then
+    rm -rf "$data"
+  fi
   mkdir -p "$data"
   sed -e "s|@KAFKA_PORT@|$KAFKA_PORT|g" \
     -e "s|@KAFKA_SASL_PORT@|$KAFKA_SASL_PORT|g" \
@@ -463,7 +467,9 @@ start_kafka() {
 
   local cluster_id
   cluster_id="$(new_cluster_id)"
-  if ! "$KAFKA_JAVA" "${KAFKA_JVM_OPTS[@]}" -Dlog4j2.configurationFile="$SUPPORT_DIR/log4j2.properties" \
+  if [[ -f "$data/meta.properties" ]]; then # kept (STACK_KEEP_DATA=1): already formatted
+    :
+  elif ! "$KAFKA_JAVA" "${KAFKA_JVM_OPTS[@]}" -Dlog4j2.configurationFile="$SUPPORT_DIR/log4j2.properties" \
     -cp "$libs/*" kafka.tools.StorageTool format \
     --cluster-id "$cluster_id" --config "$props" --ignore-formatted >>"$logf" 2>&1; then
     fail_with_log kafka "$logf" "formatting Kafka storage failed"

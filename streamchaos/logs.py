@@ -53,22 +53,43 @@ class Repeats:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.logger, self.interval, self.clock = logger, interval, clock
-        self._since: dict[str, tuple[float, int]] = {}  # key -> (last logged, repeats)
+        self._since: dict[str, tuple[float, int, int, str]] = {}  # key -> last logged at,
+        # how many came since, at which level, the latest of them
 
     def warning(self, key: str, message: str) -> None:
+        self.log(logging.WARNING, key, message)
+
+    def log(self, level: int, key: str, message: str) -> None:
         now = self.clock()
         last = self._since.get(key)
         if last is not None and now - last[0] < self.interval:
-            self._since[key] = (last[0], last[1] + 1)
+            self._since[key] = (last[0], last[1] + 1, max(level, last[2]), message)
             return
         if last is not None and last[1]:
             message += f" (and {last[1]} more like it in the last {now - last[0]:.0f} s)"
-        self.logger.warning("%s", message)
-        self._since[key] = (now, 0)
+        self.logger.log(level, "%s", message)
+        self._since[key] = (now, 0, level, message)
 
     def flush(self) -> None:
+        """What is still counted, each with the latest of its kind (at shutdown)."""
         now = self.clock()
-        for key, (since, count) in self._since.items():
+        for key, (since, count, level, message) in self._since.items():
             if count:
-                self.logger.warning("%s: %d more in the last %.0f s", key, count, now - since)
-                self._since[key] = (now, 0)
+                self.logger.log(
+                    level, "%s (%d like it in the last %.0f s)", message, count, now - since
+                )
+                self._since[key] = (now, 0, level, message)
+
+
+class ClientLog:
+    """librdkafka's own log lines (a client's ``logger``), through ``Repeats`` by
+    facility: a client reconnecting to a broker that is down logs a ``FAIL`` line a second,
+    each of the bridge's three clients alike."""
+
+    def __init__(self, repeats: Repeats) -> None:
+        self.repeats = repeats
+
+    def log(self, level: int, msg: str, *args: object) -> None:
+        """What confluent-kafka calls: ``log(level, "%s [%s] %s", facility, client, text)``."""
+        facility = str(args[0]) if args else ""
+        self.repeats.log(level, f"librdkafka {facility}", "kafka: " + (msg % args if args else msg))

@@ -13,7 +13,7 @@ from streamchaos.bridge.checkpoint import TP
 from streamchaos.bridge.health import Health
 from streamchaos.errors import BridgeError, ConfigError
 from streamchaos.httpserver import ControlServer
-from streamchaos.logs import Repeats
+from streamchaos.logs import ClientLog, Repeats
 
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
@@ -46,6 +46,8 @@ class Control(ABC):
         self._stop = threading.Event()
         self._paused = threading.Event()
         self.repeats = Repeats(log)  # client errors: one line per kind per 30 s
+        # what every Kafka client of the bridge is given: errors and logs come back here
+        self.callbacks = {"error_cb": self._client_error, "logger": ClientLog(self.repeats)}
         self._server: ControlServer | None = None
         self._fatal: str | None = None  # why the loop must stop (set from client callbacks)
 

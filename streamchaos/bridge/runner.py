@@ -89,7 +89,7 @@ class Bridge(Control):
 
     def _open(self) -> None:
         cfg = self.cfg
-        admin = AdminClient(admin_conf(cfg) | {"error_cb": self._client_error})
+        admin = AdminClient(admin_conf(cfg) | self.callbacks)
         self.health = Health(admin, lambda: len(self.assigned))
         shadows = prepare_shadows(admin, cfg, fatal=lambda: self._fatal)
         if cfg.ledger.topic:
@@ -98,7 +98,7 @@ class Bridge(Control):
         self._routes = route_states(cfg, shadows, registry, self.metrics)
         if registry is not None:
             preload_schemas(registry, cfg.routes, cfg.schema_registry.timeout)
-        self._producer = Producer(producer_conf(cfg) | {"error_cb": self._client_error})
+        self._producer = Producer(producer_conf(cfg) | self.callbacks)
         self._t0 = self.clock()
         self.ledger = Ledger(
             cfg.experiment, cfg.ledger.path, cfg.ledger.topic, self._producer, keep=self.keep_ledger
@@ -110,7 +110,7 @@ class Bridge(Control):
         self._fwd = Forwarder(cfg, self._producer, self.tracker, self.journal, self._routes)
         self._fwd.on_consume_error = self._consume_error
         self.tracker.held_floor = self._fwd.held_floor
-        self._consumer = Consumer(consumer_conf(cfg) | {"error_cb": self._client_error})
+        self._consumer = Consumer(consumer_conf(cfg) | self.callbacks)
         serve = lambda: self._producer.poll(0)  # noqa: E731 - the reports that came
         self._checkpoint = Checkpoint(
             self.tracker, self._consumer, serve, self._flush, self.ledger.flush
