@@ -23,6 +23,7 @@ from streamchaos.bridge.gc_tuning import fewer_collections
 from streamchaos.bridge.health import Health
 from streamchaos.bridge.journal import Journal
 from streamchaos.bridge.setup import RouteState, preload_schemas, registry_of, route_states
+from streamchaos.bridge.status import Status
 from streamchaos.bridge.topics import prepare_ledger_topic, prepare_shadows
 from streamchaos.config import Config
 from streamchaos.errors import BridgeError
@@ -52,6 +53,7 @@ class Bridge(Control):
         self.tune_gc = tune_gc
         self.registry = registry if registry is not None else CollectorRegistry()
         self.metrics = Metrics(self.registry, cfg)
+        self.status = Status(self.registry, cfg.bridge.status_interval, now=0.0)
         self.tracker = OffsetTracker()
         self.tracker.on_complete = self._batch_complete
         self.assigned: set[TP] = set()
@@ -151,6 +153,8 @@ class Bridge(Control):
                 journal.settle()
                 for state, pipeline in fwd.pipelines:
                     journal.gauges(state.name, pipeline)
+                if self.status.due(now):
+                    log.info("%s", self.status.line(now, paused))
                 next_commit = self.now() + interval
             if not self.ever_assigned:  # a group join is not idleness (up to a minute)
                 last_input = max(last_input, min(now, ASSIGN_GRACE))
@@ -223,14 +227,8 @@ class Bridge(Control):
         if self.ledger is not None and self.ledger.failed:
             log.error("%d episode lines did not reach the ledger topic", self.ledger.failed)
             code = 1
-        for s in self._routes.values():
-            log.info(
-                "route %s: consumed=%d produced=%d failed=%d",
-                s.name,
-                s.consumed,
-                s.produced,
-                s.failed,
-            )
+        for line in self.status.summary():  # totals per route and per fault
+            log.info("%s", line)
         return code
 
     def _flush(self) -> int:

@@ -103,6 +103,9 @@ class BridgeSettings(Strict):
     poll_timeout: Duration = 0.005
     commit_interval: Duration = 1.0
     shutdown_timeout: Duration = 30.0
+    status_interval: Duration = Field(
+        default=30.0, ge=0, description="time between status lines in the log; 0: none"
+    )
 
 
 class Config(Strict):

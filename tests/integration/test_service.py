@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import subprocess
 import urllib.error
 import urllib.request
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +24,10 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_bridge_in_a_thread_start_assigned_inject_stop_loses_nothing(
-    kafka_bootstrap, topic_factory, chaos_bridge, tmp_path
+    kafka_bootstrap, topic_factory, chaos_bridge, tmp_path, caplog
 ):
+    """Also: the status lines and the final summary count what the ledger holds."""
+    caplog.set_level(logging.INFO, logger="streamchaos.bridge.runner")
     source = topic_factory(partitions=2)
     shadow = topic_factory(partitions=2, suffix=".shadow")
     ledger = tmp_path / "ledger.jsonl"
@@ -41,6 +45,7 @@ def test_bridge_in_a_thread_start_assigned_inject_stop_loses_nothing(
                 }
             ],
             "ledger": {"path": str(ledger)},
+            "bridge": {"status_interval": 0.2},
         }
     )
     assert bridge.assigned == {(source, 0), (source, 1)}
@@ -58,6 +63,16 @@ def test_bridge_in_a_thread_start_assigned_inject_stop_loses_nothing(
     kinds = {e["type"] for e in bridge.ledger_entries if e["kind"] == "injection"}
     assert kinds == {"delay", "drop", "duplicate"}
     assert audit(kafka_bootstrap, source, shadow, ledger).ok
+    lines = [r.getMessage() for r in caplog.records]
+    ledgered = Counter(e["fault"] for e in bridge.ledger_entries if e["kind"] == "injection")
+    for fault, count in ledgered.items():
+        assert f"fault {fault} on {source}: injections={count}" in lines
+    produced = 2000 + ledgered["duplicate"] - ledgered["drop"]  # one copy each, dropped
+    assert f"route {source}: consumed=2000 produced={produced} failed=0" in lines
+    status = [line for line in lines if line.startswith("status: ")]
+    assert status, "no status line in a run of several status intervals"
+    plus = sum(int(line.split("injections +")[1].split()[0]) for line in status)
+    assert plus <= sum(ledgered.values())  # what landed before the last line, no more
 
 
 @pytest.fixture
