@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from streamchaos.config import Config
+from streamchaos.config.clients import Scalar, SecuritySettings
 
 CONSUMER_DEFAULTS: dict[str, Any] = {
     "enable.auto.commit": False,
@@ -35,15 +36,19 @@ PRODUCER_FIXED: dict[str, Any] = {"enable.idempotence": True, "delivery.report.o
 
 
 def security_conf(cfg: Config) -> dict[str, Any]:
+    """librdkafka security properties of the source cluster, secrets resolved."""
+    return _security(cfg.kafka.security, "kafka.security")
+
+
+def _security(sec: SecuritySettings, where: str) -> dict[str, Any]:
     """librdkafka security properties, secrets resolved from the environment or files."""
-    sec = cfg.kafka.security
     conf: dict[str, Any] = {"security.protocol": sec.protocol}
     if sec.protocol.startswith("SASL"):
         assert sec.sasl_password is not None
         conf["sasl.mechanism"] = sec.sasl_mechanism
         conf["sasl.username"] = sec.sasl_username
         conf["sasl.password"] = sec.sasl_password.resolve(
-            "kafka.security.sasl_password"
+            f"{where}.sasl_password"
         ).get_secret_value()
     for name in ("ssl_ca_location", "ssl_certificate_location", "ssl_key_location"):
         value = getattr(sec, name)
@@ -51,9 +56,20 @@ def security_conf(cfg: Config) -> dict[str, Any]:
             conf[name.replace("_", ".")] = str(value)
     if sec.ssl_key_password is not None:
         conf["ssl.key.password"] = sec.ssl_key_password.resolve(
-            "kafka.security.ssl_key_password"
+            f"{where}.ssl_key_password"
         ).get_secret_value()
     return conf
+
+
+def _shadow_cluster(cfg: Config) -> tuple[dict[str, Any], dict[str, Scalar]]:
+    """Connection properties and extra producer properties of the cluster the shadows
+    live on: ``kafka.shadow`` when given, else the source cluster."""
+    shadow = cfg.kafka.shadow
+    if shadow is None:
+        conn = {"bootstrap.servers": cfg.kafka.bootstrap_servers, **security_conf(cfg)}
+        return conn, cfg.kafka.producer
+    conn = {"bootstrap.servers": shadow.bootstrap_servers}
+    return conn | _security(shadow.security, "kafka.shadow.security"), shadow.producer
 
 
 def consumer_conf(cfg: Config) -> dict[str, Any]:
@@ -68,26 +84,35 @@ def consumer_conf(cfg: Config) -> dict[str, Any]:
 
 
 def producer_conf(cfg: Config) -> dict[str, Any]:
-    """The bridge's producer: idempotent (records of a partition land in the order they
-    were produced, which ``bridge/checkpoint.py`` relies on). Delivery reports come only
-    for records produced with a callback, so most records cost no Python call."""
-    conf: dict[str, Any] = {"bootstrap.servers": cfg.kafka.bootstrap_servers}
-    conf.update(security_conf(cfg))
+    """The bridge's producer, on the shadow cluster: idempotent (records of a partition
+    land in the order they were produced, which ``bridge/checkpoint.py`` relies on).
+    Delivery reports come only for records produced with a callback, so most records cost
+    no Python call."""
+    conf, extra = _shadow_cluster(cfg)
     conf.update(PRODUCER_DEFAULTS)
     conf["client.id"] = f"streamchaos-{cfg.experiment}"
-    conf.update(cfg.kafka.producer)
+    conf.update(extra)
     conf.update(PRODUCER_FIXED)
     return conf
 
 
 def admin_conf(cfg: Config) -> dict[str, Any]:
-    """Admin clients share the consumer's connection/security settings, nothing else."""
+    """Admin clients of the source cluster share the consumer's connection and security
+    settings, nothing else (on the source cluster the bridge only reads metadata)."""
     conf: dict[str, Any] = {"bootstrap.servers": cfg.kafka.bootstrap_servers}
     conf.update(security_conf(cfg))
     for key, value in cfg.kafka.consumer.items():
         if key.startswith(("security.", "sasl.", "ssl.")):
             conf[key] = value
     return conf
+
+
+def shadow_admin_conf(cfg: Config) -> dict[str, Any]:
+    """The admin client that creates shadow and ledger topics: on the shadow cluster."""
+    if cfg.kafka.shadow is None:
+        return admin_conf(cfg)
+    conf, extra = _shadow_cluster(cfg)
+    return conf | {k: v for k, v in extra.items() if k.startswith(("sasl.", "ssl."))}
 
 
 def registry_conf(cfg: Config) -> dict[str, Any]:

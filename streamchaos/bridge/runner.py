@@ -27,7 +27,7 @@ from streamchaos.bridge.status import Status
 from streamchaos.bridge.topics import prepare_ledger_topic, prepare_shadows
 from streamchaos.config import Config
 from streamchaos.errors import BridgeError
-from streamchaos.kafkaconf import admin_conf, consumer_conf, producer_conf
+from streamchaos.kafkaconf import admin_conf, consumer_conf, producer_conf, shadow_admin_conf
 from streamchaos.ledger import Ledger
 from streamchaos.metrics import Metrics
 
@@ -93,9 +93,10 @@ class Bridge(Control):
         cfg = self.cfg
         admin = AdminClient(admin_conf(cfg) | self.callbacks)
         self.health = Health(admin, lambda: len(self.assigned))
-        shadows = prepare_shadows(admin, cfg, fatal=lambda: self._fatal)
-        if cfg.ledger.topic:
-            prepare_ledger_topic(admin, cfg.ledger.topic)
+        other = AdminClient(shadow_admin_conf(cfg) | self.callbacks) if cfg.kafka.shadow else None
+        shadows = prepare_shadows(admin, cfg, fatal=lambda: self._fatal, shadow_admin=other)
+        if cfg.ledger.topic:  # where the shadows are
+            prepare_ledger_topic(admin if other is None else other, cfg.ledger.topic)
         registry = registry_of(cfg)
         self._routes = route_states(cfg, shadows, registry, self.metrics)
         if registry is not None:

@@ -51,15 +51,23 @@ def prepare_shadows(
     cfg: Config,
     timeout: float = 30.0,
     fatal: Callable[[], str | None] = lambda: None,
+    shadow_admin: AdminClient | None = None,
 ) -> dict[str, int]:
     """Partition count per source and shadow topic, creating missing shadows where
-    ``create_shadow`` is set.
+    ``create_shadow`` is set. ``shadow_admin``: the shadow cluster's, when the shadows
+    live on another cluster than the sources (``admin``'s, which is only read).
 
     A shadow that is missing and not to be created is a startup error: producing to it
     would either fail every record or let broker auto-creation pick a partition count.
     """
-    names = [r.source for r in cfg.routes] + [r.shadow for r in cfg.routes]
-    counts = partition_counts(admin, names, timeout, fatal)
+    source_names = [r.source for r in cfg.routes]
+    shadow_names = [r.shadow for r in cfg.routes]
+    if shadow_admin is None or shadow_admin is admin:
+        shadow_admin = admin
+        counts = partition_counts(admin, source_names + shadow_names, timeout, fatal)
+    else:
+        counts = partition_counts(admin, source_names, timeout, fatal)
+        counts |= partition_counts(shadow_admin, shadow_names, timeout, fatal)
     to_create = []
     for i, route in enumerate(cfg.routes):
         if route.shadow in counts:
@@ -76,9 +84,9 @@ def prepare_shadows(
             )
         to_create.append(NewTopic(route.shadow, num_partitions=counts[route.source]))
     if to_create:
-        submit_topics(admin, to_create, timeout, exist_ok=True)
+        submit_topics(shadow_admin, to_create, timeout, exist_ok=True)
         for _ in range(50):  # metadata shows a new topic's partitions a moment later
-            counts = partition_counts(admin, names, timeout)
+            counts |= partition_counts(shadow_admin, shadow_names, timeout)
             if all(t.topic in counts for t in to_create):
                 break
             time.sleep(0.1)

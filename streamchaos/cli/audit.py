@@ -18,6 +18,11 @@ def register(sub: Any) -> None:
     p.add_argument("--shadow", required=True, help="shadow topic")
     ledger_args(p)
     kafka_args(p, registry=False)
+    p.add_argument(
+        "--shadow-bootstrap-servers",
+        help="the shadow's (and the ledger topic's) cluster when not the source's "
+        "(the bridge's kafka.shadow)",
+    )
     p.add_argument("--lineage-header", default=LINEAGE_HEADER)
     p.add_argument("--experiment", help="only this experiment's ledger entries")
     p.add_argument("--timeout", type=float, default=120.0, help="seconds for the whole audit")
@@ -39,6 +44,7 @@ def command(args: argparse.Namespace) -> int:
         lineage_header=args.lineage_header,
         experiment=args.experiment,
         timeout=max(1.0, deadline - time.monotonic()),
+        shadow_bootstrap=args.shadow_bootstrap_servers,
     )
     print(report.summary())
     return EXIT_OK if report.ok else EXIT_RUNTIME

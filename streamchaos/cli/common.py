@@ -47,11 +47,10 @@ def load_ledger(args: argparse.Namespace, timeout: float = 60.0) -> list[dict[st
 
     if args.ledger:
         return read_ledger(args.ledger)
-    if not args.bootstrap_servers:
+    bootstrap = getattr(args, "shadow_bootstrap_servers", None) or args.bootstrap_servers
+    if not bootstrap:
         raise ConfigError("--bootstrap-servers: required with --ledger-topic")
-    try:
-        return read_ledger_topic(
-            args.bootstrap_servers, args.ledger_topic, timeout, args.experiment
-        )
+    try:  # the ledger topic lives where the shadows do
+        return read_ledger_topic(bootstrap, args.ledger_topic, timeout, args.experiment)
     except BridgeError as exc:
         raise ConfigError(f"--ledger-topic: {exc}") from exc

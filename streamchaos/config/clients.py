@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
@@ -106,69 +106,107 @@ MANAGED = {
 SECRET_KEYS = ("password", "secret", "jaas", "key.pem", "private.key")
 
 
-class KafkaSettings(Strict):
+class ClusterClients(Strict):
+    """What the settings of each cluster share: security, and librdkafka properties
+    checked alike (no inline secrets, delivery reports that mean 'stored', nothing weaker
+    than the protocol says)."""
+
+    security: SecuritySettings = Field(default_factory=SecuritySettings)
+    producer: dict[str, Scalar] = Field(default_factory=dict)
+
+    def sections(self) -> dict[str, dict[str, Scalar]]:
+        return {"producer": self.producer}
+
+    @model_validator(mode="after")
+    def _properties(self) -> Self:
+        for section, props in self.sections().items():
+            problem = inline_secret(section, props) or contradiction(section, props, self.security)
+            if problem:
+                raise ValueError(problem)
+        problem = delivery_problem(self.producer)
+        if problem:
+            raise ValueError(problem)
+        return self
+
+
+class ShadowCluster(ClusterClients):
+    """A second cluster for the shadow topics and the ledger topic (``kafka.shadow``): the
+    source cluster is then only read (and the group's offsets committed there)."""
+
+    bootstrap_servers: str
+
+
+class KafkaSettings(ClusterClients):
     """Connection and client settings; extra librdkafka properties pass through as given."""
 
     bootstrap_servers: str = "127.0.0.1:9092"
     group_id: str | None = Field(default=None, description="default: streamchaos.<experiment>")
     consumer: dict[str, Scalar] = Field(default_factory=dict)
-    producer: dict[str, Scalar] = Field(default_factory=dict)
-    security: SecuritySettings = Field(default_factory=SecuritySettings)
+    shadow: ShadowCluster | None = Field(
+        default=None, description="shadow and ledger topics on another cluster"
+    )
+
+    def sections(self) -> dict[str, dict[str, Scalar]]:
+        return {"consumer": self.consumer, "producer": self.producer}
 
     @model_validator(mode="after")
-    def _delivery_safety(self) -> KafkaSettings:
-        """Settings under which a delivery report would not mean 'the broker has it'."""
-        acks = str(self.producer.get("acks", "all")).lower()
-        if acks not in ("all", "-1"):
+    def _one_producer(self) -> KafkaSettings:
+        if self.shadow is not None and self.producer:
             raise ValueError(
-                f"producer.acks: {acks!r} would let offsets be committed for records the "
-                "broker never stored; the bridge needs acks=all"
-            )
-        if "delivery.report.only.error" in self.producer:
-            raise ValueError(
-                "producer.delivery.report.only.error: set by the bridge (off: a run of records "
-                "is proven landed by the reports of its first and last record)"
-            )
-        if str(self.producer.get("enable.idempotence", True)).lower() in ("false", "0"):
-            raise ValueError(
-                "producer.enable.idempotence: the bridge keeps it on (no duplicates or "
-                "reordering from its own retries; commits rely on the order)"
+                "producer: with kafka.shadow the bridge produces only to the shadow "
+                "cluster; give these properties as shadow.producer"
             )
         return self
 
-    @model_validator(mode="after")
-    def _no_inline_secrets(self) -> KafkaSettings:
-        for section in ("consumer", "producer"):
-            for key in getattr(self, section):
-                if any(word in key.lower() for word in SECRET_KEYS):
-                    raise ValueError(
-                        f"{section}.{key}: secrets come from the environment or a file, "
-                        "not the YAML: use kafka.security (e.g. sasl_password: {env: NAME})"
-                    )
-        return self
 
-    @model_validator(mode="after")
-    def _no_security_contradiction(self) -> KafkaSettings:
-        """``sasl.*``/``ssl.*`` client properties only with a protocol that uses them, and
-        none that ``security`` sets: a client must never connect weaker than it says."""
-        sec = self.security
-        for section in ("consumer", "producer"):
-            for key in getattr(self, section):
-                where = f"{section}.{key}"
-                if key in MANAGED:
-                    field = key.replace(".", "_").replace("security_", "")
-                    raise ValueError(f"{where}: set it as kafka.security.{field}")
-                if key.startswith("sasl.") and not sec.uses_sasl:
-                    raise ValueError(
-                        f"{where}: security.protocol {sec.protocol} does not use SASL "
-                        "(SASL_PLAINTEXT or SASL_SSL does)"
-                    )
-                if key.startswith("ssl.") and not sec.uses_ssl:
-                    raise ValueError(
-                        f"{where}: security.protocol {sec.protocol} does not use SSL "
-                        "(SSL or SASL_SSL does)"
-                    )
-        return self
+def inline_secret(section: str, props: dict[str, Scalar]) -> str | None:
+    for key in props:
+        if any(word in key.lower() for word in SECRET_KEYS):
+            return (
+                f"{section}.{key}: secrets come from the environment or a file, not the "
+                "YAML: use security (e.g. sasl_password: {env: NAME})"
+            )
+    return None
+
+
+def contradiction(section: str, props: dict[str, Scalar], sec: SecuritySettings) -> str | None:
+    """``sasl.*``/``ssl.*`` properties only with a protocol that uses them, and none that
+    ``security`` sets: a client must never connect weaker than it says."""
+    for key in props:
+        where = f"{section}.{key}"
+        if key in MANAGED:
+            return f"{where}: set it as security.{key.replace('.', '_').replace('security_', '')}"
+        if key.startswith("sasl.") and not sec.uses_sasl:
+            return (
+                f"{where}: security.protocol {sec.protocol} does not use SASL "
+                "(SASL_PLAINTEXT or SASL_SSL does)"
+            )
+        if key.startswith("ssl.") and not sec.uses_ssl:
+            return (
+                f"{where}: security.protocol {sec.protocol} does not use SSL (SSL or SASL_SSL does)"
+            )
+    return None
+
+
+def delivery_problem(producer: dict[str, Scalar]) -> str | None:
+    """Settings under which a delivery report would not mean 'the broker has it'."""
+    acks = str(producer.get("acks", "all")).lower()
+    if acks not in ("all", "-1"):
+        return (
+            f"producer.acks: {acks!r} would let offsets be committed for records the "
+            "broker never stored; the bridge needs acks=all"
+        )
+    if "delivery.report.only.error" in producer:
+        return (
+            "producer.delivery.report.only.error: set by the bridge (off: a run of records "
+            "is proven landed by the reports of its first and last record)"
+        )
+    if str(producer.get("enable.idempotence", True)).lower() in ("false", "0"):
+        return (
+            "producer.enable.idempotence: the bridge keeps it on (no duplicates or "
+            "reordering from its own retries; commits rely on the order)"
+        )
+    return None
 
 
 class SchemaRegistrySettings(Strict):

@@ -40,11 +40,13 @@ def audit(
     end: Mapping[int, int] | None = None,
     experiment: str | None = None,
     timeout: float = 60,
+    shadow_bootstrap: str | None = None,
 ) -> AuditReport:
     """Audit ``source`` offsets [start, end) (default: low to high watermark) against ``shadow``.
 
     Source offsets are read, not assumed, so compaction gaps and transaction markers are not
     taken for loss. ``timeout`` bounds the whole audit; an incomplete read is a BridgeError.
+    ``shadow_bootstrap``: the shadow's cluster, when it is not the source's.
     """
     # a file is read first (a bad one fails before the broker is touched), or the entries
     # were read already (from a ledger topic)
@@ -54,11 +56,12 @@ def audit(
     offsets: dict[int, list[int]] = {p: [] for p in bounds}
     for p, off, _ in _scan(bootstrap, source, bounds, deadline):
         offsets[p].append(off)
-    shadow_bounds = _bounds(bootstrap, shadow, {}, {}, timeout)
+    shadow_bootstrap = shadow_bootstrap or bootstrap
+    shadow_bounds = _bounds(shadow_bootstrap, shadow, {}, {}, timeout)
     lines = Lineage.of(entries)
     origins = [
         lines.origin_of(msg, lineage_header)
-        for *_, msg in _scan(bootstrap, shadow, shadow_bounds, deadline)
+        for *_, msg in _scan(shadow_bootstrap, shadow, shadow_bounds, deadline)
     ]
     lineage = [(o[1], o[2]) for o in origins if o is not None and o[0] == source]
     report = reconcile(offsets, lineage, entries, source, experiment=experiment)

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from streamchaos.evaluation.audit import audit
-from streamchaos.kafkatools import create_topics, produce_all, read_all
+from streamchaos.kafkatools import create_topics, end_offsets, produce_all, read_all
 from tests.integration.conftest import bridge_config, keyed_records, wait_until
 from tests.integration.experiment import free_port
 
@@ -248,3 +248,44 @@ def leaders_known(bootstrap: str, topic: str) -> bool:
         return False
     parts = meta.topics[topic].partitions
     return bool(parts) and all(p.leader >= 0 for p in parts.values())
+
+
+def test_shadows_and_ledger_on_a_second_cluster_the_source_cluster_only_read(
+    kafka_bootstrap, topic_factory, group_id, private_broker, tmp_path
+):
+    """``kafka.shadow``: the shadow and the ledger topic are made and written on the second
+    cluster; the source cluster gets no new topic and no new record; nothing is lost."""
+    from confluent_kafka.admin import AdminClient
+
+    from streamchaos.bridge import Bridge
+    from streamchaos.config import config_from_dict
+
+    second = private_broker["bootstrap"]
+    source = topic_factory(partitions=2)
+    shadow, ledger_topic = f"{source}.shadow", f"{source}.ledger"
+    produce_all(kafka_bootstrap, keyed_records(source, 500, 2))
+
+    def topics(bootstrap):
+        meta = AdminClient({"bootstrap.servers": bootstrap}).list_topics(timeout=10)
+        return set(meta.topics)
+
+    first_topics, first_marks = topics(kafka_bootstrap), end_offsets(kafka_bootstrap, source)
+    route = {"source": source, "shadow": shadow, "create_shadow": True}
+    route["faults"] = [
+        {"type": "delay", "fraction": 0.1, "delay": "50ms"},
+        {"type": "duplicate", "fraction": 0.05},
+    ]
+    cfg = bridge_config(kafka_bootstrap, group_id, [route])
+    cfg["kafka"]["shadow"] = {"bootstrap_servers": second}
+    ledger = tmp_path / "ledger.jsonl"
+    cfg["ledger"] = {"path": str(ledger), "topic": ledger_topic}
+    bridge = Bridge(config_from_dict(cfg, env={})).start()
+    bridge.wait_until_assigned(60)
+    consumed = f'streamchaos_records_consumed_total{{route="{source}"}}'
+    wait_until(lambda: bridge.counters()[consumed] == 500, 60, "500 consumed")
+    assert bridge.stop() == 0
+    assert topics(kafka_bootstrap) - first_topics == set()  # nothing made on the source side
+    assert end_offsets(kafka_bootstrap, source) == first_marks  # nothing written there
+    assert {shadow, ledger_topic} <= topics(second) - topics(kafka_bootstrap)
+    assert len(read_all(second, ledger_topic, 10, expect=1)) > 0
+    assert audit(kafka_bootstrap, source, shadow, ledger, shadow_bootstrap=second).ok

@@ -1,4 +1,9 @@
+import re
+
+import pytest
+
 from streamchaos.config import config_from_dict
+from streamchaos.errors import ConfigError
 from streamchaos.kafkaconf import consumer_conf, producer_conf
 
 
@@ -33,3 +38,49 @@ def test_the_producer_reports_what_is_asked_and_keeps_the_order():
     on both (``bridge/checkpoint.py``)."""
     conf = producer_conf(make())
     assert conf["delivery.report.only.error"] is False and conf["enable.idempotence"] is True
+
+
+def test_a_shadow_cluster_takes_the_producer_and_topic_creation():
+    from streamchaos.kafkaconf import admin_conf, shadow_admin_conf
+
+    shadow = {
+        "bootstrap_servers": "shadow:9092",
+        "security": {"protocol": "SSL", "ssl_ca_location": "/ca.pem"},
+        "producer": {"linger.ms": 7},
+    }
+    cfg = make(bootstrap_servers="prod:9092", shadow=shadow)
+    producer = producer_conf(cfg)
+    assert producer["bootstrap.servers"] == "shadow:9092" and producer["linger.ms"] == 7
+    assert producer["security.protocol"] == "SSL" and producer["ssl.ca.location"] == "/ca.pem"
+    assert consumer_conf(cfg)["bootstrap.servers"] == "prod:9092"
+    assert consumer_conf(cfg)["security.protocol"] == "PLAINTEXT"
+    assert admin_conf(cfg)["bootstrap.servers"] == "prod:9092"  # only read there
+    assert shadow_admin_conf(cfg)["bootstrap.servers"] == "shadow:9092"
+    assert shadow_admin_conf(make()) == admin_conf(make())  # one cluster: the same
+
+
+@pytest.mark.parametrize(
+    ("kafka", "message"),
+    [
+        (
+            {"shadow": {"bootstrap_servers": "s:9092"}, "producer": {"linger.ms": 5}},
+            "kafka.producer: with kafka.shadow the bridge produces only to the shadow cluster",
+        ),
+        (
+            {"shadow": {"bootstrap_servers": "s:9092", "producer": {"acks": 1}}},
+            "kafka.shadow.producer.acks: '1' would let offsets be committed",
+        ),
+        (
+            {"shadow": {"bootstrap_servers": "s:9092", "producer": {"ssl.key.location": "k"}}},
+            "kafka.shadow.producer.ssl.key.location: set it as security.ssl_key_location",
+        ),
+        (
+            {"shadow": {"bootstrap_servers": "s:9092", "security": {"sasl_username": "u"}}},
+            "kafka.shadow.security.sasl_username: protocol PLAINTEXT does not use it",
+        ),
+    ],
+    ids=["producer on the source", "acks", "managed property", "sasl without protocol"],
+)
+def test_shadow_cluster_settings_are_checked_like_the_source_ones(kafka, message):
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        make(**kafka)

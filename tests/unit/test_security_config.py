@@ -49,7 +49,7 @@ def expected_problem(protocol: str, settings: dict, client: dict) -> str | None:
     for section, props in client.items():
         for key in props:
             if key == "security.protocol":
-                return f"kafka.{section}.{key}: set it as kafka.security.protocol"
+                return f"kafka.{section}.{key}: set it as security.protocol"
             if (key.startswith("sasl.") and not sasl) or (key.startswith("ssl.") and not ssl):
                 return f"kafka.{section}.{key}: security.protocol {protocol} does not use"
     return None
