@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
@@ -129,6 +129,21 @@ class Config(Strict):
         if problems:
             raise ValueError("\n".join(problems))
         return self
+
+    @model_validator(mode="before")
+    @classmethod
+    def _exactly_once(cls, data: Any) -> Any:
+        """Say why exactly-once is refused, rather than 'should be at-least-once'."""
+        if isinstance(data, dict) and data.get("delivery") == "exactly-once":
+            kafka = data.get("kafka")
+            if isinstance(kafka, dict) and kafka.get("shadow"):
+                raise ValueError(
+                    "delivery: exactly-once cannot span two clusters (kafka.shadow): one "
+                    "Kafka transaction cannot hold the shadow records on one cluster and "
+                    "the source offsets on the other"
+                )
+            raise ValueError("delivery: exactly-once is not available yet (at-least-once is)")
+        return data
 
     @model_validator(mode="after")
     def _control_is_authenticated_off_loopback(self) -> Config:

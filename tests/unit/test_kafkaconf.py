@@ -84,3 +84,18 @@ def test_a_shadow_cluster_takes_the_producer_and_topic_creation():
 def test_shadow_cluster_settings_are_checked_like_the_source_ones(kafka, message):
     with pytest.raises(ConfigError, match=re.escape(message)):
         make(**kafka)
+
+
+@pytest.mark.parametrize(
+    ("kafka", "message"),
+    [
+        ({}, "delivery: exactly-once is not available yet"),
+        ({"shadow": {"bootstrap_servers": "s:9092"}}, "delivery: exactly-once cannot span two"),
+    ],
+    ids=["one cluster", "two clusters"],
+)
+def test_exactly_once_is_refused_saying_why(kafka, message):
+    raw = {"experiment": "e", "delivery": "exactly-once", "kafka": kafka}
+    raw["routes"] = [{"source": "a", "shadow": "a.shadow"}]
+    with pytest.raises(ConfigError, match=message):
+        config_from_dict(raw, env={})
