@@ -30,7 +30,7 @@ test: install ## run every test against real services (starts and stops the stac
 	scripts/with-stack.sh $(PY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
 
 docs: install ## rewrite README.md's generated fault table from the fault classes
-	$(PY) -m streamchaos faults --readme README.md
+	env -u STREAMCHAOS_FAULT_PACKAGES $(PY) -m streamchaos faults --readme README.md
 
 lint: install ## ruff check, ruff format --check, mypy (--strict on the bridge and the engine)
 	$(VENV)/bin/ruff check streamchaos tests benchmarks scripts

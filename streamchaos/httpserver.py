@@ -66,6 +66,8 @@ class ControlServer:
         else:
             status = 403
         now = time.monotonic()
+        if len(self._refused) > 10_000:  # many clients: forget the ones logged long ago
+            self._refused = {k: t for k, t in self._refused.items() if now - t < LOG_EVERY}
         if now - self._refused.get((client, status), -LOG_EVERY) >= LOG_EVERY:
             self._refused[(client, status)] = now
             why = "no bearer token" if status == 401 else "a wrong token"

@@ -43,8 +43,8 @@ def setup(level: int, fmt: str = "text") -> None:
 class Repeats:
     """A message that keeps coming (librdkafka reports every failed connect while a
     broker is down, ~100 a second) is logged the first time; within ``interval`` seconds
-    the ones like it (same ``key``) are counted, and the next one after it is logged with
-    the count. ``flush`` logs what is still counted (at shutdown)."""
+    the ones like it (same ``key``) are counted, and logged with their count when the
+    interval is over: by the next one, by ``tick``, or by ``flush`` (at shutdown)."""
 
     def __init__(
         self,
@@ -53,6 +53,7 @@ class Repeats:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.logger, self.interval, self.clock = logger, interval, clock
+        self._looked = clock()
         self._since: dict[str, tuple[float, int, int, str]] = {}  # key -> last logged at,
         # how many came since, at which level, the latest of them
 
@@ -70,11 +71,23 @@ class Repeats:
         self.logger.log(level, "%s", message)
         self._since[key] = (now, 0, level, message)
 
+    def tick(self) -> None:
+        """Log the count of each kind whose interval is over (called often: it looks at
+        most once a second), so a burst that stopped is still reported."""
+        now = self.clock()
+        if now - self._looked < 1.0:
+            return
+        self._looked = now
+        self._report(lambda since: now - since >= self.interval)
+
     def flush(self) -> None:
         """What is still counted, each with the latest of its kind (at shutdown)."""
+        self._report(lambda since: True)
+
+    def _report(self, due: Callable[[float], bool]) -> None:
         now = self.clock()
-        for key, (since, count, level, message) in self._since.items():
-            if count:
+        for key, (since, count, level, message) in list(self._since.items()):
+            if count and due(since):
                 self.logger.log(
                     level, "%s (%d like it in the last %.0f s)", message, count, now - since
                 )
@@ -82,14 +95,15 @@ class Repeats:
 
 
 class ClientLog:
-    """librdkafka's own log lines (a client's ``logger``), through ``Repeats`` by
-    facility: a client reconnecting to a broker that is down logs a ``FAIL`` line a second,
-    each of the bridge's three clients alike."""
+    """librdkafka's own log lines (a client's ``logger``), through ``Repeats`` by facility
+    and client (the source and the shadow cluster have their own clients): a client
+    reconnecting to a broker that is down logs a ``FAIL`` line a second."""
 
     def __init__(self, repeats: Repeats) -> None:
         self.repeats = repeats
 
     def log(self, level: int, msg: str, *args: object) -> None:
         """What confluent-kafka calls: ``log(level, "%s [%s] %s", facility, client, text)``."""
-        facility = str(args[0]) if args else ""
-        self.repeats.log(level, f"librdkafka {facility}", "kafka: " + (msg % args if args else msg))
+        facility, client = (str(args[0]), str(args[1])) if len(args) >= 2 else ("", "")
+        text = "kafka: " + (msg % args if args else msg)
+        self.repeats.log(level, f"librdkafka {facility} {client}", text)  # per cluster too

@@ -130,8 +130,11 @@ class Control(ABC):
         return self._server.port if self._server else None
 
     def beat(self) -> None:
+        """Once per loop turn: the liveness probe's heartbeat, and counted repeats of a
+        client error whose interval is over."""
         if self.health is not None:
             self.health.heartbeat()
+        self.repeats.tick()
 
     def stopping(self) -> None:
         if self.health is not None:
@@ -143,6 +146,7 @@ class Control(ABC):
             return
         secret = cfg.control.token
         token = None if secret is None else secret.resolve("control.token").get_secret_value()
+        token = None if token is None else token.strip()  # a Secret's file ends in a newline
         if token == "":
             raise ConfigError("control.token: the secret is empty")
         self._server = ControlServer(self.registry, cfg.metrics.bind, cfg.metrics.port, token)

@@ -154,9 +154,9 @@ class Bridge(Control):
                 journal.settle()
                 for state, pipeline in fwd.pipelines:
                     journal.gauges(state.name, pipeline)
-                if self.status.due(now):
-                    log.info("%s", self.status.line(now, paused))
                 next_commit = self.now() + interval
+            if self.status.due(now):
+                log.info("%s", self.status.line(now, paused))
             if not self.ever_assigned:  # a group join is not idleness (up to a minute)
                 last_input = max(last_input, min(now, ASSIGN_GRACE))
             if self._idle_over(idle_exit, now - last_input):

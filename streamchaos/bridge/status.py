@@ -71,7 +71,11 @@ class Status:
         rate_in = (snap.consumed.total() - last.consumed.total()) / seconds
         rate_out = (snap.produced.total() - last.produced.total()) / seconds
         new = snap.injections - last.injections  # only the faults that injected
-        per_fault = ", ".join(f"{fault}={n:,}" for (_, fault), n in sorted(new.items()))
+        several = len(snap.consumed) > 1  # fault names are unique per route only
+        per_fault = ", ".join(
+            f"{f'{route}/' if several else ''}{fault}={n:,}"
+            for (route, fault), n in sorted(new.items())
+        )
         self._last, self._at = snap, now
         return (
             f"status: in {rate_in:,.0f}/s, out {rate_out:,.0f}/s, "

@@ -7,6 +7,7 @@ import argparse
 from typing import Any
 
 from streamchaos.cli.common import EXIT_OK
+from streamchaos.errors import ConfigError
 
 
 def register(sub: Any) -> None:
@@ -17,13 +18,15 @@ def register(sub: Any) -> None:
 
 def command(args: argparse.Namespace) -> int:
     from streamchaos.config import load_config  # discovers the faults: errors exit 2
-    from streamchaos.kafkaconf import registry_conf, security_conf
+    from streamchaos.kafkaconf import producer_conf, registry_conf, security_conf
 
     cfg = load_config(args.config)
     security_conf(cfg)  # secrets must resolve (their values are never printed)
     registry_conf(cfg)
-    if cfg.control.token is not None:
-        cfg.control.token.resolve("control.token")
+    producer_conf(cfg)  # the shadow cluster's secrets, when it has its own
+    token = cfg.control.token
+    if token is not None and not token.resolve("control.token").get_secret_value().strip():
+        raise ConfigError("control.token: the secret is empty")
     print(
         f"{args.config}: ok — experiment {cfg.experiment!r}, {len(cfg.routes)} route(s): "
         + ", ".join(f"{r.source} -> {r.shadow}" for r in cfg.routes)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 from typing import Literal, Self
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
@@ -95,11 +96,16 @@ SSL_FIELDS = (
     "ssl_key_location",
     "ssl_key_password",
 )
-# librdkafka properties that kafka.security sets: not to be given again, differently
+# librdkafka properties that kafka.security sets (not to be given again) -> its field
 MANAGED = {
-    "security.protocol",
-    "sasl.mechanisms",  # librdkafka's other name for sasl.mechanism
-    *(n.replace("_", ".") for n in SASL_FIELDS + SSL_FIELDS),
+    "security.protocol": "protocol",
+    "sasl.mechanisms": "sasl_mechanism",  # librdkafka's other name for sasl.mechanism
+    **{name.replace("_", "."): name for name in SASL_FIELDS + SSL_FIELDS},
+}
+# settings that would let a client talk TLS to anyone (value as librdkafka reads it)
+UNVERIFIED = {
+    "enable.ssl.certificate.verification": ("false", "0"),
+    "ssl.endpoint.identification.algorithm": ("none",),
 }
 
 
@@ -170,12 +176,18 @@ def inline_secret(section: str, props: dict[str, Scalar]) -> str | None:
 
 
 def contradiction(section: str, props: dict[str, Scalar], sec: SecuritySettings) -> str | None:
-    """``sasl.*``/``ssl.*`` properties only with a protocol that uses them, and none that
-    ``security`` sets: a client must never connect weaker than it says."""
-    for key in props:
+    """``sasl.*``/``ssl.*`` properties only with a protocol that uses them, none that
+    ``security`` sets, and none that turns TLS's checks off: a client must never connect
+    weaker than it says."""
+    for key, value in props.items():
         where = f"{section}.{key}"
+        if str(value).lower() in UNVERIFIED.get(key, ()):
+            return (
+                f"{where}: turns off the broker's certificate check; for a private CA give "
+                "security.ssl_ca_location"
+            )
         if key in MANAGED:
-            return f"{where}: set it as security.{key.replace('.', '_').replace('security_', '')}"
+            return f"{where}: set it as security.{MANAGED[key]}"
         if key.startswith("sasl.") and not sec.uses_sasl:
             return (
                 f"{where}: security.protocol {sec.protocol} does not use SASL "
@@ -216,3 +228,12 @@ class SchemaRegistrySettings(Strict):
     retry_backoff: Duration = Field(
         default=5.0, description="after a failure, skip the registry this long (records pass)"
     )
+
+    @model_validator(mode="after")
+    def _no_credentials_in_the_url(self) -> SchemaRegistrySettings:
+        if self.url is not None and urlsplit(self.url).password is not None:
+            raise ValueError(
+                "url: holds a password, which would be logged with the URL; give it as "
+                "basic_auth: {env: NAME} ('user:password')"
+            )
+        return self

@@ -111,7 +111,8 @@ class BufferedFault(HoldingFault):
         return [self.early(r) for r in self._held.push(release_at, release.item.offset, release)]
 
     def early(self, release: Release) -> Release:
-        """``release`` let go early by the size limit (its ledger detail says so)."""
+        """``release`` let go before its time, by the size limit or a drain (shutdown,
+        revocation, pause): its ledger detail says so."""
         inj = release.injection
         note = {**inj.detail, "released_early": True}
         return Release(release.item, Injection(inj.fault, inj.type, inj.effect, note))
@@ -120,7 +121,8 @@ class BufferedFault(HoldingFault):
         return self._held.pop_due(now)
 
     def drain(self, now: float) -> list[Release]:
-        return self._held.drain()
+        """Released before their time: the ledger says so (``released_early``)."""
+        return [self.early(release) for release in self._held.drain()]
 
     def held(self) -> int:
         return len(self._held)

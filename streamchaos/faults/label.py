@@ -71,6 +71,9 @@ class Label(ValueFault):
         self._window: list[Any] = []
         self._pool: list[Any] = []
 
+    def episode_started(self) -> None:
+        self.reset()  # a shuffle window belongs to one episode
+
     def act(self, picks: Picks, now: float) -> Sequence[Action]:
         if self.config.mode not in ("remove_class", "exclude_segment"):
             return super().act(picks, now)

@@ -17,7 +17,7 @@ import inspect
 import os
 import pkgutil
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Annotated, Union
+from typing import TYPE_CHECKING, Annotated, Union, get_args
 
 from pydantic import Field
 
@@ -55,13 +55,13 @@ def type_name(cls: type[Fault]) -> str:
     config = getattr(cls, "Config", None)
     if not (isinstance(config, type) and issubclass(config, FaultConfig)):
         raise ConfigError(f"{cls.__module__}.{cls.__name__}: Config must be a FaultConfig")
-    default = config.model_fields["type"].default
-    if not isinstance(default, str) or not default:
+    field = config.model_fields["type"]
+    if not isinstance(field.default, str) or get_args(field.annotation) != (field.default,):
         raise ConfigError(
-            f"{config.__module__}.{config.__name__}.type: give it a name, "
-            'e.g. type: Literal["flip_key"] = "flip_key"'
+            f"{config.__module__}.{config.__name__}.type: give it one name, the same in the "
+            'Literal and as the default, e.g. type: Literal["flip_key"] = "flip_key"'
         )
-    return default
+    return field.default
 
 
 def _modules(package: str) -> list[object]:
@@ -73,7 +73,13 @@ def _modules(package: str) -> list[object]:
     if paths is None:
         raise ConfigError(f"{PACKAGES_ENV}: {package!r} is a module, not a package")
     names = sorted(info.name for info in pkgutil.iter_modules(paths))
-    return [importlib.import_module(f"{package}.{name}") for name in names]
+    modules: list[object] = []
+    for name in names:
+        try:
+            modules.append(importlib.import_module(f"{package}.{name}"))
+        except Exception as exc:  # a fault module that does not import is named, not a traceback
+            raise ConfigError(f"fault module {package}.{name} does not import: {exc!r}") from exc
+    return modules
 
 
 def _faults_in(module: object) -> list[type[Fault]]:

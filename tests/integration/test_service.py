@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import signal
 import subprocess
 import urllib.error
@@ -71,8 +72,10 @@ def test_bridge_in_a_thread_start_assigned_inject_stop_loses_nothing(
     assert f"route {source}: consumed=2000 produced={produced} failed=0" in lines
     status = [line for line in lines if line.startswith("status: ")]
     assert status, "no status line in a run of several status intervals"
-    plus = sum(int(line.split("injections +")[1].split()[0]) for line in status)
-    assert plus <= sum(ledgered.values())  # what landed before the last line, no more
+    plus = sum(
+        int(re.search(r"injections \+([\d,]+)", line)[1].replace(",", "")) for line in status
+    )
+    assert 0 < plus <= sum(ledgered.values())  # what landed before the last line
 
 
 @pytest.fixture
@@ -167,8 +170,10 @@ def test_health_before_assignment_during_and_after_the_broker_goes_away(private_
 
 
 def test_kill_switch_releases_held_records_and_turns_faults_off(
-    kafka_bootstrap, topic_factory, chaos_bridge
+    kafka_bootstrap, topic_factory, chaos_bridge, monkeypatch
 ):
+    """Over HTTP, with the bearer token the config names (and only with it)."""
+    monkeypatch.setenv("IT_CONTROL_TOKEN", "it-token\n")  # as a Secret's file may end
     source = topic_factory(partitions=1)
     shadow = topic_factory(partitions=1, suffix=".shadow")
     bridge = chaos_bridge(
@@ -179,7 +184,8 @@ def test_kill_switch_releases_held_records_and_turns_faults_off(
                     "shadow": shadow,
                     "faults": [{"type": "delay", "fraction": 1.0, "delay": "10m"}],
                 }
-            ]
+            ],
+            "control": {"token": {"env": "IT_CONTROL_TOKEN"}},
         }
     )
     base = f"http://127.0.0.1:{bridge.metrics_port}"
@@ -187,6 +193,10 @@ def test_kill_switch_releases_held_records_and_turns_faults_off(
     held = f'streamchaos_held_records{{fault="delay",route="{source}"}}'
     wait_until(lambda: bridge.counters()[held] == 100, 60, "100 held")
     request = urllib.request.Request(f"{base}/pause", method="POST")
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, timeout=10)
+    assert refused.value.code == 401 and bridge.counters()[held] == 100  # still on
+    request.add_header("Authorization", "Bearer it-token")
     assert urllib.request.urlopen(request, timeout=10).read() == b"paused\n"
     wait_until(lambda: bridge.counters()[held] == 0, 60, "released by the kill switch")
     produce_all(kafka_bootstrap, keyed_records(source, 50, 1, start=100))
@@ -198,6 +208,7 @@ def test_kill_switch_releases_held_records_and_turns_faults_off(
     active = f'streamchaos_fault_active{{experiment="pytest",fault="delay",route="{source}"}}'
     assert bridge.counters()[active] == 0
     request = urllib.request.Request(f"{base}/resume", method="POST")
+    request.add_header("Authorization", "Bearer it-token")
     assert urllib.request.urlopen(request, timeout=10).status == 200
     produce_all(kafka_bootstrap, keyed_records(source, 10, 1, start=150))
     wait_until(lambda: bridge.counters()[held] == 10, 60, "faults back on")
@@ -236,7 +247,11 @@ def test_a_broker_outage_is_a_few_log_lines_and_loses_nothing(
     wait_until(lambda: len(read_all(bootstrap, shadow, 5, expect=400)) >= 400, 120, "400")
     bridge.signal(signal.SIGTERM)
     assert bridge.wait(120) == 0, bridge.log()[-3000:]
-    assert audit(bootstrap, source, shadow, ledger).ok
+    report = audit(bootstrap, source, shadow, ledger)
+    # nothing lost; a session that timed out in the outage may hand back partitions whose
+    # last records were not committed yet: read again, they are at-least-once duplicates
+    assert not report.missing and not report.ledger_conflicts, report.summary()
+    assert all(d.actual == d.expected + 1 for d in report.unexpected_duplicates)
 
 
 def leaders_known(bootstrap: str, topic: str) -> bool:

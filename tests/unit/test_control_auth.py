@@ -94,3 +94,19 @@ def test_validate_resolves_the_token(tmp_path, capsys):
     assert "control.token: environment variable CTL_TOKEN_NOT_SET is not set" in (
         capsys.readouterr().err
     )
+
+
+def test_validate_refuses_an_empty_token_and_unresolvable_shadow_secrets(
+    tmp_path, capsys, monkeypatch
+):
+    monkeypatch.setenv("CTL_EMPTY", "  \n")
+    control = "control: {token: {env: CTL_EMPTY}}\n"
+    assert main(["validate", "-c", write(tmp_path, "{bind: 0.0.0.0}", control)]) == 2
+    assert "control.token: the secret is empty" in capsys.readouterr().err
+    shadow = (
+        "kafka: {shadow: {bootstrap_servers: 's:9092', security: {protocol: SASL_SSL, "
+        "sasl_mechanism: PLAIN, sasl_username: u, sasl_password: {env: SHADOW_PW_UNSET}}}}\n"
+    )
+    assert main(["validate", "-c", write(tmp_path, "{}", shadow)]) == 2
+    err = capsys.readouterr().err
+    assert "kafka.shadow.security.sasl_password: environment variable SHADOW_PW_UNSET" in err

@@ -264,3 +264,13 @@ def test_remove_class_and_exclude_segment_drop_with_ledger():
         g, [rec(1, label=1, country="FR")], 0
     )
     assert [em.record is None for em in ems] == [True, False]
+
+
+def test_label_shuffle_starts_over_each_episode():
+    """Episode 2's first records are not given labels shuffled from episode 1's window."""
+    fault = make(Label, mode="shuffle", window=4)
+    first = [rec(i, label=f"a{i}") for i in range(4)]  # fills the window: a pool of 4
+    apply(fault, first, 0.0, list(range(4)))
+    fault.episode_started()
+    [out] = apply(fault, [rec(4, label="b")], 0.0, [4])
+    assert out.record == out.source and not out.injections

@@ -112,3 +112,26 @@ def test_a_type_defined_twice_is_named(tmp_path, monkeypatch):
     monkeypatch.syspath_prepend(str(tmp_path))
     with pytest.raises(ConfigError, match="'drop' is defined by both"):
         discover(["streamchaos.faults", "twice"])
+
+
+def _package(tmp_path, monkeypatch, name, text):
+    package = tmp_path / name
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "broken.py").write_text(text)
+    monkeypatch.syspath_prepend(str(tmp_path))
+
+
+def test_a_fault_module_that_does_not_import_is_named(tmp_path, monkeypatch):
+    _package(tmp_path, monkeypatch, "bad_import", "import no_such_module_here\n")
+    with pytest.raises(ConfigError, match=r"fault module bad_import\.broken does not import"):
+        discover(["bad_import"])
+
+
+def test_a_type_tag_that_differs_from_its_default_is_named(tmp_path, monkeypatch):
+    text = SAMPLE.read_text().replace(
+        'type: Literal["flip_key"] = "flip_key"', 'type: Literal["flip"] = "flip_key"'
+    )
+    _package(tmp_path, monkeypatch, "bad_tag", text)
+    with pytest.raises(ConfigError, match=r"FlipKeyConfig\.type: give it one name"):
+        discover(["bad_tag"])

@@ -99,3 +99,11 @@ def test_exactly_once_is_refused_saying_why(kafka, message):
     raw["routes"] = [{"source": "a", "shadow": "a.shadow"}]
     with pytest.raises(ConfigError, match=message):
         config_from_dict(raw, env={})
+
+
+def test_a_registry_url_with_a_password_is_refused():
+    raw = {"experiment": "e", "schema_registry": {"url": "https://u:hunter2@sr:8081"}}
+    raw["routes"] = [{"source": "a", "shadow": "a.shadow"}]
+    with pytest.raises(ConfigError, match=r"schema_registry\.url: holds a password") as err:
+        config_from_dict(raw, env={})
+    assert "hunter2" not in str(err.value)

@@ -38,3 +38,22 @@ def test_http_request_logs_are_debug_only():
     setup(logging.DEBUG)
     assert logging.getLogger("httpx").isEnabledFor(logging.DEBUG)
     setup(logging.INFO)
+
+
+def test_a_burst_that_stopped_is_reported_when_its_interval_is_over(caplog):
+    clock = [0.0]
+    repeats = Repeats(logging.getLogger("t"), interval=30.0, clock=lambda: clock[0])
+    caplog.set_level(logging.WARNING, logger="t")
+    for step in range(800):  # 8 s of errors, then none
+        clock[0] = step / 100
+        repeats.warning("k", "kafka: down")
+        repeats.tick()
+    assert len(caplog.records) == 1
+    clock[0] = 29.0
+    repeats.tick()
+    assert len(caplog.records) == 1  # not yet: the interval is 30 s
+    clock[0] = 30.5
+    repeats.tick()
+    assert caplog.records[-1].getMessage() == "kafka: down (799 like it in the last 30 s)"
+    repeats.flush()
+    assert len(caplog.records) == 2  # nothing counted twice

@@ -31,7 +31,9 @@ SETTINGS = {
 CLIENT = {
     "no client properties": {},
     "a sasl.* property": {"consumer": {"sasl.kerberos.service.name": "kafka"}},
-    "an ssl.* property": {"producer": {"ssl.endpoint.identification.algorithm": "none"}},
+    "an ssl.* property": {"producer": {"ssl.endpoint.identification.algorithm": "https"}},
+    "no certificate check": {"consumer": {"enable.ssl.certificate.verification": False}},
+    "no host name check": {"producer": {"ssl.endpoint.identification.algorithm": "none"}},
     "security.protocol again": {"consumer": {"security.protocol": "PLAINTEXT"}},
 }
 
@@ -47,7 +49,9 @@ def expected_problem(protocol: str, settings: dict, client: dict) -> str | None:
     if sasl and missing:
         return f"kafka.security.{missing[0]}: required with protocol {protocol}"
     for section, props in client.items():
-        for key in props:
+        for key, value in props.items():
+            if str(value).lower() in ("false", "none"):
+                return f"kafka.{section}.{key}: turns off the broker's certificate check"
             if key == "security.protocol":
                 return f"kafka.{section}.{key}: set it as security.protocol"
             if (key.startswith("sasl.") and not sasl) or (key.startswith("ssl.") and not ssl):
