@@ -1,23 +1,28 @@
 """``/healthz`` and ``/readyz`` for orchestrators (Kubernetes probes, compose checks).
 
 healthz: the process and its loop are alive (the loop beat within ``stall`` seconds).
-readyz: partitions are assigned and the broker answers a metadata request (cached a few
-seconds so probes cost the cluster nothing).
+readyz: partitions are assigned and each cluster (the source's, and the shadow's when it
+is another) answers a metadata request (cached a few seconds so probes cost the clusters
+nothing).
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 
 class Health:
     def __init__(
-        self, admin: Any, assigned: Callable[[], int], stall: float = 30.0, cache: float = 3.0
+        self,
+        admins: Sequence[Any],
+        assigned: Callable[[], int],
+        stall: float = 30.0,
+        cache: float = 3.0,
     ) -> None:
-        self.admin = admin
+        self.admins = admins
         self.assigned = assigned
         self.stall = stall
         self.cache = cache
@@ -51,8 +56,7 @@ class Health:
             now = time.monotonic()
             if now - self._checked >= self.cache:
                 try:
-                    meta = self.admin.list_topics(timeout=2)
-                    self._reachable = bool(meta.brokers)
+                    self._reachable = all(a.list_topics(timeout=2).brokers for a in self.admins)
                 except Exception:
                     self._reachable = False
                 self._checked = now

@@ -92,8 +92,9 @@ class Bridge(Control):
     def _open(self) -> None:
         cfg = self.cfg
         admin = AdminClient(admin_conf(cfg) | self.callbacks)
-        self.health = Health(admin, lambda: len(self.assigned))
         other = AdminClient(shadow_admin_conf(cfg) | self.callbacks) if cfg.kafka.shadow else None
+        clusters = [admin] if other is None else [admin, other]  # /readyz asks each
+        self.health = Health(clusters, lambda: len(self.assigned))
         shadows = prepare_shadows(admin, cfg, fatal=lambda: self._fatal, shadow_admin=other)
         if cfg.ledger.topic:  # where the shadows are
             prepare_ledger_topic(admin if other is None else other, cfg.ledger.topic)
