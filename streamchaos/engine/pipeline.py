@@ -47,10 +47,7 @@ class Pipeline:
     def __init__(
         self, topic: str, faults: Iterable[FaultConfig], seed: int, ctx: FaultContext | None = None
     ) -> None:
-        self.topic = topic
         self.stages = [Stage(cfg, topic, seed, ctx) for cfg in faults]
-        # key-mode and observing stages look at every record of a run
-        self.needs_all = any(s.by_key or s.observes for s in self.stages)
         self.codec = ctx.codec if ctx is not None else None
         self.paused = False
 
@@ -82,14 +79,14 @@ class Pipeline:
         if not stages:
             return Plan({}, [])
         first = msgs[start].offset()
-        batch: list[Hits | None] = []
+        batch: list[Hits | None] = []  # None: the stage looks at every record of the run
         for stage in stages:
             if stage.by_key or stage.observes:
                 batch.append(None)
             else:
                 hits = stage.hits(partition, first, count)
                 batch.append((frozenset(hits), first, first + count))
-        if self.needs_all:
+        if None in batch:  # an active key-mode or observing stage
             picked: Iterable[int] = range(start, start + count)
         else:
             offsets = set().union(*(b[0] for b in batch if b is not None))

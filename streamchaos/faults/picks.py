@@ -35,10 +35,6 @@ class Decodes:
         self._cache[id(value)] = (value, decoded)
         return decoded
 
-    def remember(self, value: bytes, decoded: Decoded) -> None:
-        """A stage encoded ``value`` from ``decoded``: later stages need not decode it."""
-        self._cache[id(value)] = (value, decoded)
-
 
 class Picks:
     """Items picked by one stage, in order, with their draw seeds and a shared decoder."""
