@@ -13,8 +13,7 @@ become numpy columns, every draw is a pure function of (record seed, feature, pu
 so a record drifts the same way alone or in any batch. Numeric-only drift on flat Avro
 records rewrites the fields in the Avro bytes (``codec.patch.Spans``) instead of a full
 decode and encode; once the warm-up is over, such a batch is one (records × features)
-array with the same operations per value, or one addition per value when every feature
-only shifts by an absolute amount (``_drift_patched``). A feature's settings are
+array with the same operations per value (``_drift_patched``). A feature's settings are
 ``faults.drift_features``, the rows and their checks ``faults.drift_rows``, the column
 math ``faults.drift_columns``.
 
@@ -32,7 +31,6 @@ from typing import Any, ClassVar, Literal, cast
 import numpy as np
 from pydantic import Field
 
-from streamchaos.codec import mutate
 from streamchaos.codec.avro import AvroCodec
 from streamchaos.codec.patch import Layouts
 from streamchaos.faults.actions import Action
@@ -86,17 +84,6 @@ class Drift(InPlaceFault):
         # draws are needed (a key per record) only for noise, categories and nulls
         self._keyed = any(
             spec.noise is not None or spec.null_rate is not None or not spec.numeric
-            for spec in cfg.features.values()
-        )
-        # every feature shifts by an absolute amount and does nothing else: one addition
-        # per value, in plain Python (numpy's per-call cost is most of it, for a batch's
-        # few selected records)
-        self._shifts = [0.0 if spec.shift is None else spec.shift for spec in cfg.features.values()]
-        self._shifts_only = all(
-            spec.shift is not None
-            and spec.unit == "absolute"
-            and spec.scale is None
-            and spec.noise is None
             for spec in cfg.features.values()
         )
 
@@ -179,21 +166,18 @@ class Drift(InPlaceFault):
         where: Callable[[int], str],
     ) -> list[Revalued]:
         """``compute`` and the writing for flat Avro records of one layout once the
-        warm-up is over: one (records × features) array instead of a column per feature,
-        or plain additions for shifts alone (``moved_rows``), with the same operations per
-        value as ``compute`` (``moved``), so the results are the same."""
+        warm-up is over: one (records × features) array instead of a column per feature
+        (``moved_rows``), with the same operations per value as ``compute`` (``moved``),
+        so the results are the same."""
         patched = cast(list[tuple[int, Patched]], rows)
         olds = [row.values for _, row in patched]
-        shifts = self._shifts if self._shifts_only else None
         try:
-            news = moved_rows(self.config.features, self._stats, olds, keys, i, shifts)
+            news = moved_rows(self.config.features, self._stats, olds, keys, i)
         except Exception as exc:  # a bug must not stop the bridge: the batch passes unchanged
             for index, _ in patched:
                 self.report(where(index), exc)
             return out
-        kinds = patched[0][1].located.kinds
-        ints = [f for f, kind in enumerate(kinds) if kind in mutate.INT_RANGE]
-        floats = patched[0][1].located.floats
+        ints, floats = patched[0][1].located.ints, patched[0][1].located.floats
         rounded = round(i, 6)
         for (index, row), old, new in zip(patched, olds, news, strict=True):
             try:

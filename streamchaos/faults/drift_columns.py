@@ -133,14 +133,9 @@ def moved_rows(
     olds: list[list[Any]],
     keys: Any,
     i: float,
-    shifts: list[float] | None = None,
 ) -> list[list[Any]]:
     """``moved`` for rows of every feature past its warm-up, as one (records × features)
-    array; ``shifts`` when every feature only shifts by an absolute amount: per value,
-    the float64 sum ``moved`` makes (x + shift * i), in plain Python."""
-    if shifts is not None:
-        deltas = [shift * i for shift in shifts]
-        return [[x + d for x, d in zip(old, deltas, strict=True)] for old in olds]
+    array."""
     y = np.array(olds, dtype=np.float64)
     for f, (name, spec) in enumerate(features.items()):
         y[:, f] = moved(spec, stats[name], y[:, f], keys, f, i)
