@@ -181,25 +181,24 @@ class Corrupt(InPlaceFault):
             return None, None
         key = (dec.schema_id, id(dec.schema))
         if key not in self._variants:
-            raw = dec.schema.raw
-            fields = mutate.fields(raw)
-            for name in self.config.fields:
-                self._check(fields, name)
+            fields = self._check_schema(dec.schema)
             self._enums[id(dec.schema)] = {
                 name for name, f in fields.items() if mutate.type_name(f["type"]) == "enum"
             }
-            new = self._mutated(raw)
-            if new is raw:
+            new = self._mutated(dec.schema.raw)
+            if new is dec.schema.raw:
                 self._variants[key] = (dec.schema, dec.schema_id)
             else:
                 framed = dec.schema_id is not None
                 self._variants[key] = self.register_variant(new, framed, self.config.subject)
         return self._variants[key]
 
-    def _check_schema(self, schema: Any) -> None:
+    def _check_schema(self, schema: Any) -> dict[str, Any]:
+        """The writer schema's fields, once each configured field is found fit."""
         fields = mutate.fields(schema.raw)
         for name in self.config.fields:
             self._check(fields, name)
+        return fields
 
     def _check(self, fields: dict[str, Any], name: str) -> None:
         if name not in fields:

@@ -21,7 +21,6 @@ matching ``where`` dropped: feedback skew).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any, ClassVar, Literal
 
 from pydantic import ConfigDict, Field, model_validator
@@ -74,18 +73,6 @@ class Label(ValueFault):
     def episode_started(self) -> None:
         self.reset()  # a shuffle window belongs to one episode
 
-    def act(self, picks: Picks, now: float) -> Sequence[Action]:
-        if self.config.mode not in ("remove_class", "exclude_segment"):
-            return super().act(picks, now)
-        out: list[Action] = []
-        for i in range(len(picks)):
-            try:
-                out.append(self._drop(picks, i))
-            except Exception as exc:  # bad input passes unchanged (DESIGN invariant 5)
-                self.report(picks.where(i), exc)
-                out.append(KEEP)
-        return out
-
     def _drop(self, picks: Picks, i: int) -> Action:
         """Drop (ledgered) a record of the removed class or the excluded segment."""
         value = self._decoded(picks, i)[1]
@@ -104,6 +91,8 @@ class Label(ValueFault):
         return dec, dec.value
 
     def change(self, picks: Picks, i: int, now: float) -> Action | None:
+        if self.config.mode in ("remove_class", "exclude_segment"):
+            return self._drop(picks, i)
         dec, value = self._decoded(picks, i)
         value = dict(value)
         old = value[self.config.field]
