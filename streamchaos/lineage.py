@@ -73,6 +73,11 @@ class Lineage:
         return self.origin(msg.topic(), msg.partition(), msg.offset())
 
 
+def origin_prefix(topic: str, partition: int) -> bytes:
+    """The lineage header's value up to the offset: ``prefix + b"%d" % offset`` is one."""
+    return f"{topic}/{partition}/".encode()
+
+
 def parse_origin(value: bytes | str | None) -> Origin | None:
     """``b"topic/partition/offset"`` -> (topic, partition, offset); None if malformed."""
     try:

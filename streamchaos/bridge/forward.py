@@ -22,7 +22,7 @@ from streamchaos.bridge.journal import Journal
 from streamchaos.bridge.setup import RouteState
 from streamchaos.config import Config
 from streamchaos.kafkatools import produce_with_room
-from streamchaos.lineage import LINEAGE_HEADER
+from streamchaos.lineage import LINEAGE_HEADER, origin_prefix
 from streamchaos.record import Item
 
 log = logging.getLogger(__name__)
@@ -40,6 +40,7 @@ class Forwarder:
     ) -> None:
         self.producer, self.tracker, self.journal, self.routes = producer, tracker, journal, routes
         self.lineage = cfg.bridge.lineage_header  # a header too, beside the ledger's lines
+        self.header = self.lineage or LINEAGE_HEADER  # also where the key picks partitions
         self.pipelines = [(s, s.pipeline) for s in routes.values() if s.pipeline is not None]
         self.only_topic = next(iter(routes)) if len(routes) == 1 else ""
         self.on_consume_error: Callable[[Any], None] = lambda err: None
@@ -138,8 +139,7 @@ class Forwarder:
     def _headed(self, run: Run, msgs: list[Any], lo: int, hi: int, pos: int) -> int:
         """``_segment`` with the lineage header on every record (asked for, or where the
         key chose the shadow partition and the order of records proves nothing)."""
-        header = self.lineage or LINEAGE_HEADER
-        prefix = f"{run.source[0]}/{run.source[1]}/".encode()
+        header, prefix = self.header, origin_prefix(*run.source)
         for msg in msgs[lo:hi]:
             offset, (ts_type, ts), headers = msg.offset(), msg.timestamp(), msg.headers()
             origin = (header, prefix + b"%d" % offset)
@@ -172,7 +172,7 @@ class Forwarder:
             headers = list(rec.headers) if rec.headers else None
         if self.lineage is not None or run.each:
             topic, partition, _ = item.source
-            origin = (self.lineage or LINEAGE_HEADER, f"{topic}/{partition}/{offset}".encode())
+            origin = (self.header, origin_prefix(topic, partition) + b"%d" % offset)
             headers = [*(headers or ()), origin]
         run.batch.cover(run.source, offset)  # a released item may be older than the run
         if not run.each:
