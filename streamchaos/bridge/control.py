@@ -11,7 +11,7 @@ from confluent_kafka import KafkaError, KafkaException, TopicPartition
 
 from streamchaos.bridge.checkpoint import TP
 from streamchaos.bridge.health import Health
-from streamchaos.errors import BridgeError, ConfigError
+from streamchaos.errors import BridgeError
 from streamchaos.httpserver import ControlServer
 from streamchaos.logs import ClientLog, Repeats
 
@@ -144,11 +144,7 @@ class Control(ABC):
         """/metrics, the probes and the kill switch on the metrics port."""
         if not cfg.metrics.enabled or self.health is None:
             return
-        secret = cfg.control.token
-        token = None if secret is None else secret.resolve("control.token").get_secret_value()
-        token = None if token is None else token.strip()  # a Secret's file ends in a newline
-        if token == "":
-            raise ConfigError("control.token: the secret is empty")
+        token = cfg.control.token_value()
         self._server = ControlServer(self.registry, cfg.metrics.bind, cfg.metrics.port, token)
         self._server.add("GET", "/healthz", self.health.healthz)
         self._server.add("GET", "/readyz", self.health.readyz)

@@ -7,8 +7,14 @@ import argparse
 import time
 from typing import Any
 
-from streamchaos.cli.common import EXIT_OK, EXIT_RUNTIME, kafka_args, ledger_args, load_ledger
-from streamchaos.errors import ConfigError
+from streamchaos.cli.common import (
+    EXIT_OK,
+    EXIT_RUNTIME,
+    kafka_args,
+    ledger_args,
+    load_ledger,
+    need,
+)
 from streamchaos.lineage import LINEAGE_HEADER
 
 
@@ -32,12 +38,11 @@ def register(sub: Any) -> None:
 def command(args: argparse.Namespace) -> int:
     from streamchaos.evaluation.audit import audit
 
-    if not args.bootstrap_servers:
-        raise ConfigError("--bootstrap-servers: required (or set KAFKA_BOOTSTRAP_SERVERS)")
+    bootstrap = need(args.bootstrap_servers, "--bootstrap-servers", "KAFKA_BOOTSTRAP_SERVERS")
     deadline = time.monotonic() + args.timeout  # --timeout bounds the whole audit
     entries = load_ledger(args, args.timeout)
     report = audit(
-        args.bootstrap_servers,
+        bootstrap,
         args.source,
         args.shadow,
         entries,

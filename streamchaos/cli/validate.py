@@ -7,7 +7,6 @@ import argparse
 from typing import Any
 
 from streamchaos.cli.common import EXIT_OK
-from streamchaos.errors import ConfigError
 
 
 def register(sub: Any) -> None:
@@ -24,9 +23,7 @@ def command(args: argparse.Namespace) -> int:
     security_conf(cfg)  # secrets must resolve (their values are never printed)
     registry_conf(cfg)
     producer_conf(cfg)  # the shadow cluster's secrets, when it has its own
-    token = cfg.control.token
-    if token is not None and not token.resolve("control.token").get_secret_value().strip():
-        raise ConfigError("control.token: the secret is empty")
+    cfg.control.token_value()
     print(
         f"{args.config}: ok — experiment {cfg.experiment!r}, {len(cfg.routes)} route(s): "
         + ", ".join(f"{r.source} -> {r.shadow}" for r in cfg.routes)

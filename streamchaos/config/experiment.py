@@ -9,6 +9,7 @@ from typing import Any, Literal
 from pydantic import Field, model_validator
 
 from streamchaos.config.clients import KafkaSettings, SchemaRegistrySettings, SecretRef, Strict
+from streamchaos.errors import ConfigError
 from streamchaos.faults.registry import VALUE_FAULTS, FaultSpec
 from streamchaos.lineage import LINEAGE_HEADER
 from streamchaos.units import Duration
@@ -85,6 +86,16 @@ class ControlSettings(Strict):
         default=None,
         description="bearer token the POST endpoints require (needed off loopback)",
     )
+
+    def token_value(self) -> str | None:
+        """The token, resolved and stripped (a Secret's file ends in a newline); an empty
+        one is a config error."""
+        if self.token is None:
+            return None
+        value = self.token.resolve("control.token").get_secret_value().strip()
+        if not value:
+            raise ConfigError("control.token: the secret is empty")
+        return value
 
 
 class SafetySettings(Strict):
