@@ -1,4 +1,5 @@
-"""Every Prometheus collector streamchaos exports, in one place.
+"""Every Prometheus collector the bridge exports, in one place (the reference detector's
+own are in ``evaluation/watch_runner.py``).
 
 Metric names are part of the public contract (the README's metrics table). Collectors take
 a registry so tests can pass a fresh ``CollectorRegistry`` and read values with

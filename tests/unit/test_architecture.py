@@ -18,12 +18,10 @@ EVALUATION_MAY_IMPORT = (
     "streamchaos.ledger",  # the ledger's format: writer and reader
     "streamchaos.codec",
     "streamchaos.kafkatools",
-    "streamchaos.kafkaconf",
     "streamchaos.lineage",
     "streamchaos.errors",
     "streamchaos.httpserver",
-    "streamchaos.units",
-)
+)  # not kafkaconf: it reads the bridge's config
 
 
 def module_name(path: Path) -> str:
