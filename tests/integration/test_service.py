@@ -17,7 +17,7 @@ import pytest
 
 from streamchaos.evaluation.audit import audit
 from streamchaos.kafkatools import create_topics, end_offsets, produce_all, read_all
-from tests.integration.conftest import bridge_config, keyed_records, wait_until
+from tests.integration.conftest import bridge_config, keyed_records, shadow_count, wait_until
 from tests.integration.experiment import free_port
 
 pytestmark = pytest.mark.integration
@@ -234,7 +234,7 @@ def test_a_broker_outage_is_a_few_log_lines_and_loses_nothing(
     cfg["ledger"] = {"path": str(ledger)}
     bridge = bridge_process(cfg)
     bridge.wait_for_log("assigned", 60)
-    wait_until(lambda: len(read_all(bootstrap, shadow, 5, expect=200)) == 200, 60, "200")
+    wait_until(lambda: shadow_count(bootstrap, shadow) == 200, 60, "200")
     before = len(bridge.log().splitlines())
     private_broker["down"]()
     time.sleep(10)  # the outage; nothing is timed or asserted about time
@@ -244,7 +244,7 @@ def test_a_broker_outage_is_a_few_log_lines_and_loses_nothing(
     private_broker["restart"]()
     wait_until(lambda: leaders_known(bootstrap, source), 60, "partition leaders again")
     produce_all(bootstrap, keyed_records(source, 200, 2, start=200))
-    wait_until(lambda: len(read_all(bootstrap, shadow, 5, expect=400)) >= 400, 120, "400")
+    wait_until(lambda: shadow_count(bootstrap, shadow) >= 400, 120, "400")
     bridge.signal(signal.SIGTERM)
     assert bridge.wait(120) == 0, bridge.log()[-3000:]
     report = audit(bootstrap, source, shadow, ledger)
