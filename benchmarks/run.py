@@ -589,7 +589,8 @@ worth, and what a fault row's extra cost is measured from.
 Until issue #16 the bench also ran a plain loop doing the bridge's duties (the lineage
 header and a delivery report per record) and two "minimal" 5 % fault loops on top of it,
 yardsticks for the bridge's design then; they were removed to keep a run short, and their
-last figures are in this file's git history.
+last figures are in this file's git history. Runs kept for comparison across commits
+(medians of three, before and after a change) are in docs/benchmark-history.md.
 
 """
 
