@@ -1,35 +1,73 @@
-"""The bridge's small HTTP side door: ``/metrics``, the probes and the control endpoints.
+"""The bridge's small HTTP side door: ``/metrics``, the probes and the control API.
 
 prometheus_client's own server only answers GET; a ``ThreadingHTTPServer`` of our own
-lets the same port serve POST control routes. It is bound to 127.0.0.1 by default. With a
-``token``, every POST needs ``Authorization: Bearer <token>`` (401 without one, 403 with
-another, compared in constant time); GET routes stay open for Prometheus and probes.
+lets the same port serve the control routes (``POST /pause``, ``GET /faults``,
+``PUT /routes/{source}/faults/{name}``...). It is bound to 127.0.0.1 by default. With a
+``token``, every route but ``/metrics`` and the probes (``open`` routes) needs
+``Authorization: Bearer <token>`` (401 without one, 403 with another, compared in
+constant time).
 """
 
 from __future__ import annotations
 
 import hmac
+import json
 import logging
+import re
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import unquote
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
+from streamchaos.errors import ConfigError
+
 log = logging.getLogger(__name__)
 
-Route = Callable[[], tuple[int, str]]
+MAX_BODY = 1 << 20  # bytes a request body may have (a fault's config is a few hundred)
+LOG_EVERY = 60.0  # seconds between log lines about one client's refused requests
+
+
+@dataclass(frozen=True)
+class Request:
+    """What a route handler is given: the path's ``{parameters}``, the body, who asked."""
+
+    params: dict[str, str]
+    body: bytes
+    client: str
+
+    def json(self) -> Any:
+        """The body as JSON; a body that is not is a ``ConfigError`` (400)."""
+        try:
+            return json.loads(self.body or b"null")
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"the request body is not JSON: {exc}") from exc
+
+
+Answer = tuple[int, Any]  # status, and text or a JSON-able value
+Handler = Callable[[Request], Answer]
+
+
+@dataclass(frozen=True)
+class _Route:
+    method: str
+    pattern: re.Pattern[str]
+    handler: Handler
+    open: bool
 
 
 class ControlServer:
-    """Serves ``GET /metrics`` plus any extra ``(method, path) -> handler`` routes."""
+    """Serves ``GET /metrics`` plus routes added with ``add``."""
 
     def __init__(
         self, registry: CollectorRegistry, bind: str, port: int, token: str | None = None
     ) -> None:
         self.registry = registry
-        self.routes: dict[tuple[str, str], Route] = {}
+        self.routes: list[_Route] = []
         self._token = None if token is None else token.encode()
         self._refused: dict[tuple[str, int], float] = {}  # (client, status) -> last logged
         handler = _make_handler(self)
@@ -43,8 +81,23 @@ class ControlServer:
     def port(self) -> int:
         return int(self._server.server_address[1])
 
-    def add(self, method: str, path: str, handler: Route) -> None:
-        self.routes[(method, path)] = handler
+    def add(self, method: str, path: str, handler: Handler, open: bool = False) -> None:
+        """``path`` may hold ``{name}`` parts (one path segment each, URL-decoded);
+        ``open``: served without the token (probes)."""
+        regex = re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>[^/]+)", re.escape(path))
+        self.routes.append(_Route(method, re.compile(f"^{regex}$"), handler, open))
+
+    def match(self, method: str, path: str) -> tuple[_Route, dict[str, str]] | int:
+        """The route and its parameters, or 404 (no such path) / 405 (another method)."""
+        status = 404
+        for route in self.routes:
+            found = route.pattern.match(path)
+            if found is None:
+                continue
+            if route.method == method:
+                return route, {k: unquote(v) for k, v in found.groupdict().items()}
+            status = 405
+        return status
 
     def start(self) -> None:
         self._thread.start()
@@ -54,9 +107,9 @@ class ControlServer:
         self._server.server_close()
 
     def refusal(self, method: str, path: str, authorization: str | None, client: str) -> int | None:
-        """401 or 403 when a state-changing request lacks the token, else None; each
-        (client, answer) is logged at most once a minute, never with what was sent."""
-        if method == "GET" or self._token is None:
+        """401 or 403 when a request lacks the token, else None; each (client, answer) is
+        logged at most once a minute, never with what was sent."""
+        if self._token is None:
             return None
         scheme, _, given = (authorization or "").partition(" ")
         if scheme.lower() != "bearer" or not given:
@@ -77,32 +130,48 @@ class ControlServer:
         return status
 
 
-LOG_EVERY = 60.0  # seconds between log lines about one client's refused requests
-
-
 def _make_handler(server: ControlServer) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         def _answer(self, method: str) -> None:
             path = self.path.split("?", 1)[0]
             if method == "GET" and path == "/metrics":
-                body = generate_latest(server.registry)
-                self._send(200, body, CONTENT_TYPE_LATEST)
+                self._send(200, generate_latest(server.registry), CONTENT_TYPE_LATEST)
                 return
-            route = server.routes.get((method, path))
-            if route is None:
-                self._send(404, b"not found\n", "text/plain")
+            found = server.match(method, path)
+            if isinstance(found, int):
+                self._reply(found, {"error": "no such route" if found == 404 else "method"})
                 return
-            auth = self.headers.get("Authorization")
-            refused = server.refusal(method, path, auth, self.client_address[0])
-            if refused is not None:
-                self.send_response(refused)
-                if refused == 401:
-                    self.send_header("WWW-Authenticate", 'Bearer realm="streamchaos"')
-                self.send_header("Content-Length", "0")
-                self.end_headers()
+            route, params = found
+            client = self.client_address[0]
+            if not route.open:
+                refused = server.refusal(method, path, self.headers.get("Authorization"), client)
+                if refused is not None:
+                    self.send_response(refused)
+                    if refused == 401:
+                        self.send_header("WWW-Authenticate", 'Bearer realm="streamchaos"')
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+            length = int(self.headers.get("Content-Length") or 0)
+            if length > MAX_BODY:
+                self._reply(413, {"error": f"the body is over {MAX_BODY} bytes"})
                 return
-            status, text = route()
-            self._send(status, text.encode() + b"\n", "text/plain")
+            body = self.rfile.read(length) if length > 0 else b""
+            try:
+                status, answer = route.handler(Request(params, body, client))
+            except ConfigError as exc:  # the request is wrong: say which field
+                status, answer = getattr(exc, "status", 400), {"error": str(exc)}
+            except Exception as exc:  # a bug must not leave the client without an answer
+                log.exception("control: %s %s failed", method, path)
+                status, answer = 500, {"error": f"{type(exc).__name__}: {exc}"}
+            self._reply(status, answer)
+
+        def _reply(self, status: int, answer: Any) -> None:
+            if isinstance(answer, str):
+                self._send(status, answer.encode() + b"\n", "text/plain; charset=utf-8")
+            else:
+                text = json.dumps(answer, indent=1, sort_keys=True) + "\n"
+                self._send(status, text.encode(), "application/json")
 
         def _send(self, status: int, body: bytes, ctype: str) -> None:
             self.send_response(status)
@@ -116,6 +185,12 @@ def _make_handler(server: ControlServer) -> type[BaseHTTPRequestHandler]:
 
         def do_POST(self) -> None:
             self._answer("POST")
+
+        def do_PUT(self) -> None:
+            self._answer("PUT")
+
+        def do_DELETE(self) -> None:
+            self._answer("DELETE")
 
         def log_message(self, format: str, *args: object) -> None:
             log.debug("http: " + format, *args)

@@ -27,8 +27,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-KINDS = ("injection", "episode_start", "episode_end", "lineage")
+KINDS = ("injection", "episode_start", "episode_end", "lineage", "plan_change")
 EFFECTS = ("modify", "extra", "drop")
+PLAN_ACTIONS = ("add", "replace", "remove", "restore")
 _COORDS = ("topic", "partition", "offset")
 
 
@@ -145,9 +146,18 @@ class Ledger(TopicOutbox):
         }
         return self.write(entry, on_delivery)
 
-    def episode(
-        self, route: str, fault: str, type_: str, kind: str, at_ms: int, detail: dict[str, Any]
+    def event(
+        self,
+        route: str,
+        fault: str | None,
+        type_: str | None,
+        kind: str,
+        at_ms: int,
+        detail: dict[str, Any],
     ) -> None:
+        """A line about a fault rather than a record: an episode's start or end, or a
+        ``plan_change`` (a fault added, replaced or removed on the running bridge, or the
+        plan restored from the plan file; ``detail``: action, config, plan_hash, client)."""
         self.write(
             {
                 "experiment": self.experiment,
@@ -254,6 +264,12 @@ def _entry_problem(entry: Any) -> str | None:
         return f"kind must be one of {', '.join(KINDS)}, got {entry.get('kind')!r}"
     if entry["kind"] == "lineage":
         return _lineage_problem(entry)
+    if entry["kind"] == "plan_change":
+        detail = entry.get("detail")
+        action = detail.get("action") if isinstance(detail, dict) else None
+        if action not in PLAN_ACTIONS:
+            return f"a plan_change needs detail.action, one of {', '.join(PLAN_ACTIONS)}"
+        return None
     if entry["kind"] != "injection":
         return None
     src = entry.get("source")

@@ -12,12 +12,13 @@ from confluent_kafka import KafkaError, KafkaException, TopicPartition
 from streamchaos.bridge.checkpoint import TP
 from streamchaos.bridge.health import Health
 from streamchaos.errors import BridgeError
-from streamchaos.httpserver import ControlServer
+from streamchaos.httpserver import ControlServer, Request
 from streamchaos.logs import ClientLog, Repeats
 
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
 
+    from streamchaos.bridge.live import LivePlan
     from streamchaos.config import Config
     from streamchaos.ledger import Ledger
 
@@ -34,6 +35,7 @@ class Control(ABC):
     cfg: Config
     registry: CollectorRegistry
     ledger: Ledger | None
+    live: LivePlan | None
     assigned: set[TP]
     _consumer: Any
 
@@ -141,21 +143,24 @@ class Control(ABC):
             self.health.stopping = True
 
     def serve_control(self, cfg: Config) -> None:
-        """/metrics, the probes and the kill switch on the metrics port."""
+        """/metrics, the probes, the kill switch and the fault API on the metrics port."""
         if not cfg.metrics.enabled or self.health is None:
             return
         token = cfg.control.token_value()
         self._server = ControlServer(self.registry, cfg.metrics.bind, cfg.metrics.port, token)
-        self._server.add("GET", "/healthz", self.health.healthz)
-        self._server.add("GET", "/readyz", self.health.readyz)
+        health = self.health
+        self._server.add("GET", "/healthz", lambda req: health.healthz(), open=True)
+        self._server.add("GET", "/readyz", lambda req: health.readyz(), open=True)
         self._server.add("POST", "/pause", self._http(self.pause, "paused"))
         self._server.add("POST", "/resume", self._http(self.resume, "resumed"))
+        if self.live is not None:
+            self.live.serve_on(self._server)
         self._server.start()
         log.info("metrics on http://%s:%d/metrics", cfg.metrics.bind, self._server.port)
 
     @staticmethod
     def _http(action: Any, answer: str) -> Any:
-        def handle() -> tuple[int, str]:
+        def handle(req: Request) -> tuple[int, str]:
             action()
             return 200, answer
 

@@ -1,6 +1,6 @@
 """The hot path: a consumed batch → each route's pipeline → produce calls by index.
 
-A consumed batch is cut into runs of consecutive offsets of one partition (``runs``);
+A consumed batch is cut into runs of consecutive offsets of one partition (``runs.py``);
 for each, the route's pipeline names by batch index what replaces the records its faults
 touched, and every other record goes from the message to its produce call as it came. A
 run's produce calls are one ``checkpoint.Run``: only its first and last record, and those
@@ -10,15 +10,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from itertools import pairwise
-from operator import ne
 from typing import Any
 
-import numpy as np
 from confluent_kafka import KafkaException, Message
 
 from streamchaos.bridge.checkpoint import TP, Batch, OffsetTracker, Report, Run
 from streamchaos.bridge.journal import Journal
+from streamchaos.bridge.runs import runs
 from streamchaos.bridge.setup import RouteState
 from streamchaos.config import Config
 from streamchaos.kafkatools import produce_with_room
@@ -26,7 +24,7 @@ from streamchaos.lineage import LINEAGE_HEADER, origin_prefix
 from streamchaos.record import Item
 
 log = logging.getLogger(__name__)
-_ERROR, _PARTITION = Message.error, Message.partition
+_ERROR = Message.error
 
 
 class Forwarder:
@@ -41,9 +39,13 @@ class Forwarder:
         self.producer, self.tracker, self.journal, self.routes = producer, tracker, journal, routes
         self.lineage = cfg.bridge.lineage_header  # a header too, beside the ledger's lines
         self.header = self.lineage or LINEAGE_HEADER  # also where the key picks partitions
-        self.pipelines = [(s, s.pipeline) for s in routes.values() if s.pipeline is not None]
+        self.refresh()
         self.only_topic = next(iter(routes)) if len(routes) == 1 else ""
         self.on_consume_error: Callable[[Any], None] = lambda err: None
+
+    def refresh(self) -> None:
+        """The routes that have a pipeline (again, after a live change)."""
+        self.pipelines = [(s, s.pipeline) for s in self.routes.values() if s.pipeline is not None]
 
     # -- consumed batches ---------------------------------------------------------------
 
@@ -253,48 +255,3 @@ class Forwarder:
         state = self.routes.get(tp[0])
         pipeline = state.pipeline if state is not None else None
         return pipeline.oldest_held(tp[1]) if pipeline is not None else None
-
-
-def runs(msgs: Sequence[Any], only_topic: str) -> list[tuple[int, int]]:
-    """``msgs`` (records, no error events) as runs [start, end) in order. ``only_topic``:
-    the one topic every record comes from, if the bridge reads only one.
-
-    The partitions are compared all at once; within one partition offsets only grow, so a
-    stretch whose last offset is as far from its first as its length says is one run, and
-    one that is not is cut where the offsets jump, by bisection."""
-    n = len(msgs)
-    if n == 0:
-        return []
-    parts = list(map(_PARTITION, msgs))
-    if only_topic and parts.count(parts[0]) == n:  # one partition: no array needed
-        bounds = [0, n]
-    else:
-        array = np.array(parts)
-        part_cuts = array[1:] != array[:-1]
-        if not only_topic:  # several routes: a topic change cuts too
-            topics = [msg.topic() for msg in msgs]
-            part_cuts |= np.fromiter(map(ne, topics[1:], topics[:-1]), dtype=bool, count=n - 1)
-        bounds = [0, *(np.flatnonzero(part_cuts) + 1).tolist(), n]
-    out: list[tuple[int, int]] = []
-    for lo, hi in pairwise(bounds):
-        while lo < hi:
-            end = _contiguous_end(msgs, lo, hi)
-            out.append((lo, end))
-            lo = end
-    return out
-
-
-def _contiguous_end(msgs: Sequence[Any], lo: int, hi: int) -> int:
-    """The end of the consecutive offsets from ``msgs[lo]`` in ``msgs[lo:hi]`` (one
-    partition's): ``offset - index`` never falls; bisection finds where it rises."""
-    first = msgs[lo].offset() - lo
-    if msgs[hi - 1].offset() - (hi - 1) == first:
-        return hi
-    good, bad = lo, hi - 1  # msgs[good] continues the run, msgs[bad] does not
-    while bad - good > 1:
-        mid = (good + bad) // 2
-        if msgs[mid].offset() - mid == first:
-            good = mid
-        else:
-            bad = mid
-    return bad

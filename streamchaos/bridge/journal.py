@@ -38,6 +38,19 @@ class Journal:
         """Injections of ``pipeline``'s stages count towards their episodes."""
         for stage in pipeline.stages:
             self._stages[(route, stage.name)] = stage
+        for (r, fault, _), pending in self._tallies.items():  # a replaced stage's successor
+            if r == route:
+                pending[1] = self._stages.get((r, fault))
+
+    def retire(self, route: str, stage: Stage) -> None:
+        """A stage taken out of ``route``'s pipeline: it counts nothing more, and its
+        gauges fall to 0."""
+        if self._stages.get((route, stage.name)) is stage:
+            del self._stages[(route, stage.name)]
+        labels = {"experiment": self.experiment, "route": route, "fault": stage.name}
+        self.metrics.fault_active.labels(**labels).set(0)
+        self.metrics.fault_intensity.labels(**labels).set(0)
+        self.metrics.held.labels(route=route, fault=stage.name).set(0)
 
     def at_ms(self, now: float) -> int:
         return int((self.epoch + now) * 1000)
@@ -116,16 +129,22 @@ class Journal:
                 pending[0].inc(pending[2])
                 if pending[1] is not None:
                     pending[1].injected += pending[2]
+                    pending[1].total += pending[2]
                 pending[2] = 0
 
     # -- episodes and gauges ------------------------------------------------------------
 
-    def episode(self, route: str, stage: Stage, kind: str, at: float) -> None:
+    def episode(
+        self, route: str, stage: Stage, kind: str, at: float, reason: str | None = None
+    ) -> None:
+        """An episode line; ``reason``: why an episode ended before its schedule did."""
         cfg = stage.config
         detail = cfg.model_dump(mode="json", exclude={"type", "name"})
         if kind == "episode_end":
             detail.update(stage.episode_stats())
-        self.ledger.episode(route, stage.name, cfg.type, kind, self.at_ms(at), detail)
+        if reason is not None:
+            detail["reason"] = reason
+        self.ledger.event(route, stage.name, cfg.type, kind, self.at_ms(at), detail)
         labels = {"experiment": self.experiment, "route": route, "fault": stage.name}
         self.metrics.fault_active.labels(**labels).set(1 if kind == "episode_start" else 0)
         log.info("%s: fault %s (%s) %s", route, stage.name, cfg.type, kind.replace("_", " "))

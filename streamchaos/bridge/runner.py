@@ -22,6 +22,7 @@ from streamchaos.bridge.forward import Forwarder
 from streamchaos.bridge.gc_tuning import fewer_collections
 from streamchaos.bridge.health import Health
 from streamchaos.bridge.journal import Journal
+from streamchaos.bridge.live import LivePlan, restored
 from streamchaos.bridge.setup import RouteState, preload_schemas, registry_of, route_states
 from streamchaos.bridge.status import Status
 from streamchaos.bridge.topics import prepare_ledger_topic, prepare_shadows
@@ -48,11 +49,11 @@ class Bridge(Control):
         """``tune_gc``: raise the garbage collector's thresholds while ``run`` loops (the
         CLI does; off by default because the setting is process-wide)."""
         super().__init__()
-        self.cfg = cfg
+        self.base, self.cfg = cfg, restored(cfg)  # the plan file's plan, if it keeps one
         self.keep_ledger = keep_ledger
         self.tune_gc = tune_gc
         self.registry = registry if registry is not None else CollectorRegistry()
-        self.metrics = Metrics(self.registry, cfg)
+        self.metrics = Metrics(self.registry, self.cfg)
         self.status = Status(self.registry, cfg.bridge.status_interval, now=0.0)
         self.tracker = OffsetTracker()
         self.tracker.on_complete = self._batch_complete
@@ -67,6 +68,7 @@ class Bridge(Control):
         self._checkpoint: Checkpoint | None = None
         self.ledger: Ledger | None = None
         self.journal: Journal | None = None
+        self.live: LivePlan | None = None  # the plan in force, changed over HTTP
 
     def now(self) -> float:
         """Seconds since the experiment started (the schedules' clock)."""
@@ -113,6 +115,9 @@ class Bridge(Control):
                 self.journal.watch(state.name, state.pipeline)
         self._fwd = Forwarder(cfg, self._producer, self.tracker, self.journal, self._routes)
         self._fwd.on_consume_error = self._consume_error
+        args = (self._routes, self._fwd, self.journal, self._paused.is_set)
+        self.live = LivePlan(self.base, cfg, *args)
+        self.live.restore_lines(0.0)
         self.tracker.held_floor = self._fwd.held_floor
         self._consumer = Consumer(consumer_conf(cfg) | self.callbacks)
         serve = lambda: self._producer.poll(0)  # noqa: E731 - the reports that came
@@ -129,7 +134,8 @@ class Bridge(Control):
 
     def _loop(self, idle_exit: float | None) -> None:
         assert self._fwd is not None and self.journal is not None and self.ledger is not None
-        fwd, journal, send = self._fwd, self.journal, self.ledger.send
+        assert self.live is not None
+        fwd, journal, send, live = self._fwd, self.journal, self.ledger.send, self.live
         consume, poll = self._consumer.consume, self._producer.poll
         size, timeout = self.cfg.bridge.batch_size, self.cfg.bridge.poll_timeout
         interval = self.cfg.bridge.commit_interval
@@ -140,6 +146,8 @@ class Bridge(Control):
             now = self.now()
             if self._paused.is_set() != paused:
                 paused = self._set_paused(not paused, now)
+            if live.queue:  # fault changes asked over HTTP, made between batches
+                live.serve(now)
             if fwd.pipelines:
                 fwd.tick(now)
             msgs = consume(size, timeout)
@@ -191,6 +199,8 @@ class Bridge(Control):
         """
         code = 0
         self.stopping()
+        if self.live is not None:
+            self.live.close()
         now = self.now()
         if self._fwd is not None:
             released = self._fwd.release(None, now)
@@ -216,22 +226,8 @@ class Bridge(Control):
             self.ledger.close()
         self.stop_control()
         self.repeats.flush()
-        return self._summary(code)
-
-    def _summary(self, code: int) -> int:
-        if self.tracker.failed_outputs:
-            log.error(
-                "%d outputs (shadow records or ledger lines) could not be delivered; their "
-                "source offsets were not committed and will be read again on restart",
-                self.tracker.failed_outputs,
-            )
-            code = 1
-        if self.ledger is not None and self.ledger.failed:
-            log.error("%d episode lines did not reach the ledger topic", self.ledger.failed)
-            code = 1
-        for line in self.status.summary():  # totals per route and per fault
-            log.info("%s", line)
-        return code
+        lost = self.ledger.failed if self.ledger is not None else 0
+        return self.status.closing(code, self.tracker.failed_outputs, lost)
 
     def _flush(self) -> int:
         """Flush the producer until nothing is in flight, ledger lines written by the

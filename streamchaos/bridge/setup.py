@@ -21,6 +21,7 @@ class RouteState:
 
     __slots__ = (
         "consumed",
+        "ctx",
         "failed",
         "name",
         "narrow",
@@ -40,6 +41,7 @@ class RouteState:
     ) -> None:
         self.name, self.shadow, self.shadow_parts = route.source, route.shadow, shadow_parts
         self.narrow = source_parts > shadow_parts  # the key chooses for some partitions
+        self.ctx = ctx  # kept for faults added while the bridge runs
         self.pipeline = Pipeline(route.source, route.faults, seed, ctx) if route.faults else None
         self.consumed = self.produced = self.failed = 0
 

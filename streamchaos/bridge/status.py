@@ -15,10 +15,13 @@ second since the last line.
 
 from __future__ import annotations
 
+import logging
 from collections import Counter as Tally
 from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -83,6 +86,22 @@ class Status:
             f"held {snap.held:,}, commit lag {snap.lag:,}, "
             f"faults {'paused' if paused else 'on'}"
         )
+
+    def closing(self, code: int, failed_outputs: int, failed_lines: int) -> int:
+        """At shutdown: what could not be delivered (exit code 1 then), and the totals."""
+        if failed_outputs:
+            log.error(
+                "%d outputs (shadow records or ledger lines) could not be delivered; their "
+                "source offsets were not committed and will be read again on restart",
+                failed_outputs,
+            )
+            code = 1
+        if failed_lines:
+            log.error("%d episode lines did not reach the ledger topic", failed_lines)
+            code = 1
+        for line in self.summary():  # totals per route and per fault
+            log.info("%s", line)
+        return code
 
     def summary(self) -> list[str]:
         """One line per route (records in, out, failed) and per fault (injections)."""

@@ -24,6 +24,12 @@ def command(args: argparse.Namespace) -> int:
     registry_conf(cfg)
     producer_conf(cfg)  # the shadow cluster's secrets, when it has its own
     cfg.control.token_value()
+    if cfg.control.plan_file is not None:  # what a restart would run with
+        from streamchaos.config.plan import load_plan, plan_hash
+
+        kept = load_plan(cfg.control.plan_file, cfg)
+        if kept is not None:
+            print(f"{cfg.control.plan_file}: plan {plan_hash(kept)} is kept and will be used")
     print(
         f"{args.config}: ok — experiment {cfg.experiment!r}, {len(cfg.routes)} route(s): "
         + ", ".join(f"{r.source} -> {r.shadow}" for r in cfg.routes)

@@ -80,11 +80,17 @@ class MetricsSettings(Strict):
 
 
 class ControlSettings(Strict):
-    """Who may change a running experiment over HTTP (``POST /pause``, ``/resume``)."""
+    """Who may change a running experiment over HTTP (pause, resume, its faults), and
+    where the faults changed that way are kept across restarts."""
 
     token: SecretRef | None = Field(
         default=None,
-        description="bearer token the POST endpoints require (needed off loopback)",
+        description="bearer token the control API requires (needed off loopback)",
+    )
+    plan_file: Path | None = Field(
+        default=None,
+        description="JSON file the bridge rewrites on every live fault change and reads "
+        "back on start; None: live changes last until the bridge stops",
     )
 
     def token_value(self) -> str | None:

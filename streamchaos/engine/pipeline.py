@@ -47,9 +47,32 @@ class Pipeline:
     def __init__(
         self, topic: str, faults: Iterable[FaultConfig], seed: int, ctx: FaultContext | None = None
     ) -> None:
+        self.topic, self.seed, self.ctx = topic, seed, ctx
         self.stages = [Stage(cfg, topic, seed, ctx) for cfg in faults]
         self.codec = ctx.codec if ctx is not None else None
         self.paused = False
+
+    # -- live changes (at a batch boundary) ----------------------------------------------
+
+    def add(self, config: FaultConfig, now: float, at: int | None = None) -> Stage:
+        """A new stage (last, or at index ``at``) whose schedule counts from ``now``."""
+        stage = Stage(config, self.topic, self.seed, self.ctx)
+        stage.origin = now
+        self.stages.insert(len(self.stages) if at is None else at, stage)
+        return stage
+
+    def remove(self, name: str, now: float) -> tuple[int, Stage, dict[int, list[Item]]]:
+        """Take stage ``name`` out: its index, the stage, and everything it held, released
+        at ``now`` as it is (per partition), so nothing held is lost."""
+        k = next(k for k, s in enumerate(self.stages) if s.name == name)
+        stage = self.stages.pop(k)
+        out: dict[int, list[Item]] = {}
+        for part in list(stage.instances):
+            inst = stage.holding(part)
+            released = inst.drain(now) if inst is not None else []
+            if released:
+                out[part] = [r.resume() for r in released]
+        return k, stage, out
 
     # -- time ---------------------------------------------------------------------------
 
@@ -57,7 +80,7 @@ class Pipeline:
         """Update intensities; an intensity crossing zero starts or ends an episode."""
         events = []
         for stage in self.stages:
-            new = 0.0 if self.paused else stage.config.schedule.intensity(now)
+            new = 0.0 if self.paused else stage.config.schedule.intensity(now - stage.origin)
             if (new > 0) != (stage.intensity > 0):
                 if new > 0:
                     stage.seen = stage.injected = 0

@@ -69,7 +69,9 @@ class Stage:
         rate = config.max_injections_per_second
         self.budget = Budget(rate) if rate is not None else None  # None: no limit
         self.intensity = 0.0
+        self.origin = 0.0  # experiment time its schedule counts from (a live add: then)
         self.seen = self.injected = 0  # records and ledgered injections in this episode
+        self.total = 0  # injections since the stage was made
         self._bases: dict[int, int] = {}
         self._key_base = base_seed(seed, self.name, topic, "key")
         self._ramp_by_magnitude = getattr(config, "ramp_by", None) == "magnitude"

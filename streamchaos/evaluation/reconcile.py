@@ -50,6 +50,7 @@ class AuditReport:
     unattributed: int = 0  # shadow records no lineage line or header explains
     injections: Counter[tuple[str, str]] = field(default_factory=Counter)  # (type, effect)
     episodes: int = 0
+    plan_changes: int = 0  # faults added, replaced or removed while the bridge ran
     ledger_ignored: int = 0  # other topics or experiments, offsets outside the range
     missing: list[Discrepancy] = field(default_factory=list)
     unexpected_duplicates: list[Discrepancy] = field(default_factory=list)  # incl. drops found
@@ -70,7 +71,8 @@ class AuditReport:
             f" ({self.shadow_ignored} ignored: lineage outside the audited offsets;"
             f" {self.unattributed} with no lineage at all)",
             f"ledger: {sum(self.injections.values())} injections ({kinds or 'none'}); "
-            f"{self.episodes} episode entries; {self.ledger_ignored} entries ignored",
+            f"{self.episodes} episode entries; {self.plan_changes} plan changes; "
+            f"{self.ledger_ignored} entries ignored",
             f"missing: {len(self.missing)}; unexpected: {len(self.unexpected_duplicates)}; "
             f"ledger conflicts: {len(self.ledger_conflicts)}; "
             f"known delivery failures: {len(self.known_failures)}",
@@ -133,6 +135,9 @@ def _expectations(
         mine = experiment is None or entry.get("experiment") == experiment
         if mine and kind in ("episode_start", "episode_end"):
             report.episodes += 1
+            continue
+        if mine and kind == "plan_change":
+            report.plan_changes += 1
             continue
         ours = kind == "injection" and src.get("topic") == report.source_topic
         if not (mine and ours and origin in audited):

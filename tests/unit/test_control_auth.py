@@ -20,8 +20,8 @@ TOKEN = "s3cret-token"
 def server():
     paused = []
     srv = ControlServer(CollectorRegistry(), "127.0.0.1", 0, token=TOKEN)
-    srv.add("POST", "/pause", lambda: (paused.append(True), (200, "paused"))[1])
-    srv.add("GET", "/healthz", lambda: (200, "ok"))
+    srv.add("POST", "/pause", lambda req: (paused.append(True), (200, "paused"))[1])
+    srv.add("GET", "/healthz", lambda req: (200, "ok"), open=True)
     srv.start()
     yield srv, paused
     srv.stop()

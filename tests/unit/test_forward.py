@@ -12,8 +12,9 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from streamchaos.bridge.checkpoint import OffsetTracker
-from streamchaos.bridge.forward import Forwarder, runs
+from streamchaos.bridge.forward import Forwarder
 from streamchaos.bridge.journal import Journal
+from streamchaos.bridge.runs import runs
 from streamchaos.bridge.setup import RouteState
 from streamchaos.config import config_from_dict
 from streamchaos.ledger import Ledger

@@ -93,7 +93,7 @@ def test_kept_entries_and_file_lines_agree(tmp_path: Path) -> None:
     ledger = Ledger("exp-1", path, None, keep=True)
     inj = Injection("corrupt", "corrupt", "modify", {"mode": "null"})
     ledger.injection("t", inj, SOURCE[:3], coords("t.shadow", 2, 5), "delivered", 17)
-    ledger.episode("t", "corrupt", "corrupt", "episode_start", 16, {"fraction": 0.1})
+    ledger.event("t", "corrupt", "corrupt", "episode_start", 16, {"fraction": 0.1})
     ledger.close()
     lines = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
     assert lines == ledger.entries
@@ -139,7 +139,7 @@ def test_lines_for_the_topic_wait_for_send_and_a_full_queue(tmp_path: Path) -> N
     ledger = Ledger("exp-1", tmp_path / "l.jsonl", "ledger.t", producer)
     inj = Injection("delay", "delay", "modify", {"delay_ms": 5})
     assert ledger.injection("t", inj, SOURCE[:3], None, "delivered", 1) is True
-    ledger.episode("t", "delay", "delay", "episode_start", 0, {})
+    ledger.event("t", "delay", "delay", "episode_start", 0, {})
     assert producer.sent == []
     assert ledger.send() == 2
     assert producer.polls == 3
@@ -241,7 +241,7 @@ def test_flush_gives_up_at_its_deadline_and_counts_what_is_left() -> None:
     stops at ``shutdown_timeout`` and reports what is left (in flight, or still waiting)."""
     producer = Flushing(stuck=3)
     ledger = Ledger("x", None, "ledger.t", producer)
-    ledger.episode("s", "dup", "duplicate", "episode_start", 0, {})
+    ledger.event("s", "dup", "duplicate", "episode_start", 0, {})
     assert _bridge_with(producer, ledger)._flush() == 3
 
     endless = Flushing()
