@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-KINDS = ("injection", "episode_start", "episode_end", "lineage", "plan_change")
+KINDS = ("injection", "episode_start", "episode_end", "lineage", "plan_change", "guardrail")
 EFFECTS = ("modify", "extra", "drop")
 PLAN_ACTIONS = ("add", "replace", "remove", "restore")
 _COORDS = ("topic", "partition", "offset")
@@ -148,16 +148,16 @@ class Ledger(TopicOutbox):
 
     def event(
         self,
-        route: str,
+        route: str | None,
         fault: str | None,
         type_: str | None,
         kind: str,
         at_ms: int,
         detail: dict[str, Any],
     ) -> None:
-        """A line about a fault rather than a record: an episode's start or end, or a
-        ``plan_change`` (a fault added, replaced or removed on the running bridge, or the
-        plan restored from the plan file; ``detail``: action, config, plan_hash, client)."""
+        """A line about a fault or the experiment, not a record: an episode's start or end,
+        a ``plan_change`` (a fault changed on the running bridge, or the plan file's plan
+        restored) or a ``guardrail`` that paused the experiment."""
         self.write(
             {
                 "experiment": self.experiment,

@@ -10,6 +10,7 @@ a source offset uncommitted until its ground truth landed too.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -72,6 +73,19 @@ class TopicOutbox:
         if err is not None:
             self.failed += 1
             log.error("ledger entry not delivered to %s: %s", self.topic, err)
+
+
+def flush_all(producer: Any, outbox: TopicOutbox | None, timeout: float) -> int:
+    """Flush ``producer`` until nothing is in flight, ledger lines the delivery reports it
+    serves wrote to ``outbox`` included; returns what is left when ``timeout`` is over."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if outbox is not None:
+            outbox.send(deadline)
+        left = int(producer.flush(max(0.0, deadline - time.monotonic())))
+        waiting = len(outbox.outbox) if outbox is not None else 0
+        if left or not waiting or time.monotonic() >= deadline:
+            return left + waiting
 
 
 def topic_records(

@@ -8,7 +8,7 @@ a registry so tests can pass a fresh ``CollectorRegistry`` and read values with
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from streamchaos.config import Config
 
@@ -75,6 +75,19 @@ class Metrics:
             "Selected records a fault could not change (unknown field, wrong type, no older "
             "schema version); they pass through unchanged.",
             ["route", "fault", "reason"],
+            registry=registry,
+        )
+        self.detection_delay = Histogram(
+            "streamchaos_detection_delay_seconds",
+            "Seconds from a fault episode's start to the stop_on alert that ended it.",
+            ["experiment", "route", "fault"],
+            buckets=(1, 2, 5, 10, 20, 30, 60, 120, 300, 600, 1800, 3600),
+            registry=registry,
+        )
+        self.guardrail_tripped = Gauge(
+            "streamchaos_guardrail_tripped",
+            "1 from the moment a guardrail paused the experiment until it is resumed.",
+            ["guardrail"],
             registry=registry,
         )
         for route in cfg.routes:

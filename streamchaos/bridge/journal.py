@@ -135,15 +135,23 @@ class Journal:
     # -- episodes and gauges ------------------------------------------------------------
 
     def episode(
-        self, route: str, stage: Stage, kind: str, at: float, reason: str | None = None
+        self,
+        route: str,
+        stage: Stage,
+        kind: str,
+        at: float,
+        reason: str | None = None,
+        extra: dict[str, Any] | None = None,
     ) -> None:
-        """An episode line; ``reason``: why an episode ended before its schedule did."""
+        """An episode line; ``reason``: why an episode ended before its schedule did
+        (``extra``: what goes with it, e.g. the detection delay)."""
         cfg = stage.config
         detail = cfg.model_dump(mode="json", exclude={"type", "name"})
         if kind == "episode_end":
             detail.update(stage.episode_stats())
         if reason is not None:
             detail["reason"] = reason
+        detail.update(extra or {})
         self.ledger.event(route, stage.name, cfg.type, kind, self.at_ms(at), detail)
         labels = {"experiment": self.experiment, "route": route, "fault": stage.name}
         self.metrics.fault_active.labels(**labels).set(1 if kind == "episode_start" else 0)

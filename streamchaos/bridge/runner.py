@@ -20,9 +20,11 @@ from streamchaos.bridge.checkpoint import TP, Batch, Checkpoint, OffsetTracker
 from streamchaos.bridge.control import ASSIGN_GRACE, Control
 from streamchaos.bridge.forward import Forwarder
 from streamchaos.bridge.gc_tuning import fewer_collections
+from streamchaos.bridge.guard import Guard
 from streamchaos.bridge.health import Health
 from streamchaos.bridge.journal import Journal
 from streamchaos.bridge.live import LivePlan, restored
+from streamchaos.bridge.sentinel import Sentinel
 from streamchaos.bridge.setup import RouteState, preload_schemas, registry_of, route_states
 from streamchaos.bridge.status import Status
 from streamchaos.bridge.topics import prepare_ledger_topic, prepare_shadows
@@ -30,6 +32,7 @@ from streamchaos.config import Config
 from streamchaos.errors import BridgeError
 from streamchaos.kafkaconf import admin_conf, consumer_conf, producer_conf, shadow_admin_conf
 from streamchaos.ledger import Ledger
+from streamchaos.ledger_topic import flush_all
 from streamchaos.metrics import Metrics
 
 log = logging.getLogger(__name__)
@@ -69,6 +72,8 @@ class Bridge(Control):
         self.ledger: Ledger | None = None
         self.journal: Journal | None = None
         self.live: LivePlan | None = None  # the plan in force, changed over HTTP
+        self.sentinel: Sentinel  # alerts and lags, looked at in a thread (``_open``)
+        self.guard: Guard  # what the loop does with them
 
     def now(self) -> float:
         """Seconds since the experiment started (the schedules' clock)."""
@@ -118,6 +123,9 @@ class Bridge(Control):
         args = (self._routes, self._fwd, self.journal, self._paused.is_set)
         self.live = LivePlan(self.base, cfg, *args)
         self.live.restore_lines(0.0)
+        self.guard = Guard(cfg, self.journal, self.metrics, self._fwd, self.pause)
+        self.sentinel = Sentinel(cfg, shadow_admin_conf(cfg), consumer_conf(cfg) | self.callbacks)
+        self.sentinel.start()
         self.tracker.held_floor = self._fwd.held_floor
         self._consumer = Consumer(consumer_conf(cfg) | self.callbacks)
         serve = lambda: self._producer.poll(0)  # noqa: E731 - the reports that came
@@ -148,6 +156,8 @@ class Bridge(Control):
                 paused = self._set_paused(not paused, now)
             if live.queue:  # fault changes asked over HTTP, made between batches
                 live.serve(now)
+            if self.sentinel.found:  # alerts (stop_on, guardrails) and consumer lags
+                self.guard.take(self.sentinel.found, now)
             if fwd.pipelines:
                 fwd.tick(now)
             msgs = consume(size, timeout)
@@ -163,6 +173,7 @@ class Bridge(Control):
                 journal.settle()
                 for state, pipeline in fwd.pipelines:
                     journal.gauges(state.name, pipeline)
+                self.guard.errors(sum(s.failed for s in self._routes.values()), now)
                 next_commit = self.now() + interval
             if self.status.due(now):
                 log.info("%s", self.status.line(now, paused))
@@ -182,6 +193,7 @@ class Bridge(Control):
             log.warning("paused: all faults off, %d held records released", released)
         else:
             log.warning("resumed: faults back on")
+            self.guard.resumed()
         return paused
 
     def _shutdown(self) -> int:
@@ -201,6 +213,7 @@ class Bridge(Control):
         self.stopping()
         if self.live is not None:
             self.live.close()
+            self.sentinel.stop()
         now = self.now()
         if self._fwd is not None:
             released = self._fwd.release(None, now)
@@ -230,17 +243,8 @@ class Bridge(Control):
         return self.status.closing(code, self.tracker.failed_outputs, lost)
 
     def _flush(self) -> int:
-        """Flush the producer until nothing is in flight, ledger lines written by the
-        delivery reports it serves included; returns what is left when time runs out."""
-        deadline = time.monotonic() + self.cfg.bridge.shutdown_timeout
-        assert self._producer is not None
-        while True:
-            if self.ledger is not None:
-                self.ledger.send(deadline)
-            left = int(self._producer.flush(max(0.0, deadline - time.monotonic())))
-            waiting = len(self.ledger.outbox) if self.ledger is not None else 0
-            if left or not waiting or time.monotonic() >= deadline:
-                return left + waiting
+        """Flush until nothing is in flight, ledger lines included (``flush_all``)."""
+        return flush_all(self._producer, self.ledger, self.cfg.bridge.shutdown_timeout)
 
     def _batch_complete(self, batch: Batch) -> None:
         """Count what landed and what finally failed, per route."""

@@ -9,6 +9,7 @@ from typing import Any, Literal
 from pydantic import Field, model_validator
 
 from streamchaos.config.clients import KafkaSettings, SchemaRegistrySettings, SecretRef, Strict
+from streamchaos.config.watching import AlertSettings, Guardrail, guardrail_name
 from streamchaos.errors import ConfigError
 from streamchaos.faults.registry import VALUE_FAULTS, FaultSpec
 from streamchaos.lineage import LINEAGE_HEADER
@@ -139,6 +140,8 @@ class Config(Strict):
     safety: SafetySettings = Field(default_factory=SafetySettings)
     bridge: BridgeSettings = Field(default_factory=BridgeSettings)
     control: ControlSettings = Field(default_factory=ControlSettings)
+    alerts: AlertSettings = Field(default_factory=AlertSettings)
+    guardrails: list[Guardrail] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _shadow_only(self) -> Config:
@@ -170,6 +173,29 @@ class Config(Strict):
                 f"control.token: required with metrics.bind {metrics.bind} (not loopback): "
                 "anyone who reaches the port could pause or resume the experiment "
                 "(give control.token: {env: NAME} or {file: PATH})"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _watching(self) -> Config:
+        """Alert-driven settings need an alert source; guardrail names are unique."""
+        names = [guardrail_name(rail) for rail in self.guardrails]
+        for k, name in enumerate(names):
+            if name in names[:k]:
+                raise ValueError(f"guardrails[{k}].name: {name!r} is used twice")
+        if self.alerts.enabled:
+            return self
+        needs = [f"guardrails[{k}]" for k, r in enumerate(self.guardrails) if r.type == "alert"]
+        needs += [
+            f"routes[{i}].faults[{j}].stop_on"
+            for i, route in enumerate(self.routes)
+            for j, fault in enumerate(route.faults)
+            if fault.stop_on is not None
+        ]
+        if needs:
+            raise ValueError(
+                f"{needs[0]}: needs alerts.prometheus or alerts.topic (where the bridge reads "
+                "alerts)"
             )
         return self
 

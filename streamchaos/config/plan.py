@@ -91,6 +91,12 @@ def with_faults(cfg: Config, source: str, faults: list[FaultConfig]) -> Config:
         new_route = Route.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(format_validation_error(exc)) from exc
+    for j, fault in enumerate(faults):
+        if fault.stop_on is not None and not cfg.alerts.enabled:
+            raise ConfigError(
+                f"faults[{j}].stop_on: needs alerts.prometheus or alerts.topic in the "
+                "experiment file (where the bridge reads alerts)"
+            )
     routes = [*cfg.routes[:i], new_route, *cfg.routes[i + 1 :]]
     new = cfg.model_copy(update={"routes": routes})
     problems = [p for p in shadow_only_problems(new) if p.startswith(f"routes[{i}].")]

@@ -80,10 +80,12 @@ class Pipeline:
         """Update intensities; an intensity crossing zero starts or ends an episode."""
         events = []
         for stage in self.stages:
-            new = 0.0 if self.paused else stage.config.schedule.intensity(now - stage.origin)
+            off = self.paused or stage.stopped
+            new = 0.0 if off else stage.config.schedule.intensity(now - stage.origin)
             if (new > 0) != (stage.intensity > 0):
                 if new > 0:
                     stage.seen = stage.injected = 0
+                    stage.started = now
                     for inst in stage.instances.values():
                         inst.episode_started()
                 kind = "episode_start" if new > 0 else "episode_end"

@@ -70,6 +70,8 @@ class Stage:
         self.budget = Budget(rate) if rate is not None else None  # None: no limit
         self.intensity = 0.0
         self.origin = 0.0  # experiment time its schedule counts from (a live add: then)
+        self.started = 0.0  # experiment time its current (or last) episode started
+        self.stopped = False  # its stop_on alert fired: off for the rest of the run
         self.seen = self.injected = 0  # records and ledgered injections in this episode
         self.total = 0  # injections since the stage was made
         self._bases: dict[int, int] = {}

@@ -78,11 +78,7 @@ def alerts_from_prometheus(result: dict[str, Any], *, step: float | None = None)
     data = result.get("data", result)
     if data.get("resultType") != "matrix":
         raise StreamChaosError(f"expected a query_range (matrix) answer: {data.get('resultType')}")
-    try:
-        series = [_firing(s) for s in data.get("result", [])]
-    except (KeyError, TypeError, ValueError) as exc:
-        raise StreamChaosError(f"malformed Prometheus answer: {exc!r}") from exc
-    firing = [(labels, times) for labels, times in series if times]
+    firing = firing_series(data)
     gaps = [b - a for _, times in firing for a, b in pairwise(times) if b > a]
     step = step if step is not None else min(gaps, default=None)
     alerts = [
@@ -92,6 +88,16 @@ def alerts_from_prometheus(result: dict[str, Any], *, step: float | None = None)
         if prev is None or step is None or t - prev > 1.5 * step
     ]
     return sorted(alerts, key=lambda a: a.at)
+
+
+def firing_series(data: dict[str, Any]) -> list[tuple[dict[str, str], list[float]]]:
+    """Each firing ``ALERTS`` series of a matrix answer's ``data``: its labels and the
+    times of its samples, ascending (series with none left out)."""
+    try:
+        series = [_firing(s) for s in data.get("result", [])]
+    except (KeyError, TypeError, ValueError) as exc:
+        raise StreamChaosError(f"malformed Prometheus answer: {exc!r}") from exc
+    return [(labels, times) for labels, times in series if times]
 
 
 def _firing(series: dict[str, Any]) -> tuple[dict[str, str], list[float]]:

@@ -9,6 +9,18 @@ from pydantic import BaseModel, ConfigDict, Field
 from streamchaos.schedule import Schedule
 
 
+class StopOn(BaseModel):
+    """End the fault's episode when this alert fires during it (``alerts:`` says where
+    the bridge reads alerts)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    alert: str = Field(min_length=1, description="the alert's name (its alertname label)")
+    labels: dict[str, str] = Field(default_factory=dict, description="labels it must carry")
+
+    def matches(self, name: str, labels: dict[str, object]) -> bool:
+        return name == self.alert and all(labels.get(k) == v for k, v in self.labels.items())
+
+
 class FaultConfig(BaseModel):
     """The bridge decides which records (``fraction``, ``select``, ``schedule``, the
     budget); the fault decides what to do to them (its own fields)."""
@@ -27,6 +39,9 @@ class FaultConfig(BaseModel):
     schedule: Schedule = Field(default_factory=Schedule)
     max_injections_per_second: float | None = Field(
         default=None, gt=0, description="blast-radius budget; selections beyond it pass"
+    )
+    stop_on: StopOn | None = Field(
+        default=None, description="end the episode when this alert fires (detected)"
     )
 
     @property

@@ -45,7 +45,9 @@ def run_experiment(
     rate: float = 600,
     bridge_port: int = 0,
     watch_port: int | None = None,
+    extra: dict[str, Any] | None = None,
 ) -> Run:
+    """``extra``: more experiment settings (e.g. ``alerts``)."""
     raw = {
         "experiment": "e2e",
         "seed": 7,
@@ -54,6 +56,7 @@ def run_experiment(
         "routes": [{"source": source, "shadow": shadow, "format": "avro", "faults": faults}],
         "ledger": {"path": str(tmp / "ledger.jsonl")},
         "metrics": {"port": bridge_port},
+        **(extra or {}),
     }
     bridge = Bridge(config_from_dict(raw, env={}), registry=CollectorRegistry())
     watcher = Watcher(

@@ -1,6 +1,6 @@
 """Faults changed on a running bridge with ``streamchaos ctl``, on the real stack: a drift
 added and removed, a delay's held records released by its removal, refusals that change
-nothing, and a plan kept across a restart."""
+nothing, a plan kept across a restart; and a guardrail that pauses the experiment."""
 
 from __future__ import annotations
 
@@ -9,12 +9,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from confluent_kafka import Consumer, TopicPartition
 
 from streamchaos.bridge import Bridge
 from streamchaos.cli import main
 from streamchaos.config import config_from_dict
 from streamchaos.evaluation.audit import audit
-from streamchaos.kafkatools import produce_all, read_all
+from streamchaos.kafkatools import produce_all, read_all, unique_name
 from streamchaos.ledger import read_ledger
 from tests.integration.conftest import bridge_config, shadow_count, wait_until
 
@@ -137,3 +138,43 @@ def test_removing_a_delay_delivers_what_it_held_refusals_change_nothing_restart_
     restored = [e for e in read_ledger(tmp_path / "ledger.jsonl") if e["kind"] == "plan_change"]
     assert restored[-1]["detail"]["action"] == "restore"
     assert restored[-1]["detail"]["config"] == [keep | {"fields": ["amount"]}]
+
+
+def test_a_guardrail_on_a_slow_consumers_lag_pauses_the_experiment_until_resumed(
+    kafka_bootstrap, topic_factory, group_id, tmp_path, monkeypatch
+):
+    source = topic_factory(partitions=1)
+    shadow = topic_factory(partitions=1, suffix=".shadow")
+    slow = unique_name("model")  # the system under test: committed 0, reads nothing more
+    consumer = Consumer(
+        {"bootstrap.servers": kafka_bootstrap, "group.id": slow, "enable.auto.commit": False}
+    )
+    consumer.commit(offsets=[TopicPartition(shadow, 0, 0)], asynchronous=False)
+    consumer.close()
+    monkeypatch.setenv("LIVE_TOKEN", TOKEN)
+    nan = {"type": "corrupt", "name": "nan", "fraction": 0.2, "fields": ["amount"]}
+    route = {"source": source, "shadow": shadow, "format": "json", "faults": [nan]}
+    cfg = bridge_config(kafka_bootstrap, group_id, [route])
+    cfg["ledger"] = {"path": str(tmp_path / "ledger.jsonl")}
+    cfg["control"] = {"token": {"env": "LIVE_TOKEN"}}
+    cfg["alerts"] = {"interval": "200ms"}  # lags are looked at every 5 intervals
+    cfg["guardrails"] = [{"type": "consumer_lag", "group": slow, "max": 100}]
+    bridge = Bridge(config_from_dict(cfg, env={})).start()
+    bridge.wait_until_assigned(60)
+    tripped = f'streamchaos_guardrail_tripped{{guardrail="consumer_lag:{slow}"}}'
+    active = f'streamchaos_fault_active{{experiment="it",fault="nan",route="{source}"}}'
+    try:
+        wait_until(lambda: bridge.counters()[active] == 1, 30, "the fault's episode")
+        produce_all(kafka_bootstrap, records(source, 0, 500))
+        wait_until(lambda: bridge.paused, 60, "the guardrail pausing the experiment")
+        wait_until(lambda: bridge.counters()[active] == 0, 30, "the fault switched off")
+        assert bridge.counters()[tripped] == 1
+        assert ctl(bridge, "resume") == 0  # still behind: the operator's resume stands
+        wait_until(lambda: bridge.counters()[active] == 1, 30, "the fault back on")
+        assert not bridge.paused and bridge.counters()[tripped] == 0
+    finally:
+        assert bridge.stop() == 0
+    [line] = [e for e in read_ledger(tmp_path / "ledger.jsonl") if e["kind"] == "guardrail"]
+    assert line["detail"]["guardrail"] == f"consumer_lag:{slow}"
+    assert line["detail"]["value"] > 100 and line["detail"]["limit"] == 100
+    assert shadow_count(kafka_bootstrap, shadow) == 500  # paused, never lost
