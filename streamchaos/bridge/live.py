@@ -63,7 +63,7 @@ class _Call:
         self.change = change
         self.done = threading.Event()
         self.result: Any = None
-        self.error: ConfigError | None = None
+        self.error: Exception | None = None
 
 
 class LivePlan:
@@ -141,6 +141,9 @@ class LivePlan:
             try:
                 call.result = call.change(now)
             except ConfigError as exc:
+                call.error = exc
+            except Exception as exc:  # a bug: the request fails (500), the bridge goes on
+                log.exception("control: a change failed")
                 call.error = exc
             finally:
                 call.done.set()

@@ -148,8 +148,13 @@ class Sentinel:
             out += self.edges.feed(firing_series(body.get("data", {})))
         if self._consumer is not None:
             for msg in self._consumer.consume(500, 0.05):
-                if msg.error() is None:
+                if msg.error() is not None:
+                    continue
+                try:
                     out.append(alert_from_dict(json.loads(msg.value() or b"null")))
+                except ValueError as exc:  # one bad record: skipped, the others count
+                    where = f"{msg.topic()}[{msg.partition()}]@{msg.offset()}"
+                    self.repeats.warning("bad alert", f"alerts topic: {where} skipped: {exc}")
         return out
 
     def _lag(self, rail: ConsumerLag) -> None:

@@ -5,6 +5,7 @@ nothing, a plan kept across a restart; and a guardrail that pauses the experimen
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -178,3 +179,41 @@ def test_a_guardrail_on_a_slow_consumers_lag_pauses_the_experiment_until_resumed
     assert line["detail"]["guardrail"] == f"consumer_lag:{slow}"
     assert line["detail"]["value"] > 100 and line["detail"]["limit"] == 100
     assert shadow_count(kafka_bootstrap, shadow) == 500  # paused, never lost
+
+
+def test_an_alert_on_the_alerts_topic_stops_a_fault_and_a_bad_alert_is_skipped(
+    kafka_bootstrap, topic_factory, group_id, tmp_path, caplog
+):
+    source = topic_factory(partitions=1)
+    shadow = topic_factory(partitions=1, suffix=".shadow")
+    alerts = topic_factory(partitions=1)
+    stop = {"alert": "Late", "labels": {"team": "fraud"}}
+    hold = {"type": "delay", "name": "late", "fraction": 0.5, "delay": "1s", "stop_on": stop}
+    route = {"source": source, "shadow": shadow, "faults": [hold]}
+    cfg = bridge_config(kafka_bootstrap, group_id, [route])
+    cfg["ledger"] = {"path": str(tmp_path / "ledger.jsonl")}
+    cfg["alerts"] = {"topic": alerts, "interval": "200ms"}
+    bridge = Bridge(config_from_dict(cfg, env={})).start()
+    bridge.wait_until_assigned(60)
+    active = f'streamchaos_fault_active{{experiment="it",fault="late",route="{source}"}}'
+    try:
+        wait_until(lambda: bridge.counters()[active] == 1, 30, "the episode")
+
+        def alerted() -> bool:
+            """A bad record, another team's alert, then ours; again until it is seen (the
+            sentinel reads from the topic's end once its consumer joined)."""
+            at_ms = int(time.time() * 1000)
+            other = {"at_ms": at_ms, "labels": {"alertname": "Late", "team": "search"}}
+            mine = {"at_ms": at_ms, "labels": {"alertname": "Late", "team": "fraud"}}
+            values = [b"not json", json.dumps(other).encode(), json.dumps(mine).encode()]
+            produce_all(kafka_bootstrap, [{"topic": alerts, "value": v} for v in values])
+            time.sleep(0.5)
+            return bool(bridge.counters()[active] == 0)
+
+        wait_until(alerted, 60, "the fault stopped by its alert")
+    finally:
+        assert bridge.stop() == 0
+    [end] = [e for e in read_ledger(tmp_path / "ledger.jsonl") if e["kind"] == "episode_end"]
+    assert end["detail"]["reason"] == "detected"
+    assert end["detail"]["alert"] == {"alertname": "Late", "team": "fraud"}
+    assert "alerts topic:" in caplog.text and "skipped" in caplog.text  # the bad record

@@ -4,6 +4,7 @@ integration tests)."""
 
 from __future__ import annotations
 
+import json
 from collections import deque
 
 import pytest
@@ -19,7 +20,8 @@ from streamchaos.config import config_from_dict
 from streamchaos.config.plan import added, parse_fault
 from streamchaos.errors import ConfigError
 from streamchaos.evaluation.alerts import Alert
-from streamchaos.ledger import Ledger
+from streamchaos.evaluation.episodes import episodes_from_ledger
+from streamchaos.ledger import Ledger, _entries
 from streamchaos.metrics import Metrics
 from tests.fakes import Producer
 
@@ -135,3 +137,19 @@ def test_alert_settings_are_needed_by_stop_on_and_alert_guardrails():
     )
     with pytest.raises(ConfigError, match=r"faults\[0\]\.stop_on: needs alerts"):
         added(plain, "src", parse_fault(stop))
+
+
+def test_plan_change_and_guardrail_lines_leave_the_episodes_as_they_are():
+    start = {"experiment": "x", "route": "r", "fault": "f", "type": "drift", "at": 1000}
+    lines = [
+        {**start, "kind": "episode_start", "detail": {"fraction": 0.5}},
+        {**start, "kind": "plan_change", "at": 1500, "detail": {"action": "add"}},
+        {"experiment": "x", "route": None, "fault": None, "type": None, "kind": "guardrail"}
+        | {"at": 1800, "detail": {"guardrail": "g"}},
+        {**start, "kind": "episode_end", "at": 3000, "detail": {"reason": "detected"}},
+    ]
+    entries = _entries((f"line {i}", json.dumps(e)) for i, e in enumerate(lines))
+    [episode] = episodes_from_ledger(entries)
+    assert (episode.start, episode.end, episode.fraction) == (1.0, 3.0, 0.5)
+    with pytest.raises(ConfigError, match=r"plan_change needs detail\.action"):
+        _entries([("line 9", '{"kind": "plan_change", "detail": {"action": "fly"}}')])
