@@ -24,12 +24,18 @@ from urllib.parse import unquote
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
-from streamchaos.errors import ConfigError
+from streamchaos.errors import ConfigError, StreamChaosError
 
 log = logging.getLogger(__name__)
 
 MAX_BODY = 1 << 20  # bytes a request body may have (a fault's config is a few hundred)
 LOG_EVERY = 60.0  # seconds between log lines about one client's refused requests
+
+
+class HttpError(StreamChaosError):
+    """A request that cannot be served now; ``status`` is the answer's."""
+
+    status = 500
 
 
 @dataclass(frozen=True)
@@ -132,6 +138,8 @@ class ControlServer:
 
 def _make_handler(server: ControlServer) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
+        timeout = 30  # seconds a client may take to send its request (a short body waits)
+
         def _answer(self, method: str) -> None:
             path = self.path.split("?", 1)[0]
             if method == "GET" and path == "/metrics":
@@ -139,7 +147,11 @@ def _make_handler(server: ControlServer) -> type[BaseHTTPRequestHandler]:
                 return
             found = server.match(method, path)
             if isinstance(found, int):
-                self._reply(found, {"error": "no such route" if found == 404 else "method"})
+                allowed = ", ".join(r.method for r in server.routes if r.pattern.match(path))
+                if found == 405:
+                    self._reply(405, {"error": f"{method} {path}: use {allowed}"}, allowed)
+                else:
+                    self._reply(404, {"error": f"{path}: no such endpoint"})
                 return
             route, params = found
             client = self.client_address[0]
@@ -152,29 +164,35 @@ def _make_handler(server: ControlServer) -> type[BaseHTTPRequestHandler]:
                     self.send_header("Content-Length", "0")
                     self.end_headers()
                     return
-            length = int(self.headers.get("Content-Length") or 0)
+            try:
+                length = int(self.headers.get("Content-Length") or 0)
+            except ValueError:
+                self._reply(400, {"error": "Content-Length is not a number"})
+                return
             if length > MAX_BODY:
                 self._reply(413, {"error": f"the body is over {MAX_BODY} bytes"})
                 return
             body = self.rfile.read(length) if length > 0 else b""
             try:
                 status, answer = route.handler(Request(params, body, client))
-            except ConfigError as exc:  # the request is wrong: say which field
+            except (ConfigError, HttpError) as exc:  # the request is wrong: say which field
                 status, answer = getattr(exc, "status", 400), {"error": str(exc)}
             except Exception as exc:  # a bug must not leave the client without an answer
                 log.exception("control: %s %s failed", method, path)
                 status, answer = 500, {"error": f"{type(exc).__name__}: {exc}"}
             self._reply(status, answer)
 
-        def _reply(self, status: int, answer: Any) -> None:
+        def _reply(self, status: int, answer: Any, allow: str | None = None) -> None:
             if isinstance(answer, str):
                 self._send(status, answer.encode() + b"\n", "text/plain; charset=utf-8")
             else:
                 text = json.dumps(answer, indent=1, sort_keys=True) + "\n"
-                self._send(status, text.encode(), "application/json")
+                self._send(status, text.encode(), "application/json", allow)
 
-        def _send(self, status: int, body: bytes, ctype: str) -> None:
+        def _send(self, status: int, body: bytes, ctype: str, allow: str | None = None) -> None:
             self.send_response(status)
+            if allow:
+                self.send_header("Allow", allow)
             self.send_header("Content-Type", ctype)
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()

@@ -29,7 +29,7 @@ class TopicOutbox:
         self.producer = producer if topic else None
         self._key = key
         self.outbox: list[tuple[bytes, Delivery]] = []
-        self.failed = 0  # episode lines the topic refused (injection lines fail their batch)
+        self.failed = 0  # lines with no batch (episodes, plan changes...) the topic refused
 
     def _queue(self, line: str, on_delivery: Delivery | None) -> bool:
         """Queue a line for the topic; False when there is no topic to send it to."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from streamchaos.config import Config
+from streamchaos.faults.config import FaultConfig
 
 
 class Metrics:
@@ -94,8 +95,12 @@ class Metrics:
             for metric in (self.consumed, self.produced, self.produce_errors, self.commit_lag):
                 metric.labels(route=route.source)
             for fault in route.faults:
-                f = {"experiment": cfg.experiment, "route": route.source, "fault": fault.label}
-                self.injections.labels(type=fault.type, **f)
-                self.fault_active.labels(**f)
-                self.fault_intensity.labels(**f)
-                self.held.labels(route=route.source, fault=fault.label)
+                self.fault_series(cfg.experiment, route.source, fault)
+
+    def fault_series(self, experiment: str, route: str, fault: FaultConfig) -> None:
+        """A fault's series, at 0 (at startup, or when it is added to a running bridge)."""
+        f = {"experiment": experiment, "route": route, "fault": fault.label}
+        self.injections.labels(type=fault.type, **f)
+        self.fault_active.labels(**f)
+        self.fault_intensity.labels(**f)
+        self.held.labels(route=route, fault=fault.label)

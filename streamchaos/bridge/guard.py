@@ -83,7 +83,7 @@ class Guard:
                 and name == rail.alert
                 and all(alert.labels.get(k) == v for k, v in rail.labels.items())
             ):
-                self._trip(rail_name, f"alert {name} fired", alert.labels, now)
+                self._trip(rail_name, f"alert {name} fired", {"labels": alert.labels}, now)
 
     # -- guardrails ---------------------------------------------------------------------
 
@@ -120,7 +120,7 @@ class Guard:
 
     def _trip(self, name: str, why: str, detail: dict[str, Any], now: float) -> None:
         self.metrics.guardrail_tripped.labels(guardrail=name).set(1)
-        line = {"guardrail": name, "why": why, **detail}
+        line = {"guardrail": name, "why": why} | detail  # value and limit, or the labels
         self.journal.ledger.event(None, None, None, "guardrail", self.journal.at_ms(now), line)
         log.warning("guardrail %s: %s: experiment paused (resume with POST /resume)", name, why)
         self.pause()

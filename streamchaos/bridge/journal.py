@@ -38,9 +38,9 @@ class Journal:
         """Injections of ``pipeline``'s stages count towards their episodes."""
         for stage in pipeline.stages:
             self._stages[(route, stage.name)] = stage
-        for (r, fault, _), pending in self._tallies.items():  # a replaced stage's successor
+        for (r, fault, kind), pending in self._tallies.items():  # a replaced stage's successor
             if r == route:
-                pending[1] = self._stages.get((r, fault))
+                pending[1] = self._stage_of(route, fault, kind)
 
     def retire(self, route: str, stage: Stage) -> None:
         """A stage taken out of ``route``'s pipeline: it counts nothing more, and its
@@ -118,8 +118,14 @@ class Journal:
             counter = self.metrics.injections.labels(
                 experiment=self.experiment, route=route, fault=fault, type=kind
             )
-            pending = self._tallies[key] = [counter, self._stages.get((route, fault)), 0]
+            pending = self._tallies[key] = [counter, self._stage_of(route, fault, kind), 0]
         return pending
+
+    def _stage_of(self, route: str, fault: str, kind: str) -> Stage | None:
+        """The stage whose episode an injection counts towards: by name and type (a stage
+        replaced by one of another type is not credited with its predecessor's)."""
+        stage = self._stages.get((route, fault))
+        return stage if stage is not None and stage.config.type == kind else None
 
     def settle(self) -> None:
         """Counters and episode tallies catch up with the injections since the last call

@@ -1,9 +1,10 @@
 """Faults changed on a running bridge: asked over HTTP, made by the loop between batches.
 
-An HTTP thread validates the request, puts a change on the queue and waits; the bridge's
-loop makes queued changes at the top of a turn, so a change never lands inside a batch
-and the engine stays single-threaded. A change is checked by the same models as the
-experiment file (``config.plan``) and refused whole, with the field named, when invalid.
+An HTTP thread parses the request's fault, puts the change on the queue and waits; the
+bridge's loop makes queued changes at the top of a turn, so a change never lands inside
+a batch and the engine stays single-threaded. There the new plan is checked by the same
+models as the experiment file (``config.plan``) and refused whole, with the field named,
+when invalid.
 A removed or replaced fault's episode ends (``reason: removed``/``replaced``) and what it
 held is released and produced; an added fault's schedule counts from the change. Each
 change writes a ``plan_change`` ledger line and, with ``control.plan_file``, the plan file.
@@ -35,14 +36,14 @@ from streamchaos.config.plan import (
 from streamchaos.engine import Pipeline
 from streamchaos.errors import ConfigError
 from streamchaos.faults.config import FaultConfig
-from streamchaos.httpserver import ControlServer, Request
+from streamchaos.httpserver import ControlServer, HttpError, Request
 
 log = logging.getLogger(__name__)
 
 WAIT = 30.0  # seconds a request waits for the loop to make its change
 
 
-class Busy(ConfigError):
+class Busy(HttpError):
     """The loop did not take the change in time, or the bridge is stopping."""
 
     status = 503
@@ -51,7 +52,13 @@ class Busy(ConfigError):
 def restored(cfg: Config) -> Config:
     """``cfg`` with the plan ``control.plan_file`` kept from an earlier run, if any."""
     path = cfg.control.plan_file
-    plan = load_plan(path, cfg) if path is not None else None
+    if path is None:
+        return cfg
+    plan = load_plan(path, cfg)
+    try:  # written now: a file that cannot be is found at start, not at the first change
+        save_plan(path, cfg, plan or cfg)
+    except OSError as exc:
+        raise ConfigError(f"control.plan_file {path}: cannot write: {exc}") from exc
     if plan is None:
         return cfg
     log.info("control.plan_file %s: plan %s restored", path, plan_hash(plan))
@@ -81,6 +88,7 @@ class LivePlan:
         self.base, self.cfg = base, cfg  # the experiment file's plan, and the one in force
         self.routes, self.fwd, self.journal, self.paused = routes, fwd, journal, paused
         self.queue: deque[_Call] = deque()
+        self._lock = threading.Lock()  # the queue and ``_closed``, between the threads
         self._closed = False
 
     def serve_on(self, server: ControlServer) -> None:
@@ -100,34 +108,36 @@ class LivePlan:
     # -- HTTP threads -------------------------------------------------------------------
 
     def _post(self, req: Request) -> tuple[int, Any]:
-        fault = parse_fault(req.json())
-        source = req.params["source"]
-        return 201, self._ask(lambda now: self.change(now, source, "add", fault, None, req.client))
+        fault, source = parse_fault(req.json()), req.params["source"]
+        return 201, self._ask(lambda now: self.add(now, source, fault, req.client))
 
     def _put(self, req: Request) -> tuple[int, Any]:
-        body, name = req.json(), req.params["name"]
+        body, name, source = req.json(), req.params["name"], req.params["source"]
         if isinstance(body, dict) and "name" not in body and body.get("type") != name:
             body = {**body, "name": name}  # a replacement keeps the name it replaces
         fault = parse_fault(body)
-        source = req.params["source"]
-        return 200, self._ask(
-            lambda now: self.change(now, source, "replace", fault, name, req.client)
-        )
+        return 200, self._ask(lambda now: self.replace(now, source, name, fault, req.client))
 
     def _delete(self, req: Request) -> tuple[int, Any]:
         source, name = req.params["source"], req.params["name"]
-        return 200, self._ask(
-            lambda now: self.change(now, source, "remove", None, name, req.client)
-        )
+        return 200, self._ask(lambda now: self.remove(now, source, name, req.client))
 
     def _ask(self, change: Callable[[float], Any]) -> Any:
-        """Run ``change(now)`` on the loop's thread and return what it returns."""
+        """Run ``change(now)`` on the loop's thread and return what it returns. A change
+        the loop did not take in time is taken back (503): it is never made later."""
         call = _Call(change)
-        if self._closed:
-            raise Busy("the bridge is stopping")
-        self.queue.append(call)
+        with self._lock:
+            if self._closed:
+                raise Busy("the bridge is stopping")
+            self.queue.append(call)
         if not call.done.wait(WAIT):
-            raise Busy(f"the bridge's loop did not take the change within {WAIT:.0f}s")
+            with self._lock:
+                taken_back = call in self.queue
+                if taken_back:
+                    self.queue.remove(call)
+            if taken_back:
+                raise Busy(f"the bridge's loop did not take the change within {WAIT:.0f}s")
+            call.done.wait()  # the loop is making it now: its answer comes soon
         if call.error is not None:
             raise call.error
         return call.result
@@ -136,8 +146,11 @@ class LivePlan:
 
     def serve(self, now: float) -> None:
         """Make the queued changes (the loop calls this when ``queue`` is not empty)."""
-        while self.queue:
-            call = self.queue.popleft()
+        while True:
+            with self._lock:
+                if not self.queue:
+                    return
+                call = self.queue.popleft()
             try:
                 call.result = call.change(now)
             except ConfigError as exc:
@@ -150,37 +163,46 @@ class LivePlan:
 
     def close(self) -> None:
         """No more changes: a request still waiting is answered 503."""
-        self._closed = True
-        while self.queue:
-            call = self.queue.popleft()
+        with self._lock:
+            self._closed = True
+            waiting, self.queue = list(self.queue), deque()
+        for call in waiting:
             call.error = Busy("the bridge is stopping")
             call.done.set()
 
-    def change(
+    def add(self, now: float, source: str, fault: FaultConfig, client: str) -> dict[str, Any]:
+        """Add ``fault`` to route ``source``; ``ConfigError`` when the new plan is invalid
+        (nothing changed then)."""
+        return self._make(now, source, "add", added(self.cfg, source, fault), None, fault, client)
+
+    def replace(
+        self, now: float, source: str, name: str, fault: FaultConfig, client: str
+    ) -> dict[str, Any]:
+        new = replaced(self.cfg, source, name, fault)
+        return self._make(now, source, "replace", new, name, fault, client)
+
+    def remove(self, now: float, source: str, name: str, client: str) -> dict[str, Any]:
+        new = removed(self.cfg, source, name)
+        return self._make(now, source, "remove", new, name, None, client)
+
+    def _make(
         self,
         now: float,
         source: str,
         action: str,
-        fault: FaultConfig | None,
+        new: Config,
         name: str | None,
+        fault: FaultConfig | None,
         client: str,
     ) -> dict[str, Any]:
-        """Add, replace or remove one fault of route ``source`` (``ConfigError`` when the
-        new plan is invalid: nothing changed then)."""
-        if action == "add" and fault is not None:
-            new = added(self.cfg, source, fault)
-        elif action == "replace" and fault is not None and name is not None:
-            new = replaced(self.cfg, source, name, fault)
-        elif action == "remove" and name is not None:
-            new = removed(self.cfg, source, name)
-        else:
-            raise ConfigError(f"unknown change {action!r}")
+        """Put the checked plan ``new`` in force: stage ``name`` out (its episode ended,
+        what it held produced), ``fault``'s stage in, then the ledger line and the file."""
         state = self.routes[source]
         pipeline = state.pipeline
         if pipeline is None:
             pipeline = state.pipeline = Pipeline(source, [], self.cfg.seed, state.ctx)
             pipeline.paused = self.paused()
-        self.journal.settle()  # the old stage's counts are complete before it goes
+        self.journal.settle()  # the old stage's episode counts what landed so far
         released, at, old = 0, None, None
         if name is not None:
             at, old, held = pipeline.remove(name, now)
@@ -190,31 +212,29 @@ class LivePlan:
             released = self.fwd.emit(state, held, now)
         if fault is not None:
             pipeline.add(fault, now, at)
+            self.journal.metrics.fault_series(self.cfg.experiment, source, fault)
         self.journal.watch(source, pipeline)
         self.fwd.refresh()
-        self.cfg = new
+        self.cfg = new  # in force from here: GET /faults shows it
         label = fault.label if fault is not None else name
-        config = fault_json(fault) if fault is not None else None
         kind = fault.type if fault is not None else old.config.type if old else None
+        config = fault_json(fault) if fault is not None else None
         digest = self._line(source, label, kind, action, config, client, now)
-        if self.cfg.control.plan_file is not None:
-            save_plan(self.cfg.control.plan_file, self.base, self.cfg)
+        answer: dict[str, Any] = {"action": action, "route": source, "fault": label}
+        answer |= {"plan_hash": digest, "released": released}
+        path = self.cfg.control.plan_file
+        if path is not None:
+            try:
+                save_plan(path, self.base, self.cfg)
+            except OSError as exc:  # the change stands; a restart would not keep it
+                log.error("control.plan_file %s: cannot write: %s", path, exc)
+                answer["warning"] = f"control.plan_file {path}: not written ({exc})"
+        done = {"add": "added", "replace": "replaced", "remove": "removed"}[action]
         log.warning(
             "%s: fault %s %s by %s (plan %s, %d held records released)",
-            source,
-            label,
-            f"{action}d" if action != "add" else "added",
-            client,
-            digest,
-            released,
+            *(source, label, done, client, digest, released),
         )
-        return {
-            "action": action,
-            "route": source,
-            "fault": label,
-            "plan_hash": digest,
-            "released": released,
-        }
+        return answer
 
     def _line(
         self,

@@ -72,8 +72,8 @@ class Bridge(Control):
         self.ledger: Ledger | None = None
         self.journal: Journal | None = None
         self.live: LivePlan | None = None  # the plan in force, changed over HTTP
-        self.sentinel: Sentinel  # alerts and lags, looked at in a thread (``_open``)
-        self.guard: Guard  # what the loop does with them
+        self.sentinel = Sentinel(cfg, shadow_admin_conf(cfg), consumer_conf(cfg) | self.callbacks)
+        self.guard: Guard  # what the loop does with the alerts and lags the sentinel found
 
     def now(self) -> float:
         """Seconds since the experiment started (the schedules' clock)."""
@@ -124,7 +124,6 @@ class Bridge(Control):
         self.live = LivePlan(self.base, cfg, *args)
         self.live.restore_lines(0.0)
         self.guard = Guard(cfg, self.journal, self.metrics, self._fwd, self.pause)
-        self.sentinel = Sentinel(cfg, shadow_admin_conf(cfg), consumer_conf(cfg) | self.callbacks)
         self.sentinel.start()
         self.tracker.held_floor = self._fwd.held_floor
         self._consumer = Consumer(consumer_conf(cfg) | self.callbacks)
@@ -211,9 +210,9 @@ class Bridge(Control):
         """
         code = 0
         self.stopping()
+        self.sentinel.stop()
         if self.live is not None:
             self.live.close()
-            self.sentinel.stop()
         now = self.now()
         if self._fwd is not None:
             released = self._fwd.release(None, now)

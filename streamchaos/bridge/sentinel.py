@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import confluent_kafka.admin
-from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, KafkaException, TopicPartition
+from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, TopicPartition
 from confluent_kafka.admin import AdminClient
 
 from streamchaos.config import Config
@@ -80,20 +80,17 @@ class Sentinel:
     """Looks every ``alerts.interval`` (alerts) and every 5 intervals (lags)."""
 
     def __init__(self, cfg: Config, shadow_admin: dict[str, Any], source: dict[str, Any]) -> None:
-        self.cfg = cfg
+        """``shadow_admin``, ``source``: client settings for the shadow cluster (lags) and
+        the source cluster (the alerts topic); the clients are made by ``start``."""
+        self.cfg, self._confs = cfg, (shadow_admin, source)
         self.found: deque[Finding] = deque()
         self.interval = cfg.alerts.interval
         self.edges = FiringEdges(self.interval)
         self.repeats = Repeats(log)
         self._lags = [g for g in cfg.guardrails if isinstance(g, ConsumerLag)]
         self._shadows = [r.shadow for r in cfg.routes]
-        self._admin = AdminClient(shadow_admin) if self._lags else None
+        self._admin: Any = None
         self._consumer: Any = None
-        if cfg.alerts.topic:
-            conf = {**source, "group.id": f"streamchaos.{cfg.experiment}.alerts.{time.time_ns()}"}
-            conf |= {"auto.offset.reset": "latest", "enable.auto.commit": False}
-            self._consumer = Consumer(conf)
-            self._consumer.subscribe([cfg.alerts.topic])
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="streamchaos-sentinel", daemon=True)
 
@@ -102,60 +99,83 @@ class Sentinel:
         return self.cfg.alerts.enabled or bool(self._lags)
 
     def start(self) -> None:
-        if self.needed:
-            self._thread.start()
+        """Make the clients it needs and start looking (nothing to do: no thread)."""
+        if not self.needed:
+            return
+        shadow_admin, source = self._confs
+        if self._lags:
+            self._admin = AdminClient(shadow_admin)
+        if self.cfg.alerts.topic:
+            group = f"streamchaos.{self.cfg.experiment}.alerts.{time.time_ns()}"
+            conf = {**source, "group.id": group, "auto.offset.reset": "latest"}
+            conf |= {"enable.auto.commit": False, "error_cb": self._client_error}
+            self._consumer = Consumer(conf)
+            self._consumer.subscribe([self.cfg.alerts.topic])
+        self._thread.start()
+
+    def _client_error(self, err: Any) -> None:
+        """The alerts consumer's own: an error reading alerts must not stop the bridge."""
+        self.repeats.warning("alerts consumer", f"alerts topic consumer: {err.str()}")
 
     def stop(self) -> None:
+        """Ask the thread to end; it closes its consumer itself, within a look."""
         self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(TIMEOUT + self.interval)
-        if self._consumer is not None:
-            self._consumer.close()
 
     def _run(self) -> None:
         since, turn = time.time() - 2 * self.interval, 0
-        while not self._stop.is_set():
-            now = time.time()
-            self._look("alerts", self._alerts, since, now)
-            since = now - 2 * self.interval  # overlapping windows: late samples are seen
-            if turn % 5 == 0:
-                for rail in self._lags:
-                    self._look(f"lag {rail.group}", self._lag, rail)
-            turn += 1
-            self.repeats.tick()
-            self._stop.wait(max(0.0, self.interval - (time.time() - now)))
+        try:
+            while not self._stop.is_set():
+                now = time.time()
+                if self.cfg.alerts.prometheus is not None:
+                    self._look("Prometheus alerts", self._prometheus, since, now)
+                since = now - 2 * self.interval  # overlapping windows: late samples are seen
+                if self._consumer is not None:
+                    self._look("the alerts topic", self._topic)
+                if turn % 5 == 0:
+                    for rail in self._lags:
+                        self._look(f"the lag of {rail.group}", self._lag, rail)
+                turn += 1
+                self.repeats.tick()
+                self._stop.wait(max(0.0, self.interval - (time.time() - now)))
+        finally:
+            if self._consumer is not None:
+                self._consumer.close()
 
     def _look(self, what: str, look: Callable[..., None], *args: Any) -> None:
+        """One look; whatever goes wrong is logged (once per 30 s) and the next one comes:
+        the sentinel never dies of a bad answer."""
         try:
             look(*args)
-        except (StreamChaosError, KafkaException, OSError, ValueError) as exc:
-            self.repeats.warning(what, f"cannot read {what}: {exc}")
+        except Exception as exc:  # a bad answer or a network error, never the end
+            self.repeats.warning(what, f"cannot read {what}: {type(exc).__name__}: {exc}")
 
-    def _alerts(self, since: float, now: float) -> None:
-        self.found.extend(self.alerts(since, now))
-
-    def alerts(self, since: float, now: float) -> list[Alert]:
-        """Alerts that started firing since the last look."""
-        out: list[Alert] = []
+    def _prometheus(self, since: float, now: float) -> None:
+        """Alerts that started firing in [since, now] (``ALERTS`` in Prometheus)."""
         url = self.cfg.alerts.prometheus
-        if url is not None:
-            query = {"query": QUERY, "start": since, "end": now, "step": self.interval}
-            full = f"{url.rstrip('/')}/api/v1/query_range?{urllib.parse.urlencode(query)}"
-            with urllib.request.urlopen(full, timeout=TIMEOUT) as resp:
-                body = json.load(resp)
-            if body.get("status") == "error":
-                raise StreamChaosError(f"Prometheus: {body.get('error', 'query failed')}")
-            out += self.edges.feed(firing_series(body.get("data", {})))
-        if self._consumer is not None:
-            for msg in self._consumer.consume(500, 0.05):
-                if msg.error() is not None:
-                    continue
-                try:
-                    out.append(alert_from_dict(json.loads(msg.value() or b"null")))
-                except ValueError as exc:  # one bad record: skipped, the others count
-                    where = f"{msg.topic()}[{msg.partition()}]@{msg.offset()}"
-                    self.repeats.warning("bad alert", f"alerts topic: {where} skipped: {exc}")
-        return out
+        query = {"query": QUERY, "start": since, "end": now, "step": self.interval}
+        full = f"{str(url).rstrip('/')}/api/v1/query_range?{urllib.parse.urlencode(query)}"
+        with urllib.request.urlopen(full, timeout=TIMEOUT) as resp:
+            body = json.load(resp)
+        if not isinstance(body, dict) or not isinstance(body.get("data"), dict):
+            error = body.get("error", "no data") if isinstance(body, dict) else "not an object"
+            raise StreamChaosError(f"Prometheus answered without data: {error}")
+        self.found.extend(self.edges.feed(firing_series(body["data"])))
+
+    def _topic(self) -> None:
+        """Alerts that arrived on the alerts topic; a bad record is skipped and logged.
+        Those labelled ``source="streamchaos"`` are ground truth, as in ``score``."""
+        for msg in self._consumer.consume(500, 0.05):
+            if msg.error() is not None:
+                self.repeats.warning("alerts topic", f"alerts topic: {msg.error()}")
+                continue
+            try:
+                alert = alert_from_dict(json.loads(msg.value() or b"null"))
+            except ValueError as exc:  # one bad record: skipped, the others count
+                where = f"{msg.topic()}[{msg.partition()}]@{msg.offset()}"
+                self.repeats.warning("bad alert", f"alerts topic: {where} skipped: {exc}")
+                continue
+            if alert.labels.get("source") != "streamchaos":
+                self.found.append(alert)
 
     def _lag(self, rail: ConsumerLag) -> None:
         records = consumer_lag(self._admin, rail.group, self._shadows)

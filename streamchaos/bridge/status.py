@@ -97,7 +97,11 @@ class Status:
             )
             code = 1
         if failed_lines:
-            log.error("%d episode lines did not reach the ledger topic", failed_lines)
+            log.error(
+                "%d ledger lines about episodes, plan changes or guardrails did not reach the "
+                "ledger topic",
+                failed_lines,
+            )
             code = 1
         for line in self.summary():  # totals per route and per fault
             log.info("%s", line)

@@ -160,7 +160,7 @@ def load_plan(path: Path, cfg: Config) -> Config | None:
     if doc.get("experiment") != cfg.experiment:
         raise ConfigError(
             f"control.plan_file {path}: holds experiment {doc.get('experiment')!r}, not "
-            f"{cfg.experiment!r}"
+            f"{cfg.experiment!r} (point control.plan_file elsewhere, or delete the file)"
         )
     if doc.get("base") != plan_hash(cfg):
         log.warning(

@@ -84,6 +84,7 @@ class Stage:
         if inst is None:
             rng = RecordRandom(base_seed(self.seed, self.name, self.topic, partition, "rng"))
             inst = self.instances[partition] = self.cls(self.config, rng)
+            inst.timeline = lambda now: self.intensity  # as the last tick set it
             if self.ctx is not None:
                 inst.ctx = self.ctx  # type: ignore[attr-defined]
         return inst

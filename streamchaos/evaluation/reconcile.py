@@ -136,7 +136,7 @@ def _expectations(
         if mine and kind in ("episode_start", "episode_end"):
             report.episodes += 1
             continue
-        if mine and kind == "plan_change":
+        if mine and kind == "plan_change" and entry.get("route") == report.source_topic:
             report.plan_changes += 1
             continue
         ours = kind == "injection" and src.get("topic") == report.source_topic

@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 import random
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
 from streamchaos.codec.registry import ParsedSchema
@@ -49,6 +49,9 @@ class Fault(ABC):
         self.rng = rng
         self._label = config.label  # a property of the model: looked up once
         self._type = config.type
+        self.timeline: Callable[[float], float] = config.schedule.intensity
+        """intensity at a time: the schedule's, unless the stage selecting for this fault
+        says (a fault added live counts from then; a stopped or paused one is at 0)."""
         self.reset()
 
     def reset(self) -> None:

@@ -111,7 +111,7 @@ class Drift(InPlaceFault):
         rows = self._rows(values, where)
         if not rows:
             return out
-        intensity = self.config.schedule.intensity(now)
+        intensity = self.timeline(now)
         if self.config.ramp_by == "fraction":
             intensity = 1.0 if intensity > 0 else 0.0
         row_keys = None

@@ -64,7 +64,7 @@ class Outage(HoldingFault):
         return out
 
     def due(self, now: float) -> list[Release]:
-        if self._backlog and self.config.schedule.intensity(now) == 0.0:
+        if self._backlog and self.timeline(now) == 0.0:
             return self._release(now)
         return []
 

@@ -153,3 +153,59 @@ def test_plan_change_and_guardrail_lines_leave_the_episodes_as_they_are():
     assert (episode.start, episode.end, episode.fraction) == (1.0, 3.0, 0.5)
     with pytest.raises(ConfigError, match=r"plan_change needs detail\.action"):
         _entries([("line 9", '{"kind": "plan_change", "detail": {"action": "fly"}}')])
+
+
+def test_the_sentinel_outlives_bad_prometheus_answers_and_reads_the_good_ones(caplog):
+    """Answers without data, a JSON array, and not JSON at all are logged; the next good
+    answer's new alert is found (a stand-in HTTP server: the real Prometheus is in the
+    integration tests)."""
+    import http.server
+    import threading
+    import time
+
+    from streamchaos.bridge.sentinel import Sentinel
+
+    t0 = time.time()
+    firing = {"metric": {"alertname": "Drift", "alertstate": "firing"}, "values": []}
+    good = {"status": "success", "data": {"resultType": "matrix", "result": [firing]}}
+    answers = [b'{"status": "success", "data": null}', b"[1, 2]", b"<html>", None]
+
+    class Fake(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            body = answers.pop(0) if answers else None
+            if body is None:  # from the fourth look on: firing since the third
+                n = int((time.time() - t0 - 0.1) / 0.05) + 1  # a sample every step
+                firing["values"] = [[t0 + 0.1 + 0.05 * k, "1"] for k in range(n)]
+                body = json.dumps(good).encode()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Fake)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}"
+    cfg = config_from_dict(
+        {
+            "experiment": "x",
+            "routes": [{"source": "src", "shadow": "src.shadow"}],
+            "alerts": {"prometheus": url, "interval": "50ms"},
+        },
+        env={},
+    )
+    sentinel = Sentinel(cfg, {}, {})
+    sentinel.edges.primed = True  # count what fires from the first look on
+    sentinel.start()
+    try:
+        deadline = time.monotonic() + 20
+        while not sentinel.found and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        sentinel.stop()
+        server.shutdown()
+    [alert] = list(sentinel.found)
+    assert alert.labels["alertname"] == "Drift" and alert.at == t0 + 0.1
+    assert "cannot read Prometheus alerts" in caplog.text

@@ -63,13 +63,13 @@ def shadow_values(producer):
 def test_a_delay_added_live_holds_and_its_removal_releases_everything():
     live, fwd, producer, ledger = live_bridge()
     assert fwd.pipelines == []
-    answer = live.change(1.0, "src", "add", parse_fault(HOLD), None, "127.0.0.1")
+    answer = live.add(1.0, "src", parse_fault(HOLD), "127.0.0.1")
     assert answer["action"] == "add" and fwd.pipelines
     fwd.tick(1.0)
     fwd.forward(messages(range(10)), 1.5)
     assert shadow_values(producer) == []  # all held
     assert live.snapshot(2.0)["routes"][0]["faults"][0]["held"] == 10
-    answer = live.change(2.0, "src", "remove", None, "hold", "127.0.0.1")
+    answer = live.remove(2.0, "src", "hold", "127.0.0.1")
     assert answer["released"] == 10
     fwd.forward(messages(range(10, 15)), 2.5)
     assert shadow_values(producer) == list(range(15))  # nothing lost, order kept
@@ -87,7 +87,7 @@ def test_a_delay_added_live_holds_and_its_removal_releases_everything():
 def test_an_added_fault_counts_its_schedule_from_the_change():
     live, fwd, _, _ = live_bridge()
     later = {**HOLD, "schedule": {"start": "5s", "duration": "10s"}}
-    live.change(100.0, "src", "add", parse_fault(later), None, "c")
+    live.add(100.0, "src", parse_fault(later), "c")
     stage = fwd.pipelines[0][1].stages[0]
     fwd.tick(104.0)
     assert stage.intensity == 0
@@ -102,9 +102,9 @@ def test_a_replacement_keeps_its_place_and_an_invalid_change_changes_nothing():
     live, fwd, _, _ = live_bridge([first, HOLD])
     before = live.cfg
     with pytest.raises(ConfigError, match=r"faults\[2\]\.name: 'hold' is already"):
-        live.change(1.0, "src", "add", parse_fault(HOLD), None, "c")
+        live.add(1.0, "src", parse_fault(HOLD), "c")
     assert live.cfg is before and [s.name for s in fwd.pipelines[0][1].stages] == ["nan", "hold"]
-    live.change(1.0, "src", "replace", parse_fault({**first, "fraction": 0.0}), "nan", "c")
+    live.replace(1.0, "src", "nan", parse_fault({**first, "fraction": 0.0}), "c")
     assert [s.name for s in fwd.pipelines[0][1].stages] == ["nan", "hold"]
     assert live.cfg.routes[0].faults[0].fraction == 0.0
 
@@ -176,3 +176,82 @@ def test_ctl_says_when_the_bridge_cannot_be_reached(capsys):
         port = sock.getsockname()[1]
     assert ctl(f"http://127.0.0.1:{port}", "list") == 1
     assert "cannot reach the bridge" in capsys.readouterr().err
+
+
+def test_faults_added_late_follow_their_own_schedule_drift_and_outage_too():
+    """A drift and an outage added an hour in: the drift shifts from then, the outage holds
+    for its 5 s from then and lets go after (not at once, not an hour late)."""
+    live, fwd, producer, ledger = live_bridge()
+    shift = {"type": "drift", "name": "shift", "features": {"amount": {"shift": 100}}}
+    stop = {"type": "outage", "name": "stop", "schedule": {"start": 0, "duration": "5s"}}
+    live.add(3600.0, "src", parse_fault(shift), "c")
+    live.add(3600.0, "src", parse_fault(stop), "c")
+    fwd.tick(3600.0)
+    fwd.forward(messages(range(3)), 3601.0)
+    fwd.tick(3603.0)
+    assert shadow_values(producer) == []  # held by the outage
+    fwd.tick(3605.5)
+    assert shadow_values(producer) == [100, 101, 102]  # drifted, then released
+    lines = [e for e in ledger.entries if e["kind"] == "injection" and e["fault"] == "stop"]
+    assert [e["detail"]["held_ms"] for e in lines] == [4500.0] * 3
+
+
+def test_a_replacement_of_another_type_is_not_credited_with_what_its_predecessor_did():
+    live, fwd, _, _ = live_bridge([HOLD])
+    fwd.tick(1.0)
+    fwd.forward(messages(range(10)), 1.5)
+    drop = {"type": "drop", "name": "hold", "fraction": 0.0}
+    assert live.replace(2.0, "src", "hold", parse_fault(drop), "c")["released"] == 10
+    fwd.producer.poll()
+    fwd.tick(2.5)
+    [fault] = live.snapshot(3.0)["routes"][0]["faults"]
+    assert fault["type"] == "drop" and fault["injected"] == 0
+
+
+def test_a_change_the_loop_did_not_take_in_time_is_taken_back(monkeypatch):
+    from streamchaos.bridge import live as live_module
+
+    monkeypatch.setattr(live_module, "WAIT", 0.05)
+    live = live_bridge()[0]
+    with pytest.raises(live_module.Busy, match="did not take the change"):
+        live._ask(lambda now: live.add(now, "src", parse_fault(HOLD), "c"))
+    live.serve(1.0)  # the loop comes back: the refused change is not made
+    assert live.cfg.routes[0].faults == []
+    live.close()
+    with pytest.raises(live_module.Busy, match="stopping"):
+        live._ask(lambda now: None)
+
+
+def test_an_unwritable_plan_file_stops_the_start_with_its_name(tmp_path):
+    from streamchaos.bridge.live import restored
+
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    raw = {
+        "experiment": "x",
+        "routes": [{"source": "src", "shadow": "src.shadow"}],
+        "control": {"plan_file": str(blocker / "plan.json")},
+    }
+    with pytest.raises(ConfigError, match=r"control.plan_file .*plan.json: cannot write"):
+        restored(config_from_dict(raw, env={}))
+
+
+def test_the_server_answers_bad_requests_instead_of_hanging_up(served):
+    import http.client
+
+    _, url = served
+    host, port = url.removeprefix("http://").split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=10)
+    conn.putrequest("POST", "/routes/src/faults")
+    conn.putheader("Authorization", f"Bearer {TOKEN}")
+    conn.putheader("Content-Length", "lots")
+    conn.endheaders()
+    assert conn.getresponse().status == 400
+    conn = http.client.HTTPConnection(host, int(port), timeout=10)
+    conn.request("PATCH", "/faults", headers={"Authorization": f"Bearer {TOKEN}"})
+    answer = conn.getresponse()
+    assert answer.status in (405, 501)  # http.server refuses unknown verbs itself
+    conn = http.client.HTTPConnection(host, int(port), timeout=10)
+    conn.request("DELETE", "/faults", headers={"Authorization": f"Bearer {TOKEN}"})
+    answer = conn.getresponse()
+    assert answer.status == 405 and answer.getheader("Allow") == "GET"
