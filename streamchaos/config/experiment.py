@@ -40,6 +40,16 @@ class Route(Strict):
                     f"faults[{seen[fault.label]}] (names are unique per route)"
                 )
             seen[fault.label] = i
+            fields = [
+                name
+                for name in fault.where or {}
+                if name not in ("key", "partition") and not name.startswith("header.")
+            ]
+            if fields and self.format == "bytes":
+                raise ValueError(
+                    f"faults[{i}].where.{fields[0]}: a value field needs format avro or json "
+                    "(on a bytes route: key, partition or header.NAME)"
+                )
             if fault.type in VALUE_FAULTS and self.format == "bytes":
                 raise ValueError(
                     f"faults[{i}].type: {fault.type} changes record contents, so the route "

@@ -145,7 +145,7 @@ class Pipeline:
                 items.append(item)
         if not items:
             return
-        chosen = stage.chooses(partition, items, now, batch)
+        chosen = stage.chooses(partition, items, now, batch, decodes)
         inst, seeds = stage.instance(partition), stage.seeds_of(partition)
         if stage.observes:
             picked: Sequence[int] = range(len(items))

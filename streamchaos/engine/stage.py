@@ -14,9 +14,13 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from streamchaos.codec.wire import Undecodable
+from streamchaos.errors import CodecError
 from streamchaos.faults import Fault, FaultConfig
 from streamchaos.faults.base import FaultContext, HoldingFault, ObservingFault
+from streamchaos.faults.picks import Decodes
 from streamchaos.faults.registry import FAULTS
+from streamchaos.predicates import Predicate, text
 from streamchaos.record import Item
 from streamchaos.selection import (
     RecordRandom,
@@ -65,6 +69,7 @@ class Stage:
         self.holds = issubclass(self.cls, HoldingFault)  # capabilities: checked once, by type
         self.observes = issubclass(self.cls, ObservingFault)
         self.by_key = config.select == "key"
+        self.where = Predicate.of(config.where) if config.where else None
         self.instances: dict[int, Fault] = {}
         rate = config.max_injections_per_second
         self.budget = Budget(rate) if rate is not None else None  # None: no limit
@@ -133,11 +138,17 @@ class Stage:
         return window.hits(p, first, first + count)
 
     def chooses(
-        self, partition: int, items: Sequence[Item], now: float, batch: Hits | None = None
+        self,
+        partition: int,
+        items: Sequence[Item],
+        now: float,
+        batch: Hits | None = None,
+        decodes: Decodes | None = None,
     ) -> list[bool]:
         """Which of ``items`` (of ``partition``, in order) this stage selects. ``batch``:
         what ``hits`` found for the consumed batch's range, looked up for items from it;
-        an item from before it (released from a hold) is drawn again, with the same result."""
+        an item from before it (released from a hold) is drawn again, with the same result.
+        Drawn records outside ``where:`` are not selected (tested after the draw)."""
         p = self.probability
         if p <= 0:
             return [False] * len(items)
@@ -150,6 +161,12 @@ class Stage:
             chosen = [
                 (off in hits) if lo <= off < hi else uniform(base, off) < p
                 for off in (item.offset for item in items)
+            ]
+        if self.where is not None:
+            where = self.where
+            chosen = [
+                c and matches(where, item, partition, decodes)
+                for c, item in zip(chosen, items, strict=True)
             ]
         return self._within_budget(chosen, now)
 
@@ -175,6 +192,24 @@ class Stage:
             "injected": self.injected,
             "realised_fraction": round(share, 6),
         }
+
+
+def matches(where: Predicate, item: Item, partition: int, decodes: Decodes | None) -> bool:
+    """Whether ``item`` is in the ``where:`` segment (a value that cannot be decoded is
+    not)."""
+    value = None
+    if where.needs_value:
+        if decodes is None:
+            return False
+        try:
+            value = decodes.decode(item.value).value
+        except (Undecodable, CodecError):
+            return False
+    record = item.record
+    headers: dict[str, str | None] = {}
+    for name, data in record.headers or ():
+        headers.setdefault(name, text(data))
+    return where.test(value, headers, text(record.key), partition)
 
 
 class _Window:

@@ -6,6 +6,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from streamchaos.predicates import Where
 from streamchaos.schedule import Schedule
 
 
@@ -39,6 +40,9 @@ class FaultConfig(BaseModel):
     schedule: Schedule = Field(default_factory=Schedule)
     max_injections_per_second: float | None = Field(
         default=None, gt=0, description="blast-radius budget; selections beyond it pass"
+    )
+    where: Where | None = Field(
+        default=None, description="only records matching: value fields, header.X, key, partition"
     )
     stop_on: StopOn | None = Field(
         default=None, description="end the episode when this alert fires (detected)"

@@ -59,7 +59,6 @@ class DriftConfig(FaultConfig):
     fraction: float = Field(default=1.0, ge=0, le=1, description="share of records selected")
     features: dict[str, FeatureDrift] = Field(min_length=1)
     ramp_by: Literal["magnitude", "fraction"] = "magnitude"
-    where: dict[str, Any] | None = Field(default=None, description="only this segment")
     warmup: int = Field(default=200, ge=2, description="records that estimate mean and σ")
 
 
@@ -78,7 +77,7 @@ class Drift(InPlaceFault):
         cfg = self.config
         self._names = list(cfg.features)
         self._layouts = Layouts(self._names, self._check)
-        self._patchable = cfg.where is None and all(
+        self._patchable = all(
             spec.numeric and spec.null_rate is None for spec in cfg.features.values()
         )
         # draws are needed (a key per record) only for noise, categories and nulls
@@ -225,7 +224,7 @@ class Drift(InPlaceFault):
                         assert data is not None  # locate refuses tombstones
                         rows.append((i, Patched(data, located, located.read_record(data, start))))
                         continue
-                row = decoded(codec, data, self.config.features, self.config.where, self._check)
+                row = decoded(codec, data, self.config.features, self._check)
             except Exception as exc:  # bad input passes unchanged, reported
                 self.report(where(i), exc)
                 continue

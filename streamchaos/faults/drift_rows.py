@@ -104,11 +104,10 @@ def decoded(
     codec: Any,
     data: bytes | None,
     features: dict[str, FeatureDrift],
-    where: dict[str, Any] | None,
     check: Callable[[Any], list[int]],
-) -> Decoded | None:
-    """The record, decoded, with its feature values (None: outside the ``where``
-    segment). ``check`` validates its writer schema and says its float features."""
+) -> Decoded:
+    """The record, decoded, with its feature values. ``check`` validates its writer
+    schema and says its float features."""
     dec = codec.decode(data)
     if not isinstance(dec.value, dict):
         raise FieldError("not_a_record", "the value is not a record")
@@ -118,8 +117,6 @@ def decoded(
     for name in names:
         if name not in value:
             raise FieldError("unknown_field", f"field {name!r} is not in the record")
-    if where and any(value.get(k) != v for k, v in where.items()):
-        return None
     row = Decoded(codec, dec, value, names, floats)
     check_values(features, row.values)
     return row

@@ -30,6 +30,7 @@ from streamchaos.errors import FieldError
 from streamchaos.faults.actions import KEEP, Action, Drop
 from streamchaos.faults.base import FaultConfig, ValueFault
 from streamchaos.faults.picks import Picks
+from streamchaos.predicates import shown
 
 
 class LabelConfig(FaultConfig):
@@ -43,7 +44,6 @@ class LabelConfig(FaultConfig):
     )
     window: int = Field(default=50, ge=2, description="shuffle: labels permuted together")
     class_: Any = Field(default=None, alias="class", description="remove_class: the class")
-    where: dict[str, Any] | None = Field(default=None, description="exclude_segment: segment")
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
@@ -79,9 +79,9 @@ class Label(ValueFault):
         cfg = self.config
         if cfg.mode == "remove_class" and _same(value.get(cfg.field), cfg.class_):
             return Drop(self.injection("drop", {"mode": cfg.mode, "label": value.get(cfg.field)}))
-        where = cfg.where or {}
-        if cfg.mode == "exclude_segment" and all(value.get(k) == v for k, v in where.items()):
-            return Drop(self.injection("drop", {"mode": cfg.mode, "segment": where}))
+        if cfg.mode == "exclude_segment":  # the stage passes on only the ``where`` segment
+            segment = shown(cfg.where or {})
+            return Drop(self.injection("drop", {"mode": cfg.mode, "segment": segment}))
         return KEEP
 
     def _decoded(self, picks: Picks, i: int) -> tuple[Any, dict[str, Any]]:

@@ -1,0 +1,170 @@
+"""``where:``: which records a fault may touch, by value field, header, key or partition.
+
+Each entry names what it tests and how: a bare value means equal, else a mapping of
+``eq``, ``in``, ``lt``/``le``/``gt``/``ge`` (numbers only) and ``regex`` (searched in
+the text), all of which must hold. Names: ``key`` (the key as UTF-8 text),
+``partition``, ``header.NAME`` (the first such header, as text) or a value field
+(``a.b`` reaches into a nested record). A record matches when every entry holds; a field
+it lacks, a value it cannot decode, or a type a test cannot compare never matches.
+
+The bridge draws the fraction first, over every record, and tests the predicate only on
+the records drawn: ``fraction`` is the share of the matching records a fault touches.
+
+>>> p = Predicate.of({"amount": {"gt": 100}, "header.tenant": "acme"})
+>>> p.test({"amount": 250.0}, {"tenant": "acme"}, None, 0), p.test({"amount": 5}, {}, None, 0)
+(True, False)
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+Scalar = str | int | float | bool | None
+
+
+class Test(BaseModel):
+    """How one name is tested; every test given must hold."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    eq: Scalar = None
+    in_: list[Scalar] | None = Field(default=None, alias="in")
+    lt: float | None = None
+    le: float | None = None
+    gt: float | None = None
+    ge: float | None = None
+    regex: str | None = None
+
+    @model_validator(mode="after")
+    def _some(self) -> Test:
+        if not self.model_fields_set:
+            raise ValueError("give at least one of eq, in, lt, le, gt, ge, regex")
+        if self.regex is not None:
+            try:
+                re.compile(self.regex)
+            except re.error as exc:
+                raise ValueError(f"regex {self.regex!r}: {exc}") from exc
+        return self
+
+
+Where = dict[str, Test | Scalar | list[Scalar]]
+"""What ``where:`` holds: a name → a ``Test``, a bare value (equal) or a list (in)."""
+
+Check = Callable[[Any], bool]
+
+
+def _check(test: Any) -> Check:
+    """One name's test as a function of the value found (``MISSING`` when none)."""
+    if isinstance(test, Mapping):  # not validated yet (doctests, callers of ``of``)
+        test = Test.model_validate(test)
+    if not isinstance(test, Test):
+        test = Test.model_validate({"in": test} if isinstance(test, list) else {"eq": test})
+    checks: list[Check] = []
+    given = test.model_fields_set
+    if "eq" in given:
+        eq = test.eq
+        checks.append(lambda v: _same(v, eq))
+    if test.in_ is not None:
+        among = test.in_
+        checks.append(lambda v: any(_same(v, x) for x in among))
+    for op, limit in (("lt", test.lt), ("le", test.le), ("gt", test.gt), ("ge", test.ge)):
+        if limit is not None:
+            checks.append(_compare(op, limit))
+    if test.regex is not None:
+        pattern = re.compile(test.regex)
+        checks.append(lambda v: isinstance(v, str) and pattern.search(v) is not None)
+    return lambda v: v is not MISSING and all(c(v) for c in checks)
+
+
+def _same(v: Any, x: Any) -> bool:
+    """Equal as the config means it: numbers by value (1 == 1.0, True is not 1), text
+    against header and key text as written."""
+    if isinstance(v, bool) or isinstance(x, bool):
+        return type(v) is type(x) and v == x
+    return bool(v == x) or (isinstance(v, str) and not isinstance(x, str) and v == str(x))
+
+
+def _compare(op: str, limit: float) -> Check:
+    def check(v: Any) -> bool:
+        if isinstance(v, str):  # a header or key: its text, when it is a number
+            try:
+                v = float(v)
+            except ValueError:
+                return False
+        if isinstance(v, bool) or not isinstance(v, int | float) or math.isnan(v):
+            return False
+        return {"lt": v < limit, "le": v <= limit, "gt": v > limit, "ge": v >= limit}[op]
+
+    return check
+
+
+class _Missing:
+    def __repr__(self) -> str:
+        return "MISSING"
+
+
+MISSING: Any = _Missing()
+
+
+class Predicate:
+    """A ``where:`` compiled once: ``test`` on one record's parts."""
+
+    def __init__(self, entries: list[tuple[str, str, Check]]) -> None:
+        self.entries = entries  # (kind, name, check); kind: key|partition|header|field
+        self.needs_value = any(kind == "field" for kind, _, _ in entries)
+
+    @classmethod
+    def of(cls, where: Mapping[str, Any]) -> Predicate:
+        entries = []
+        for name, test in where.items():
+            if name in ("key", "partition"):
+                entries.append((name, name, _check(test)))
+            elif name.startswith("header."):
+                entries.append(("header", name.removeprefix("header."), _check(test)))
+            else:
+                entries.append(("field", name, _check(test)))
+        return cls(entries)
+
+    def test(
+        self, value: Any, headers: Mapping[str, str | None], key: str | None, partition: int
+    ) -> bool:
+        """Whether a record with these parts matches (``value``: decoded, a mapping)."""
+        for kind, name, check in self.entries:
+            if kind == "key":
+                found: Any = MISSING if key is None else key
+            elif kind == "partition":
+                found = partition
+            elif kind == "header":
+                found = headers.get(name, MISSING)
+            else:
+                found = _field(value, name)
+            if not check(found):
+                return False
+        return True
+
+
+def _field(value: Any, name: str) -> Any:
+    for part in name.split("."):
+        if not isinstance(value, Mapping) or part not in value:
+            return MISSING
+        value = value[part]
+    return value
+
+
+def shown(where: Mapping[str, Any]) -> dict[str, Any]:
+    """``where:`` as the config gave it (for ledger details)."""
+    return {
+        k: v.model_dump(by_alias=True, exclude_unset=True) if isinstance(v, Test) else v
+        for k, v in where.items()
+    }
+
+
+def text(data: bytes | str | None) -> str | None:
+    """A key or header value as text (bytes decoded as UTF-8, bad bytes replaced)."""
+    if data is None or isinstance(data, str):
+        return data
+    return bytes(data).decode("utf-8", "replace")
