@@ -109,7 +109,7 @@ def _capabilities(cls: type) -> str:
         )
         if issubclass(cls, base)
     ]
-    return "; ".join(kinds) or "passes or removes records as they are"
+    return "; ".join(kinds) or "works on records without decoding them"
 
 
 def with_fault_table(readme: str) -> str:
