@@ -1,0 +1,121 @@
+"""``leak``: target leakage — a feature that secretly carries the label (a post-outcome
+field joined by mistake), so offline metrics look great and a leakage detector should
+fire.
+
+The ``feature`` of each picked record becomes its label (``label_field``; a boolean as 0/1) plus
+Gaussian noise whose σ is set from the labels' spread so far, so that the feature's
+correlation with the label, over the records changed, is ``correlation`` (1: the label
+itself). ``lag: k`` leaks the label of the k-th record this fault changed before, on the
+same partition (a leak of a slightly stale outcome); until k have passed, records pass.
+Use ``fraction`` and ``where:`` to leak for some of the traffic or a segment.
+
+>>> import json, random
+>>> from streamchaos.codec import JsonCodec
+>>> from streamchaos.faults.base import FaultContext
+>>> from streamchaos.faults.picks import picks_of
+>>> from streamchaos.record import Record
+>>> fault = Leak(LeakConfig(feature="score", label_field="fraud"), random.Random(1))
+>>> fault.ctx = FaultContext(JsonCodec(), "t", "t.shadow")
+>>> rec = Record("t", 0, 0, None, b'{"score": 0.2, "fraud": true}')
+>>> [change] = fault.act(picks_of([rec], codec=JsonCodec()), 0.0)
+>>> json.loads(change.value), change.injection.detail
+({'score': 1.0, 'fraud': True}, {'feature': 'score', 'old': 0.2, 'new': 1.0})
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from typing import Any, ClassVar, Literal
+
+from pydantic import Field, model_validator
+
+from streamchaos.codec import mutate
+from streamchaos.errors import FieldError
+from streamchaos.faults.actions import Action
+from streamchaos.faults.base import FaultConfig, RunningStats, ValueFault
+from streamchaos.faults.picks import Picks
+
+
+class LeakConfig(FaultConfig):
+    type: Literal["leak"] = "leak"
+    example: ClassVar[dict[str, Any]] = {"feature": "amount", "label_field": "label"}
+    fraction: float = Field(default=1.0, ge=0, le=1, description="share of records leaked")
+    feature: str = Field(min_length=1, description="the field that gets the label")
+    label_field: str = Field(min_length=1, description="the label's field (boolean or number)")
+    correlation: float = Field(
+        default=1.0, gt=0, le=1, description="the leaked feature's correlation with the label"
+    )
+    lag: int = Field(default=0, ge=0, le=100_000, description="leak the k-th earlier label")
+
+    @model_validator(mode="after")
+    def _two_fields(self) -> LeakConfig:
+        if self.feature == self.label_field:
+            raise ValueError("feature: must not be the label field itself")
+        return self
+
+
+class Leak(ValueFault):
+    Config = LeakConfig
+    purpose = (
+        "target leakage: a feature set to the label, or to the label plus noise for a "
+        "chosen correlation, optionally lagged"
+    )
+    config: LeakConfig
+
+    def reset(self) -> None:
+        self._labels = RunningStats()
+        self._earlier: deque[float] = deque(maxlen=self.config.lag + 1)
+
+    def change(self, picks: Picks, i: int, now: float) -> Action | None:
+        cfg = self.config
+        dec = picks.decode(i)
+        value = dec.value
+        here = value if isinstance(value, dict) else {}
+        for name in (cfg.label_field, cfg.feature):
+            if name not in here:
+                raise FieldError("unknown_field", f"field {name!r} is not in the record")
+        label = _number(here[cfg.label_field])
+        self._labels.add(label)
+        self._earlier.append(label)
+        if len(self._earlier) <= cfg.lag:
+            return None  # not k earlier labels yet
+        leaked = self._earlier[0] + self._noise()
+        old = here[cfg.feature]
+        new = _like(old, leaked, dec.schema, cfg.feature)
+        out = dict(here)
+        out[cfg.feature] = new
+        encoded = self.ctx.codec.encode(out, dec.schema, dec.schema_id)
+        return self.new_value(encoded, {"feature": cfg.feature, "old": old, "new": new})
+
+    def _noise(self) -> float:
+        """N(0, σ²) with σ = sd(label)·√(1/r² − 1): label + noise then correlates r with
+        the label."""
+        r = self.config.correlation
+        if r >= 1.0:
+            return 0.0
+        sigma = self._labels.sigma * math.sqrt(1.0 / (r * r) - 1.0)
+        return self.rng.gauss(0.0, sigma) if sigma > 0 else 0.0
+
+
+def _number(label: Any) -> float:
+    if isinstance(label, bool):
+        return 1.0 if label else 0.0
+    if isinstance(label, int | float) and math.isfinite(label):
+        return float(label)
+    raise FieldError("wrong_type", f"the label must be a boolean or a number, not {label!r}")
+
+
+def _like(old: Any, leaked: float, schema: Any, feature: str) -> float | int:
+    """The leaked number in the feature's type: an Avro int or long gets it rounded; a
+    JSON feature that holds a number (or null) gets it as it is."""
+    if schema is None:
+        if old is None or (isinstance(old, int | float) and not isinstance(old, bool)):
+            return leaked
+        raise FieldError("wrong_type", f"feature {feature!r} holds {old!r}, not a number")
+    kind = mutate.type_name(mutate.fields(schema.raw).get(feature, {}).get("type"))
+    if kind in ("int", "long"):
+        return round(leaked)
+    if kind in ("double", "float"):
+        return leaked
+    raise FieldError("wrong_type", f"feature {feature!r} is {kind}, not a number")
