@@ -17,14 +17,23 @@ the records drawn: ``fraction`` is the share of the matching records a fault tou
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Callable, Mapping
-from typing import Any
+from decimal import Decimal
+from typing import Annotated, Any
+from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+
+
+def _no_bool(value: Any) -> Any:
+    if isinstance(value, bool):
+        raise ValueError("a limit is a number, not true or false")
+    return value
+
 
 Scalar = str | int | float | bool | None
+StrictFloat = Annotated[float, BeforeValidator(_no_bool)]
 
 
 class Test(BaseModel):
@@ -33,16 +42,18 @@ class Test(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
     eq: Scalar = None
     in_: list[Scalar] | None = Field(default=None, alias="in")
-    lt: float | None = None
-    le: float | None = None
-    gt: float | None = None
-    ge: float | None = None
+    lt: StrictFloat | None = None
+    le: StrictFloat | None = None
+    gt: StrictFloat | None = None
+    ge: StrictFloat | None = None
     regex: str | None = None
 
     @model_validator(mode="after")
     def _some(self) -> Test:
         if not self.model_fields_set:
             raise ValueError("give at least one of eq, in, lt, le, gt, ge, regex")
+        if "in_" in self.model_fields_set and self.in_ is None:
+            raise ValueError("in: a list of values")
         if self.regex is not None:
             try:
                 re.compile(self.regex)
@@ -57,20 +68,21 @@ Where = dict[str, Test | Scalar | list[Scalar]]
 Check = Callable[[Any], bool]
 
 
-def _check(test: Any) -> Check:
-    """One name's test as a function of the value found (``MISSING`` when none)."""
+def _check(test: Any, textual: bool) -> Check:
+    """One name's test as a function of the value found (``MISSING`` when none);
+    ``textual``: the value is a header's or a key's text."""
     if isinstance(test, Mapping):  # not validated yet (doctests, callers of ``of``)
         test = Test.model_validate(test)
     if not isinstance(test, Test):
         test = Test.model_validate({"in": test} if isinstance(test, list) else {"eq": test})
+    same = _same_text if textual else _same
     checks: list[Check] = []
-    given = test.model_fields_set
-    if "eq" in given:
+    if "eq" in test.model_fields_set:
         eq = test.eq
-        checks.append(lambda v: _same(v, eq))
+        checks.append(lambda v: same(v, eq))
     if test.in_ is not None:
         among = test.in_
-        checks.append(lambda v: any(_same(v, x) for x in among))
+        checks.append(lambda v: any(same(v, x) for x in among))
     for op, limit in (("lt", test.lt), ("le", test.le), ("gt", test.gt), ("ge", test.ge)):
         if limit is not None:
             checks.append(_compare(op, limit))
@@ -81,11 +93,33 @@ def _check(test: Any) -> Check:
 
 
 def _same(v: Any, x: Any) -> bool:
-    """Equal as the config means it: numbers by value (1 == 1.0, True is not 1), text
-    against header and key text as written."""
-    if isinstance(v, bool) or isinstance(x, bool):
-        return type(v) is type(x) and v == x
-    return bool(v == x) or (isinstance(v, str) and not isinstance(x, str) and v == str(x))
+    """A value field equals the config's value: numbers by value (1 == 1.0; true is not
+    1), text as text, null as null; a decimal as its number, a UUID as its text."""
+    if isinstance(v, Decimal):
+        v = float(v)
+    elif isinstance(v, UUID):
+        v = str(v)
+    if isinstance(v, bool) or isinstance(x, bool) or v is None or x is None:
+        return v is x
+    if isinstance(v, str) or isinstance(x, str):
+        return isinstance(v, str) and isinstance(x, str) and v == x
+    return isinstance(v, int | float) and isinstance(x, int | float) and v == x
+
+
+def _same_text(v: str | None, x: Any) -> bool:
+    """A header's or a key's text equals the config's value as written in YAML: ``7``,
+    ``7.0`` and ``"7"`` all match the text 7; ``true`` matches true (any case); null
+    matches only a header without a value."""
+    if v is None or x is None:
+        return v is x
+    if isinstance(x, bool):
+        return v.lower() == str(x).lower()
+    if isinstance(x, int | float):
+        try:
+            return float(v) == x
+        except ValueError:
+            return False
+    return bool(v == x)
 
 
 def _compare(op: str, limit: float) -> Check:
@@ -95,7 +129,9 @@ def _compare(op: str, limit: float) -> Check:
                 v = float(v)
             except ValueError:
                 return False
-        if isinstance(v, bool) or not isinstance(v, int | float) or math.isnan(v):
+        elif isinstance(v, Decimal):
+            v = float(v)
+        if isinstance(v, bool) or not isinstance(v, int | float) or v != v:  # v != v: NaN
             return False
         return {"lt": v < limit, "le": v <= limit, "gt": v > limit, "ge": v >= limit}[op]
 
@@ -116,17 +152,20 @@ class Predicate:
     def __init__(self, entries: list[tuple[str, str, Check]]) -> None:
         self.entries = entries  # (kind, name, check); kind: key|partition|header|field
         self.needs_value = any(kind == "field" for kind, _, _ in entries)
+        self.needs_headers = any(kind == "header" for kind, _, _ in entries)
 
     @classmethod
     def of(cls, where: Mapping[str, Any]) -> Predicate:
         entries = []
         for name, test in where.items():
-            if name in ("key", "partition"):
-                entries.append((name, name, _check(test)))
+            if name == "key":
+                entries.append(("key", name, _check(test, textual=True)))
+            elif name == "partition":
+                entries.append(("partition", name, _check(test, textual=False)))
             elif name.startswith("header."):
-                entries.append(("header", name.removeprefix("header."), _check(test)))
+                entries.append(("header", name.removeprefix("header."), _check(test, True)))
             else:
-                entries.append(("field", name, _check(test)))
+                entries.append(("field", name, _check(test, textual=False)))
         return cls(entries)
 
     def test(

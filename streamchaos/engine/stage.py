@@ -11,11 +11,11 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 
 from streamchaos.codec.wire import Undecodable
-from streamchaos.errors import CodecError
 from streamchaos.faults import Fault, FaultConfig
 from streamchaos.faults.base import FaultContext, HoldingFault, ObservingFault
 from streamchaos.faults.picks import Decodes
@@ -163,9 +163,9 @@ class Stage:
                 for off in (item.offset for item in items)
             ]
         if self.where is not None:
-            where = self.where
+            where, ctx = self.where, self.ctx
             chosen = [
-                c and matches(where, item, partition, decodes)
+                c and matches(where, item, partition, decodes, ctx)
                 for c, item in zip(chosen, items, strict=True)
             ]
         return self._within_budget(chosen, now)
@@ -194,22 +194,31 @@ class Stage:
         }
 
 
-def matches(where: Predicate, item: Item, partition: int, decodes: Decodes | None) -> bool:
-    """Whether ``item`` is in the ``where:`` segment (a value that cannot be decoded is
-    not)."""
-    value = None
-    if where.needs_value:
-        if decodes is None:
-            return False
-        try:
+def matches(
+    where: Predicate, item: Item, partition: int, decodes: Decodes | None, ctx: Any
+) -> bool:
+    """Whether ``item`` is in the ``where:`` segment. A value that cannot be decoded is
+    not (counted as undecodable); nothing a record holds makes this raise."""
+    try:
+        value = None
+        if where.needs_value:
+            if decodes is None:
+                return False
             value = decodes.decode(item.value).value
-        except (Undecodable, CodecError):
-            return False
-    record = item.record
-    headers: dict[str, str | None] = {}
-    for name, data in record.headers or ():
-        headers.setdefault(name, text(data))
-    return where.test(value, headers, text(record.key), partition)
+        record = item.record
+        headers: dict[str, str | None] = {}
+        if where.needs_headers:
+            for name, data in record.headers or ():
+                headers.setdefault(name, text(data))
+        return where.test(value, headers, text(record.key), partition)
+    except Undecodable as exc:
+        if ctx is not None:
+            ctx.undecodable(exc.reason)
+        return False
+    except Exception:  # a value too deep or too large to compare: not in the segment
+        if ctx is not None:
+            ctx.undecodable("where_error")
+        return False
 
 
 class _Window:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_serializer
 
-from streamchaos.predicates import Where
+from streamchaos.predicates import Where, shown
 from streamchaos.schedule import Schedule
 
 
@@ -47,6 +47,12 @@ class FaultConfig(BaseModel):
     stop_on: StopOn | None = Field(
         default=None, description="end the episode when this alert fires (detected)"
     )
+
+    @field_serializer("where")
+    def _where_as_given(self, where: Where | None) -> dict[str, Any] | None:
+        """``where:`` as the file gave it (``in``, an explicit ``eq: null``), so a dumped
+        config (ledger, plan file, API) loads back the same."""
+        return shown(where) if where is not None else None
 
     @property
     def label(self) -> str:

@@ -210,9 +210,9 @@ class Drift(InPlaceFault):
     def _rows(
         self, values: list[bytes | None], where: Callable[[int], str]
     ) -> list[tuple[int, Row]]:
-        """(index, row) of each value that has the features (the others: outside the
-        ``where`` segment, or bad input, reported, which passes unchanged). Flat Avro
-        records are read from their bytes (``Patched``), the rest decoded."""
+        """(index, row) of each value that has the features (the others: bad input,
+        reported, which passes unchanged). Flat Avro records are read from their bytes
+        (``Patched``), the rest decoded."""
         rows: list[tuple[int, Row]] = []
         codec = self.ctx.codec
         find = self._layouts.find if self._patchable and isinstance(codec, AvroCodec) else None
@@ -224,12 +224,9 @@ class Drift(InPlaceFault):
                         assert data is not None  # locate refuses tombstones
                         rows.append((i, Patched(data, located, located.read_record(data, start))))
                         continue
-                row = decoded(codec, data, self.config.features, self._check)
+                rows.append((i, decoded(codec, data, self.config.features, self._check)))
             except Exception as exc:  # bad input passes unchanged, reported
                 self.report(where(i), exc)
-                continue
-            if row is not None:
-                rows.append((i, row))
         return rows
 
     def _check(self, schema: Any) -> list[int]:

@@ -1,9 +1,11 @@
 """``header``: model tags and versions that change on the wire — a header set, removed,
 renamed or corrupted (``model-version`` flipped from v7 to v6, ``content-type`` dropped).
 
-Every header of that name is changed; a record without one is passed on unchanged
-(``set`` adds it). ``corrupt`` replaces the value: ``garbage`` (random bytes of the same
-length, seeded per record), ``empty`` or ``truncate`` (its first half). Target records
+Every header of that name is changed; a record without one, or one the change would
+leave as it is, is passed on unchanged (``set`` adds a missing one). ``corrupt`` replaces
+the value: ``garbage`` (random bytes as many as it had, at least one, seeded per
+record), ``empty`` or ``truncate`` (its first half); the ledger shows the new bytes in
+hex. The ledger's ``old`` is the first such header's value. Target records
 by header, key or value with ``where:`` (e.g. ``where: {header.model-version: v7}``).
 
 >>> import random
@@ -45,8 +47,13 @@ class HeaderConfig(FaultConfig):
     def _needs(self) -> HeaderConfig:
         if self.mode == "set" and self.value is None:
             raise ValueError("value: set needs the new value")
-        if self.mode == "rename" and self.to is None:
-            raise ValueError("to: rename needs the new name")
+        if self.mode == "rename" and self.to in (None, self.header):
+            raise ValueError("to: rename needs a new name, not the header's own")
+        if self.value is not None:
+            try:
+                self.value.encode("utf-8")
+            except UnicodeEncodeError as exc:
+                raise ValueError(f"value: not encodable as UTF-8 ({exc.reason})") from exc
         return self
 
 
@@ -67,6 +74,9 @@ class Header(Fault):
                 out.append(KEEP)  # nothing to remove, rename or corrupt
                 continue
             headers, new = self._changed(record.headers, picks.seeds[i] if old else 0)
+            if headers == record.headers:
+                out.append(KEEP)  # set to what it was, an empty value emptied: no change
+                continue
             detail = {
                 "mode": self.config.mode,
                 "header": self.config.header,
@@ -92,7 +102,7 @@ class Header(Fault):
         rng = random.Random(seed)
         changed = tuple((n, self._corrupt(v, rng) if n == cfg.header else v) for n, v in headers)
         first = next(v for n, v in changed if n == cfg.header)
-        return changed, text(first)
+        return changed, None if first is None else "0x" + first.hex()
 
     def _corrupt(self, value: bytes | None, rng: random.Random) -> bytes:
         data = value or b""

@@ -2,12 +2,18 @@
 field joined by mistake), so offline metrics look great and a leakage detector should
 fire.
 
-The ``feature`` of each picked record becomes its label (``label_field``; a boolean as 0/1) plus
-Gaussian noise whose σ is set from the labels' spread so far, so that the feature's
-correlation with the label, over the records changed, is ``correlation`` (1: the label
-itself). ``lag: k`` leaks the label of the k-th record this fault changed before, on the
-same partition (a leak of a slightly stale outcome); until k have passed, records pass.
-Use ``fraction`` and ``where:`` to leak for some of the traffic or a segment.
+The ``feature`` of each picked record becomes its label (``label_field``; a boolean as
+0/1) plus Gaussian noise whose σ is set from the spread of the labels seen so far, so
+that the feature's correlation with the label, over the records changed, is
+``correlation`` (1: the label itself). The first records of a partition get the spread of
+the few labels seen so far (the very first: the label itself); ``warmup: n`` passes the
+first n unchanged instead, which lowers the correlation on the shadow more than their
+number suggests (their feature keeps its own, wider spread). ``lag: k`` leaks instead
+the label of the k-th earlier record this fault picked on the partition (with
+``fraction`` < 1, about k/fraction records back): a stale outcome, whose correlation
+with the record's own label is as strong as the labels' autocorrelation, not
+``correlation``. The state is per partition and starts over when the partition moves to
+another bridge.
 
 >>> import json, random
 >>> from streamchaos.codec import JsonCodec
@@ -47,6 +53,9 @@ class LeakConfig(FaultConfig):
         default=1.0, gt=0, le=1, description="the leaked feature's correlation with the label"
     )
     lag: int = Field(default=0, ge=0, le=100_000, description="leak the k-th earlier label")
+    warmup: int = Field(
+        default=0, ge=0, description="labels seen (per partition) before the first leak"
+    )
 
     @model_validator(mode="after")
     def _two_fields(self) -> LeakConfig:
@@ -78,11 +87,13 @@ class Leak(ValueFault):
         label = _number(here[cfg.label_field])
         self._labels.add(label)
         self._earlier.append(label)
-        if len(self._earlier) <= cfg.lag:
-            return None  # not k earlier labels yet
+        if len(self._earlier) <= cfg.lag or self._labels.n <= cfg.warmup:
+            return None  # the labels' spread (and the k earlier labels) not known yet
         leaked = self._earlier[0] + self._noise()
         old = here[cfg.feature]
         new = _like(old, leaked, dec.schema, cfg.feature)
+        if new == old and type(new) is type(old):
+            return None
         out = dict(here)
         out[cfg.feature] = new
         encoded = self.ctx.codec.encode(out, dec.schema, dec.schema_id)

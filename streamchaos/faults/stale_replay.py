@@ -4,7 +4,9 @@ Every record of the partition enters a bounded ring buffer. For a selected recor
 record from ``lag`` before it (by event time when records carry timestamps, else by the
 bridge's clock; the newest one at least that old, else the oldest kept) is
 emitted instead of it (``mode: replace``) or beside it (``mode: inject``), with its old
-timestamp (``timestamp: keep``) or the live record's (``timestamp: now``).
+timestamp (``timestamp: keep``) or the live record's (``timestamp: now``). ``where:``
+chooses which live records are replaced; the stale one comes from the whole partition
+(another key's or tenant's record, as a stale cache would serve).
 
 >>> import random
 >>> from streamchaos.faults.picks import picks_of

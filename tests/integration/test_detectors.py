@@ -118,87 +118,74 @@ def query(url: str, q: str) -> list:
     return body["data"]["result"]
 
 
-def test_real_prometheus_scrapes_evaluates_rules_and_feeds_the_scorer(
-    kafka_bootstrap, schema_registry_url, topic_factory, group_id, tmp_path
-):
+@pytest.fixture
+def observed(kafka_bootstrap, schema_registry_url, topic_factory, group_id, tmp_path):
+    """``observed(faults, **options)`` → (run, Prometheus URL): an experiment run while a
+    real Prometheus scrapes the bridge and ``streamchaos watch`` and evaluates
+    configs/alerts.yml; the server is stopped after the test."""
     assert PROMETHEUS, "the prometheus server is missing: `make test` installs it (Debian)"
-    source = topic_factory(partitions=1)
-    shadow = topic_factory(partitions=1, suffix=".shadow")
     ports = {"prom": free_port(), "bridge": free_port(), "watch": free_port()}
     url = f"http://127.0.0.1:{ports['prom']}"
     prom = start_prometheus(
         tmp_path, ports["prom"], {"bridge": ports["bridge"], "watch": ports["watch"]}
     )
-    try:
-        wait_ready(url, prom)
-        run = run_experiment(
+
+    def run(faults, **options):
+        source = topic_factory(partitions=1)
+        shadow = topic_factory(partitions=1, suffix=".shadow")
+        done = run_experiment(
             kafka_bootstrap,
             schema_registry_url,
             source,
             shadow,
             group_id,
             tmp_path,
-            DRIFT,
+            faults,
             bridge_port=ports["bridge"],
             watch_port=ports["watch"],
+            **options,
         )
-        # the run is over and its targets gone: read what was scraped during it
-        injected = query(url, "max_over_time(streamchaos_injections_total[10m])")
-        assert injected and float(injected[0]["value"][1]) > 0
-        card, _ = score_of(run, prometheus=url, faults=["drift"])
-        assert card.recall == 1.0, card.table()
-        fired = query(url, 'max_over_time(ALERTS{alertstate="firing"}[10m])')
-        names = {a["metric"]["alertname"] for a in fired}
-        assert {"FeatureDrift", "ChaosInjecting"} <= names
+        return done, url
+
+    run.url = url
+    try:
+        wait_ready(url, prom)
+        yield run
     finally:
         prom.terminate()
         prom.wait(30)
 
 
-def test_a_drift_with_stop_on_ends_when_its_alert_fires_and_score_agrees(
-    kafka_bootstrap, schema_registry_url, topic_factory, group_id, tmp_path
-):
+def test_real_prometheus_scrapes_evaluates_rules_and_feeds_the_scorer(observed):
+    run, url = observed(DRIFT)
+    # the run is over and its targets gone: read what was scraped during it
+    injected = query(url, "max_over_time(streamchaos_injections_total[10m])")
+    assert injected and float(injected[0]["value"][1]) > 0
+    card, _ = score_of(run, prometheus=url, faults=["drift"])
+    assert card.recall == 1.0, card.table()
+    fired = query(url, 'max_over_time(ALERTS{alertstate="firing"}[10m])')
+    names = {a["metric"]["alertname"] for a in fired}
+    assert {"FeatureDrift", "ChaosInjecting"} <= names
+
+
+def test_a_drift_with_stop_on_ends_when_its_alert_fires_and_score_agrees(observed):
     """The bridge reads ALERTS from the real Prometheus while it runs: FeatureDrift from
     ``streamchaos watch`` ends the drift's episode (reason detected, its delay recorded),
     and ``score`` over the same Prometheus finds the same delay, give or take a step."""
-    assert PROMETHEUS, "the prometheus server is missing: `make test` installs it (Debian)"
-    source = topic_factory(partitions=1)
-    shadow = topic_factory(partitions=1, suffix=".shadow")
-    ports = {"prom": free_port(), "bridge": free_port(), "watch": free_port()}
-    url = f"http://127.0.0.1:{ports['prom']}"
-    prom = start_prometheus(
-        tmp_path, ports["prom"], {"bridge": ports["bridge"], "watch": ports["watch"]}
-    )
     stop = [{**DRIFT[0], "stop_on": {"alert": "FeatureDrift", "labels": {"feature": "amount"}}}]
     stop[0]["schedule"] = {"start": "8s", "duration": "60s"}  # only the alert ends it early
-    try:
-        wait_ready(url, prom)
-        run = run_experiment(
-            kafka_bootstrap,
-            schema_registry_url,
-            source,
-            shadow,
-            group_id,
-            tmp_path,
-            stop,
-            seconds=30,
-            bridge_port=ports["bridge"],
-            watch_port=ports["watch"],
-            extra={"alerts": {"prometheus": url, "interval": "1s"}},
-        )
-        ledger = read_ledger(run.ledger)
-        [start] = [e for e in ledger if e["kind"] == "episode_start"]
-        [end] = [e for e in ledger if e["kind"] == "episode_end"]
-        assert end["detail"]["reason"] == "detected", end
-        recorded = end["detail"]["detection_delay"]
-        assert end["detail"]["alert"]["alertname"] == "FeatureDrift"
-        assert end["at"] - start["at"] < 60_000  # ended by the alert, not the schedule
-        card, _ = score_of(run, prometheus=url, faults=["drift"])
-        [row] = card.results
-        assert row.detected and abs(row.delay - recorded) <= 2.0, (row.delay, recorded)
-    finally:
-        prom.terminate()
-        prom.wait(30)
+    alerts = {"alerts": {"prometheus": observed.url, "interval": "1s"}}
+    run, url = observed(stop, seconds=30, extra=alerts)
+    ledger = read_ledger(run.ledger)
+    [start] = [e for e in ledger if e["kind"] == "episode_start"]
+    [end] = [e for e in ledger if e["kind"] == "episode_end"]
+    assert end["detail"]["reason"] == "detected", end
+    recorded = end["detail"]["detection_delay"]
+    assert end["detail"]["alert"]["alertname"] == "FeatureDrift"
+    assert end["at"] - start["at"] < 60_000  # ended by the alert, not the schedule
+    card, _ = score_of(run, prometheus=url, faults=["drift"])
+    [row] = card.results
+    assert row.detected and abs(row.delay - recorded) <= 2.0, (row.delay, recorded)
 
 
 def test_demo_writes_its_outputs(kafka_bootstrap, schema_registry_url, tmp_path):

@@ -73,12 +73,19 @@ def test_corruptions_are_seeded_per_record():
     ] == [b"v", b"v"]
 
 
+def test_a_change_that_changes_nothing_is_no_injection():
+    assert act((("model-version", b"v6"),), value="v6") is KEEP
+    assert act((("model-version", b""),), mode="corrupt", corruption="empty") is KEEP
+
+
 def test_what_each_mode_needs_is_named():
     route = {"source": "s", "shadow": "s.shadow"}
     for fault, field in (
         ({"type": "header", "header": "x"}, "value"),
         ({"type": "header", "header": "x", "mode": "rename"}, "to"),
         ({"type": "header", "header": ""}, "header"),
+        ({"type": "header", "header": "x", "mode": "rename", "to": "x"}, "to"),
+        ({"type": "header", "header": "x", "value": "\ud800"}, "value"),
     ):
         with pytest.raises(ConfigError, match=rf"faults\[0\].*{field}"):
             config_from_dict({"experiment": "e", "routes": [route | {"faults": [fault]}]}, env={})

@@ -51,10 +51,17 @@ def test_the_correlation_rises_to_the_configured_level(target):
     assert leaked(correlation=target)[1] == after  # seeded per record: the same again
 
 
+def test_a_warm_up_passes_the_first_records():
+    before, after = leaked(n=100, warmup=30, correlation=0.5)
+    assert after[:30] == before[:30] and all(
+        a != b for a, b in zip(after[30:], before[30:], strict=True)
+    )
+
+
 def test_correlation_one_is_the_label_itself_and_lag_leaks_an_earlier_one():
-    before, after = leaked(n=50)
+    before, after = leaked(n=50, warmup=0)
     assert [r["score"] for r in after] == [float(r["fraud"]) for r in before]
-    before, after = leaked(n=50, lag=3)
+    before, after = leaked(n=50, lag=3, warmup=0)
     assert after[:3] == before[:3]  # no 3 earlier labels yet: passed as they came
     assert [r["score"] for r in after[3:]] == [float(r["fraud"]) for r in before[:-3]]
 
@@ -62,7 +69,8 @@ def test_correlation_one_is_the_label_itself_and_lag_leaks_an_earlier_one():
 def test_an_avro_int_feature_gets_it_rounded_and_a_text_label_is_reported():
     schema = ParsedSchema.of(avro_record("Tx", score="long", fraud="boolean"))
     codec = AvroCodec(None, schema)
-    fault = attach(Leak(LeakConfig(feature="score", label_field="fraud"), random.Random(0)), codec)
+    cfg = LeakConfig(feature="score", label_field="fraud", warmup=0)
+    fault = attach(Leak(cfg, random.Random(0)), codec)
     rec = Record("src", 0, 0, None, codec.encode({"score": 5, "fraud": True}, schema, None))
     [out] = apply(fault, [rec])
     assert codec.decode(out.record.value).value == {"score": 1, "fraud": True}

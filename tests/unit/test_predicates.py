@@ -14,8 +14,16 @@ from streamchaos.errors import ConfigError
 from streamchaos.faults.base import FaultContext
 from streamchaos.predicates import Predicate
 
-VALUE = {"amount": 120.5, "country": "DE", "flag": True, "user": {"tier": "gold"}, "n": None}
-HEADERS = {"tenant": "acme", "model-version": "v7", "retries": "3"}
+VALUE = {
+    "amount": 120.5,
+    "country": "DE",
+    "flag": True,
+    "user": {"tier": "gold"},
+    "n": None,
+    "label": "None",
+    "code": "1",
+}
+HEADERS = {"tenant": "acme", "model-version": "v7", "retries": "3", "debug": "TRUE"}
 
 
 @pytest.mark.parametrize(
@@ -47,6 +55,13 @@ HEADERS = {"tenant": "acme", "model-version": "v7", "retries": "3"}
         ({"partition": {"in": [0, 2]}}, True),
         ({"partition": 1}, False),
         ({"country": "DE", "header.tenant": "other"}, False),
+        ({"label": None}, False),  # the text "None" is not null
+        ({"label": "None"}, True),
+        ({"code": 1}, False),  # a value field's text "1" is not the number 1
+        ({"code": "1"}, True),
+        ({"header.retries": "3"}, True),  # header text: 3, 3.0 and "3" alike
+        ({"header.retries": 3.0}, True),
+        ({"header.debug": True}, True),  # true matches the text TRUE
     ],
 )
 def test_the_predicate_table(where, expected):
@@ -130,3 +145,27 @@ def test_the_draw_comes_first_so_the_segment_gets_the_fraction():
     unfiltered = {"type": "drop", "fraction": 0.5}
     everyone = set(pipeline(unfiltered).plan(0, msgs, 0, 4000, 0.0).outputs)
     assert set(dropped) == {i for i in everyone if i % 2 == 0}  # the same draws, filtered
+
+
+def test_where_loads_back_from_what_the_ledger_and_the_plan_file_write():
+    from streamchaos.config.plan import fault_json, parse_fault
+
+    fault = parse_fault(
+        {"type": "drop", "where": {"n": {"eq": None}, "c": {"in": ["a"]}, "amount": {"gt": 1}}}
+    )
+    dumped = fault_json(fault)
+    assert dumped["where"] == {"n": {"eq": None}, "c": {"in": ["a"]}, "amount": {"gt": 1.0}}
+    assert parse_fault(dumped) == fault
+    assert fault.model_dump(mode="json")["where"] == dumped["where"]  # episode lines
+
+
+def test_nothing_a_record_holds_makes_the_where_raise():
+    drop = {"type": "drop", "fraction": 1.0, "where": {"amount": {"gt": 100}}}
+    deep = b"[" * 100_000 + b"]" * 100_000
+    huge = b'{"amount": 1' + b"0" * 400 + b"}"
+    msgs = [
+        ck.Message(topic="src", partition=0, offset=i, value=v)
+        for i, v in enumerate([deep, huge, b"not json", None])
+    ]
+    plan = pipeline(drop).plan(0, msgs, 0, 4, 0.0)
+    assert sorted(plan.outputs) == [1]  # the huge number is > 100; the rest never match
