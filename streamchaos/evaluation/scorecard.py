@@ -15,7 +15,14 @@ from typing import Any
 
 from streamchaos.evaluation.alerts import Alert
 from streamchaos.evaluation.episodes import Episode
-from streamchaos.evaluation.scoring_nab import Window, arl0, nab_normalised, ratio
+from streamchaos.evaluation.scoring_nab import (
+    Window,
+    arl0,
+    nab_normalised,
+    poisson_interval,
+    ratio,
+    wilson,
+)
 
 
 @dataclass(frozen=True)
@@ -49,6 +56,11 @@ class Summary:
         return self.episodes - self.detected
 
     @property
+    def recall_interval(self) -> tuple[float, float] | None:
+        """Wilson 95 % interval of the recall: with 3 episodes, 3 detected says ≥ 0.44."""
+        return wilson(self.detected, self.episodes) if self.episodes else None
+
+    @property
     def missed_rate(self) -> float | None:
         return None if self.recall is None else 1.0 - self.recall
 
@@ -76,6 +88,16 @@ class Scorecard(Summary):
         return ratio(self.false_alarms * self.rate_period, self.clean_time)
 
     @property
+    def far_interval(self) -> tuple[float, float] | None:
+        """Exact (Poisson) 95 % interval of the FAR: 0 false alarms in 20 s of clean time
+        says at most 665 per hour."""
+        if self.clean_time <= 0:
+            return None
+        low, high = poisson_interval(self.false_alarms)
+        scale = self.rate_period / self.clean_time
+        return low * scale, high * scale
+
+    @property
     def precision(self) -> float | None:
         return ratio(self.detected, self.detected + self.false_alarms)
 
@@ -98,11 +120,14 @@ class Scorecard(Summary):
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe dict of every figure: ±∞ become the strings "inf"/"-inf", because None
         already means "undefined" (precision with no alerts) and must not read as ∞."""
-        derived = ("missed", "missed_rate", "far", "precision", "f1", "arl0", "nab")
+        derived = (
+            *("missed", "missed_rate", "recall_interval", "far", "far_interval"),
+            *("precision", "f1", "arl0", "nab"),
+        )
         out = _with(self, derived)
+        per = ("missed", "missed_rate", "recall_interval")
         out["by"] = {
-            dim: {v: _with(s, ("missed", "missed_rate")) for v, s in values.items()}
-            for dim, values in self.by.items()
+            dim: {v: _with(s, per) for v, s in values.items()} for dim, values in self.by.items()
         }
         return {str(k): _json_safe(v) for k, v in out.items()}
 
@@ -147,14 +172,20 @@ def _headline(c: Scorecard) -> list[str]:
         f"episodes {c.episodes}  detected {c.detected}  missed {c.missed}  "
         f"false alarms {c.false_alarms}  redundant {c.redundant}  "
         f"mismatched {c.mismatched}  ignored {c.ignored}",
-        f"recall {_fmt(c.recall)}  missed-detection rate {_fmt(c.missed_rate)}  "
+        f"recall {_fmt(c.recall)}{_between(c.recall_interval)}  "
+        f"missed-detection rate {_fmt(c.missed_rate)}  "
         f"precision {_fmt(c.precision)}  F1 {_fmt(c.f1)}",
         f"delay s: mean {_fmt(c.delay_mean)}  median {_fmt(c.delay_median)}  "
         f"p90 {_fmt(c.delay_p90)}  penalised mean {_fmt(c.delay_penalised_mean)}",
-        f"FAR {_fmt(c.far)} per {c.rate_period:g} s over {c.clean_time:.1f} s clean  "
+        f"FAR {_fmt(c.far)}{_between(c.far_interval)} per {c.rate_period:g} s over "
+        f"{c.clean_time:.1f} s clean  "
         f"ARL0 {_fmt(a[0], 1)} s (95% {_fmt(a[1], 1)}..{_fmt(a[2], 1)})",
         f"NAB (standard profile) {_fmt(c.nab, 1)}",
     ]
+
+
+def _between(interval: tuple[float, float] | None) -> str:
+    return "" if interval is None else f" (95% {_fmt(interval[0])}..{_fmt(interval[1])})"
 
 
 def _episode_rows(c: Scorecard) -> list[str]:
@@ -167,9 +198,12 @@ def _episode_rows(c: Scorecard) -> list[str]:
 
 
 def _strata_rows(c: Scorecard) -> list[str]:
-    rows = [("by", "value", "episodes", "detected", "recall", "mean delay s", "p90 delay s")]
+    head = ("by", "value", "episodes", "detected", "recall", "95%", "mean delay s", "p90 delay s")
+    rows = [head]
     for dim, values in c.by.items():
         for v, s in values.items():
-            figures = (_fmt(s.recall), _fmt(s.delay_mean), _fmt(s.delay_p90))
+            band = s.recall_interval
+            shown = f"{_fmt(band[0], 2)}..{_fmt(band[1], 2)}" if band else "-"
+            figures = (_fmt(s.recall), shown, _fmt(s.delay_mean), _fmt(s.delay_p90))
             rows.append((dim, v, str(s.episodes), str(s.detected), *figures))
     return _grid(rows)

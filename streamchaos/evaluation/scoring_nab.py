@@ -173,6 +173,21 @@ def poisson_interval(count: int, confidence: float = 0.95) -> tuple[float, float
     return lower, _rate_where(count + 1, 1 - alpha / 2)
 
 
+def wilson(successes: int, trials: int, z: float = 1.959963984540054) -> tuple[float, float]:
+    """Wilson score interval for a proportion (95 % by default): unlike the normal
+    approximation it stays inside [0, 1] and is not empty at 0 or n successes.
+
+    >>> [round(x, 4) for x in wilson(81, 263)]  # Newcombe (1998), Table I
+    [0.2553, 0.3662]
+    """
+    if trials <= 0 or not 0 <= successes <= trials:
+        raise ValueError("need 0 <= successes <= trials and trials > 0")
+    p, n = successes / trials, trials
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
 def arl0(n: float, false_alarms: int) -> tuple[float, float, float]:
     """ARL0 ≈ N/FA with the exact Poisson 95 % interval [2N/χ²₀.₉₇₅(2FA+2), 2N/χ²₀.₀₂₅(2FA)].
 

@@ -26,6 +26,7 @@ from streamchaos.evaluation.scoring_nab import (
     nab_raw,
     poisson_interval,
     scaled_sigmoid,
+    wilson,
 )
 
 
@@ -342,3 +343,34 @@ def test_table_is_plain_text_with_headline_episodes_and_strata():
     assert "recall 0.333" in text and "false alarms 1" in text and "NAB" in text
     assert text.count("MISSED") == 2 and "fraction" in text
     assert "\x1b" not in text
+
+
+# -- intervals --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("k", "n", "lower", "upper"),
+    [
+        (81, 263, 0.2553, 0.3662),
+        (15, 148, 0.0624, 0.1605),
+        (0, 20, 0.0, 0.1611),
+        (1, 29, 0.0061, 0.1718),
+    ],
+)
+def test_wilson_interval_matches_newcombe_1998(k, n, lower, upper):
+    """Newcombe, Statistics in Medicine 17 (1998) 857-872, Table I, method 3."""
+    low, high = wilson(k, n)
+    assert (round(low, 4), round(high, 4)) == (lower, upper)
+
+
+def test_the_scorecard_gives_recall_and_far_with_their_intervals():
+    card = score(EPISODES, alerts(100, 300, 600), **RUN)
+    low, high = card.recall_interval
+    assert (round(low, 4), high) == (0.4385, 1.0)  # 3 of 3 detected: at least 0.44
+    assert card.far_interval == pytest.approx((0.0, 3.6889 * 3600 / 630), rel=1e-4)
+    brief = score([], [], max_delay=10, run_start=0.0, run_end=20.0)
+    assert brief.far_interval[1] == pytest.approx(664.0, abs=1)  # 20 s say little
+    out = json.loads(json.dumps(card.to_dict()))
+    assert out["recall_interval"] == [low, high] and out["far_interval"][0] == 0.0
+    assert "recall 1.000 (95% 0.439..1.000)" in card.table()
+    assert card.by["type"]["drift"].recall_interval == card.recall_interval
