@@ -57,7 +57,12 @@ def plan_of(cfg: Config) -> dict[str, list[dict[str, Any]]]:
 
 
 def fault_json(fault: FaultConfig) -> dict[str, Any]:
-    return fault.model_dump(mode="json", exclude_defaults=True) | {"type": fault.type}
+    """The fault as given: its type and every setting that is not the default."""
+    fields = type(fault).model_fields
+    dumped = fault.model_dump(mode="json", exclude_defaults=True)
+    # exclude_defaults keeps a field with a serializer (``where``) even when unset
+    kept = {k: v for k, v in dumped.items() if not (v is None and fields[k].default is None)}
+    return kept | {"type": fault.type}
 
 
 def plan_hash(cfg: Config) -> str:

@@ -10,6 +10,7 @@ from streamchaos.config import config_from_dict
 from streamchaos.config.plan import (
     NotFound,
     added,
+    fault_json,
     load_plan,
     parse_fault,
     plan_hash,
@@ -40,6 +41,7 @@ DRIFT = {"type": "drift", "name": "shift", "features": {"amount": {"shift": 2}}}
 
 def test_a_fault_is_parsed_as_the_file_parses_it_and_errors_name_the_field():
     assert parse_fault(DRIFT).label == "shift"
+    assert fault_json(parse_fault(DRIFT)) == DRIFT | {"features": {"amount": {"shift": 2.0}}}
     with pytest.raises(ConfigError, match=r"^fraction: .*less than or equal to 1"):
         parse_fault({"type": "delay", "fraction": 3})
     with pytest.raises(ConfigError, match="frobnicate"):
