@@ -194,18 +194,21 @@ class TimedBridge(Bridge):
 
         self._fwd.forward = timed_forward  # type: ignore[method-assign]
         self._fwd.tick = timed_tick  # type: ignore[method-assign]
+        landed = self.tracker.on_complete
+
+        def timed_landed(batch: Any) -> None:  # the Nth output acknowledged: time, stop
+            landed(batch)
+            if self.last is None and sum(s.produced for s in self._routes.values()) >= self.target:
+                self.last = time.perf_counter()
+                self.stop()
+
+        self.tracker.on_complete = timed_landed
 
     def _tail(self) -> None:
         """Once every record was read, flush as the plain loop does at its end (the last
         run's report comes then, not a ``linger.ms`` later)."""
         if self.last is None and sum(s.consumed for s in self._routes.values()) >= self.target:
             self._producer.flush(60)
-
-    def _batch_complete(self, batch: Any) -> None:
-        super()._batch_complete(batch)
-        if self.last is None and sum(s.produced for s in self._routes.values()) >= self.target:
-            self.last = time.perf_counter()
-            self.stop()
 
 
 def bridge_passthrough(

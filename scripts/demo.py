@@ -23,7 +23,12 @@ from streamchaos.kafkatools import create_topics, delete_topics
 
 def main() -> int:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--seconds", type=float, default=125.0, help="traffic duration")
+    parser.add_argument(
+        "--seconds",
+        type=float,
+        default=185.0,
+        help="traffic duration (the faults end at 115 s: the rest is clean time for the FAR)",
+    )
     parser.add_argument("--rate", type=float, default=800.0, help="records per second")
     parser.add_argument("--config", default="configs/demo.yaml")
     parser.add_argument("--out", default="out", help="folder for the outputs")

@@ -91,7 +91,7 @@ class Metrics:
             ["guardrail"],
             registry=registry,
         )
-        for route in cfg.routes:
+        for route in (r for r in cfg.routes if not r.is_pattern):  # patterns: when matched
             for metric in (self.consumed, self.produced, self.produce_errors, self.commit_lag):
                 metric.labels(route=route.source)
             for fault in route.faults:

@@ -19,7 +19,7 @@ from typing import Any
 
 from streamchaos.bridge.forward import Forwarder
 from streamchaos.bridge.journal import Journal
-from streamchaos.bridge.sentinel import Finding, Lag
+from streamchaos.bridge.sentinel import Finding, Lag, Topics
 from streamchaos.config import Config
 from streamchaos.config.watching import AlertFiring, ConsumerLag, ProduceErrors, guardrail_name
 from streamchaos.evaluation.alerts import Alert
@@ -43,6 +43,7 @@ class Guard:
         self.journal, self.metrics, self.fwd, self.pause = journal, metrics, fwd, pause
         self.rails = {guardrail_name(rail): rail for rail in cfg.guardrails}
         self.crossed: set[str] = set()
+        self.on_topics: Callable[[frozenset[str], float], None] = lambda names, now: None
         self._errors: deque[tuple[float, int]] = deque()  # (now, failed so far)
         for name in self.rails:
             metrics.guardrail_tripped.labels(guardrail=name).set(0)
@@ -53,6 +54,8 @@ class Guard:
             item = found.popleft()
             if isinstance(item, Lag):
                 self._lag(item, now)
+            elif isinstance(item, Topics):
+                self.on_topics(item.names, now)
             else:
                 self._alert(item, now)
 

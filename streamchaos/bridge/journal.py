@@ -14,6 +14,7 @@ from functools import partial
 from typing import Any
 
 from streamchaos.bridge.checkpoint import Batch, Run
+from streamchaos.bridge.setup import RouteState
 from streamchaos.config import Config
 from streamchaos.engine import Pipeline, Stage
 from streamchaos.ledger import Ledger, coords
@@ -24,12 +25,20 @@ log = logging.getLogger(__name__)
 
 
 class Journal:
-    def __init__(self, cfg: Config, ledger: Ledger, metrics: Metrics, epoch: float) -> None:
+    def __init__(
+        self,
+        cfg: Config,
+        ledger: Ledger,
+        metrics: Metrics,
+        epoch: float,
+        routes: dict[str, RouteState] | None = None,
+    ) -> None:
         self.experiment = cfg.experiment
         self.ledger = ledger
         self.metrics = metrics
         self.active = ledger.active  # lines are written: outputs report where they landed
         self.epoch = epoch  # wall-clock seconds at experiment time 0
+        self.routes = routes if routes is not None else {}  # their totals count what landed
         self._consumed = {r.source: metrics.consumed.labels(route=r.source) for r in cfg.routes}
         self._tallies: dict[tuple[str, str, str], list[Any]] = {}  # counter, stage, pending
         self._stages: dict[tuple[str, str], Stage] = {}
@@ -51,6 +60,20 @@ class Journal:
         self.metrics.fault_active.labels(**labels).set(0)
         self.metrics.fault_intensity.labels(**labels).set(0)
         self.metrics.held.labels(route=route, fault=stage.name).set(0)
+
+    def landed(self, batch: Batch) -> None:
+        """A batch of outputs completed: count what landed and what finally failed, per
+        route (the routes' totals and their counters)."""
+        for name, count in batch.landed.items():
+            self.routes[name].produced += count
+            self.metrics.produced.labels(route=name).inc(count)
+        for name, count in batch.failed.items():
+            self.routes[name].failed += count
+            self.metrics.produce_errors.labels(route=name).inc(count)
+
+    def add_route(self, route: str) -> None:
+        """A route added while the bridge runs (a topic a pattern matched)."""
+        self._consumed[route] = self.metrics.consumed.labels(route=route)
 
     def at_ms(self, now: float) -> int:
         return int((self.epoch + now) * 1000)

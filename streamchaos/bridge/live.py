@@ -37,10 +37,12 @@ from streamchaos.engine import Pipeline
 from streamchaos.errors import ConfigError
 from streamchaos.faults.config import FaultConfig
 from streamchaos.httpserver import ControlServer, HttpError, Request
+from streamchaos.ledger_topic import flush_all
 
 log = logging.getLogger(__name__)
 
 WAIT = 30.0  # seconds a request waits for the loop to make its change
+FLUSH = 10.0  # seconds a change waits for what is in flight to land
 
 
 class Busy(HttpError):
@@ -100,6 +102,8 @@ class LivePlan:
     def restore_lines(self, now: float) -> None:
         """A ``plan_change`` line (action ``restore``) per route whose faults the plan file
         changed: the ledger says why the faults differ from the experiment file's."""
+        if self.base.control.plan_file is None:
+            return  # nothing restored (pattern routes made concrete are not a change)
         base, current = plan_of(self.base), plan_of(self.cfg)
         for source, faults in current.items():
             if faults != base.get(source):
@@ -202,7 +206,9 @@ class LivePlan:
         if pipeline is None:
             pipeline = state.pipeline = Pipeline(source, [], self.cfg.seed, state.ctx)
             pipeline.paused = self.paused()
-        self.journal.settle()  # the old stage's episode counts what landed so far
+        if name is not None:  # what is in flight lands first: the ending episode's counts
+            flush_all(self.fwd.producer, self.journal.ledger, FLUSH)  # are complete
+        self.journal.settle()
         released, at, old = 0, None, None
         if name is not None:
             at, old, held = pipeline.remove(name, now)

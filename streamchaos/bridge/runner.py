@@ -16,8 +16,9 @@ from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 from prometheus_client import CollectorRegistry
 
-from streamchaos.bridge.checkpoint import TP, Batch, Checkpoint, OffsetTracker
+from streamchaos.bridge.checkpoint import TP, Checkpoint, OffsetTracker
 from streamchaos.bridge.control import ASSIGN_GRACE, Control
+from streamchaos.bridge.discovery import Discovery, expanded
 from streamchaos.bridge.forward import Forwarder
 from streamchaos.bridge.gc_tuning import fewer_collections
 from streamchaos.bridge.guard import Guard
@@ -53,13 +54,13 @@ class Bridge(Control):
         CLI does; off by default because the setting is process-wide)."""
         super().__init__()
         self.base, self.cfg = cfg, restored(cfg)  # the plan file's plan, if it keeps one
+        self.template = self.cfg  # with its pattern routes (``cfg``: made concrete)
         self.keep_ledger = keep_ledger
         self.tune_gc = tune_gc
         self.registry = registry if registry is not None else CollectorRegistry()
         self.metrics = Metrics(self.registry, self.cfg)
         self.status = Status(self.registry, cfg.bridge.status_interval, now=0.0)
         self.tracker = OffsetTracker()
-        self.tracker.on_complete = self._batch_complete
         self.assigned: set[TP] = set()
         self.ever_assigned: set[TP] = set()
         self.clock: Callable[[], float] = time.monotonic
@@ -72,7 +73,8 @@ class Bridge(Control):
         self.ledger: Ledger | None = None
         self.journal: Journal | None = None
         self.live: LivePlan | None = None  # the plan in force, changed over HTTP
-        self.sentinel = Sentinel(cfg, shadow_admin_conf(cfg), consumer_conf(cfg) | self.callbacks)
+        confs = (shadow_admin_conf(cfg), consumer_conf(cfg) | self.callbacks, admin_conf(cfg))
+        self.sentinel = Sentinel(cfg, *confs)
         self.guard: Guard  # what the loop does with the alerts and lags the sentinel found
 
     def now(self) -> float:
@@ -97,8 +99,8 @@ class Bridge(Control):
         return code
 
     def _open(self) -> None:
-        cfg = self.cfg
-        admin = AdminClient(admin_conf(cfg) | self.callbacks)
+        admin = AdminClient(admin_conf(self.cfg) | self.callbacks)
+        self.cfg = cfg = expanded(self.cfg, admin, lambda: self._fatal)  # pattern routes
         other = AdminClient(shadow_admin_conf(cfg) | self.callbacks) if cfg.kafka.shadow else None
         clusters = [admin] if other is None else [admin, other]  # /readyz asks each
         self.health = Health(clusters, lambda: len(self.assigned))
@@ -114,7 +116,8 @@ class Bridge(Control):
         self.ledger = Ledger(
             cfg.experiment, cfg.ledger.path, cfg.ledger.topic, self._producer, keep=self.keep_ledger
         )
-        self.journal = Journal(cfg, self.ledger, self.metrics, time.time())
+        self.journal = Journal(cfg, self.ledger, self.metrics, time.time(), self._routes)
+        self.tracker.on_complete = self.journal.landed
         for state in self._routes.values():
             if state.pipeline is not None:
                 self.journal.watch(state.name, state.pipeline)
@@ -124,6 +127,11 @@ class Bridge(Control):
         self.live = LivePlan(self.base, cfg, *args)
         self.live.restore_lines(0.0)
         self.guard = Guard(cfg, self.journal, self.metrics, self._fwd, self.pause)
+        admins = (admin, other)
+        found = Discovery(
+            self.template, admins, registry, self.journal, self._fwd, self.live, self._subscribe
+        )
+        self.guard.on_topics = found.found
         self.sentinel.start()
         self.tracker.held_floor = self._fwd.held_floor
         self._consumer = Consumer(consumer_conf(cfg) | self.callbacks)
@@ -131,13 +139,12 @@ class Bridge(Control):
         self._checkpoint = Checkpoint(
             self.tracker, self._consumer, serve, self._flush, self.ledger.flush
         )
-        self._consumer.subscribe(
-            [r.source for r in cfg.routes],
-            on_assign=self._on_assign,
-            on_revoke=self._on_revoke,
-            on_lost=self._on_lost,
-        )
+        self._subscribe([r.source for r in cfg.routes])
         self.serve_control(cfg)
+
+    def _subscribe(self, topics: list[str]) -> None:
+        callbacks = {"on_revoke": self._on_revoke, "on_lost": self._on_lost}
+        self._consumer.subscribe(topics, on_assign=self._on_assign, **callbacks)
 
     def _loop(self, idle_exit: float | None) -> None:
         assert self._fwd is not None and self.journal is not None and self.ledger is not None
@@ -244,15 +251,6 @@ class Bridge(Control):
     def _flush(self) -> int:
         """Flush until nothing is in flight, ledger lines included (``flush_all``)."""
         return flush_all(self._producer, self.ledger, self.cfg.bridge.shutdown_timeout)
-
-    def _batch_complete(self, batch: Batch) -> None:
-        """Count what landed and what finally failed, per route."""
-        for name, count in batch.landed.items():
-            self._routes[name].produced += count
-            self.metrics.produced.labels(route=name).inc(count)
-        for name, count in batch.failed.items():
-            self._routes[name].failed += count
-            self.metrics.produce_errors.labels(route=name).inc(count)
 
     # -- offsets and rebalancing ----------------------------------------------------
 

@@ -1,7 +1,8 @@
 """What the bridge looks at besides its records, in a thread of its own: detector alerts
-(Prometheus's ``ALERTS`` or an alerts topic) and the lag of consumer groups on the
-shadows. Nothing here touches the fault pipelines: what it finds waits in ``found`` for
-the loop (``guard.py``), as live changes do.
+(Prometheus's ``ALERTS`` or an alerts topic), the lag of consumer groups on the shadows,
+and the source cluster's topics (for pattern routes). Nothing here touches the fault
+pipelines: what it finds waits in ``found`` for the loop (``guard.py``), as live changes
+do.
 
 An alert is its rising edge: the first sample of a firing series, found in the same
 ``query_range`` answer ``streamchaos score --prometheus`` reads, so the bridge and the
@@ -39,6 +40,13 @@ TIMEOUT = 10.0  # seconds one look at Prometheus or the broker may take
 
 
 @dataclass(frozen=True)
+class Topics:
+    """Every topic of the source cluster now (pattern routes take new matches)."""
+
+    names: frozenset[str]
+
+
+@dataclass(frozen=True)
 class Lag:
     """Records a consumer group is behind the shadows' ends (its committed partitions)."""
 
@@ -46,7 +54,7 @@ class Lag:
     records: int
 
 
-Finding = Alert | Lag
+Finding = Alert | Lag | Topics
 
 
 class FiringEdges:
@@ -79,10 +87,17 @@ class FiringEdges:
 class Sentinel:
     """Looks every ``alerts.interval`` (alerts) and every 5 intervals (lags)."""
 
-    def __init__(self, cfg: Config, shadow_admin: dict[str, Any], source: dict[str, Any]) -> None:
-        """``shadow_admin``, ``source``: client settings for the shadow cluster (lags) and
-        the source cluster (the alerts topic); the clients are made by ``start``."""
-        self.cfg, self._confs = cfg, (shadow_admin, source)
+    def __init__(
+        self,
+        cfg: Config,
+        shadow_admin: dict[str, Any],
+        source: dict[str, Any],
+        admin: dict[str, Any],
+    ) -> None:
+        """``shadow_admin``, ``source``, ``admin``: client settings for the shadow cluster
+        (lags), the source cluster's consumers (the alerts topic) and its admin (topics for
+        pattern routes); the clients are made by ``start``."""
+        self.cfg, self._confs = cfg, (shadow_admin, source, admin)
         self.found: deque[Finding] = deque()
         self.interval = cfg.alerts.interval
         self.edges = FiringEdges(self.interval)
@@ -90,21 +105,24 @@ class Sentinel:
         self._lags = [g for g in cfg.guardrails if isinstance(g, ConsumerLag)]
         self._shadows = [r.shadow for r in cfg.routes]
         self._admin: Any = None
+        self._source_admin: Any = None
         self._consumer: Any = None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="streamchaos-sentinel", daemon=True)
 
     @property
     def needed(self) -> bool:
-        return self.cfg.alerts.enabled or bool(self._lags)
+        return self.cfg.alerts.enabled or bool(self._lags) or self.cfg.has_patterns
 
     def start(self) -> None:
         """Make the clients it needs and start looking (nothing to do: no thread)."""
         if not self.needed:
             return
-        shadow_admin, source = self._confs
+        shadow_admin, source, admin = self._confs
         if self._lags:
             self._admin = AdminClient(shadow_admin)
+        if self.cfg.has_patterns:
+            self._source_admin = AdminClient(admin)
         if self.cfg.alerts.topic:
             group = f"streamchaos.{self.cfg.experiment}.alerts.{time.time_ns()}"
             conf = {**source, "group.id": group, "auto.offset.reset": "latest"}
@@ -134,6 +152,8 @@ class Sentinel:
                 if turn % 5 == 0:
                     for rail in self._lags:
                         self._look(f"the lag of {rail.group}", self._lag, rail)
+                if self._source_admin is not None and turn % self._refresh_turns == 0:
+                    self._look("the topics", self._topics)
                 turn += 1
                 self.repeats.tick()
                 self._stop.wait(max(0.0, self.interval - (time.time() - now)))
@@ -176,6 +196,14 @@ class Sentinel:
                 continue
             if alert.labels.get("source") != "streamchaos":
                 self.found.append(alert)
+
+    @property
+    def _refresh_turns(self) -> int:
+        return max(1, round(self.cfg.bridge.topic_refresh / self.interval))
+
+    def _topics(self) -> None:
+        meta = self._source_admin.list_topics(timeout=TIMEOUT)
+        self.found.append(Topics(frozenset(meta.topics)))
 
     def _lag(self, rail: ConsumerLag) -> None:
         records = consumer_lag(self._admin, rail.group, self._shadows)

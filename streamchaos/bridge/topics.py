@@ -22,8 +22,10 @@ def partition_counts(
     topics: list[str],
     timeout: float,
     fatal: Callable[[], str | None] = lambda: None,
+    every: bool = False,
 ) -> dict[str, int]:
-    """Partition count of each topic that exists; missing topics are absent from the result.
+    """Partition count of each topic that exists; missing topics are absent from the result
+    (``every``: of every topic of the cluster, ``topics`` aside).
 
     Asks in short rounds so an authentication failure (``fatal``) ends the wait at once.
     """
@@ -39,7 +41,7 @@ def partition_counts(
             if time.monotonic() >= deadline:
                 raise BridgeError(f"cannot reach the Kafka cluster: {exc.args[0]}") from exc
     out = {}
-    for name in topics:
+    for name in list(meta.topics) if every else topics:
         tmeta = meta.topics.get(name)
         if tmeta is not None and tmeta.error is None and tmeta.partitions:
             out[name] = len(tmeta.partitions)

@@ -7,8 +7,9 @@ shadow-only rules, ``load`` the YAML and the error messages.
 """
 
 from streamchaos.config.clients import KafkaSettings, SchemaRegistrySettings, SecretRef
-from streamchaos.config.experiment import Config, Route, shadow_only_problems
+from streamchaos.config.experiment import Config, shadow_only_problems
 from streamchaos.config.load import config_from_dict, format_validation_error, load_config
+from streamchaos.config.route import Route
 
 __all__ = [
     "Config",

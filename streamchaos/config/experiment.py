@@ -9,64 +9,11 @@ from typing import Any, Literal
 from pydantic import Field, model_validator
 
 from streamchaos.config.clients import KafkaSettings, SchemaRegistrySettings, SecretRef, Strict
+from streamchaos.config.route import TOPIC_NAME, Route
 from streamchaos.config.watching import AlertSettings, Guardrail, guardrail_name
 from streamchaos.errors import ConfigError
-from streamchaos.faults.registry import VALUE_FAULTS, FaultSpec
 from streamchaos.lineage import LINEAGE_HEADER
 from streamchaos.units import Duration
-
-TOPIC_NAME = r"^[A-Za-z0-9._-]{1,249}$"
-
-
-class Route(Strict):
-    """One source topic bridged to one shadow topic."""
-
-    source: str = Field(pattern=TOPIC_NAME, description="a topic name, not a pattern")
-    shadow: str = Field(pattern=TOPIC_NAME)
-    format: Literal["avro", "json", "bytes"] = "bytes"
-    create_shadow: bool = False
-    schema_file: Path | None = Field(
-        default=None, description="avro: schemaless Avro written with this local schema"
-    )
-    faults: list[FaultSpec] = Field(default_factory=list)
-
-    @model_validator(mode="after")
-    def _unique_fault_names(self) -> Route:
-        seen: dict[str, int] = {}
-        for i, fault in enumerate(self.faults):
-            if fault.label in seen:
-                raise ValueError(
-                    f"faults[{i}].name: {fault.label!r} is already the name of "
-                    f"faults[{seen[fault.label]}] (names are unique per route)"
-                )
-            seen[fault.label] = i
-            fields = [
-                name
-                for name in fault.where or {}
-                if name not in ("key", "partition") and not name.startswith("header.")
-            ]
-            if fields and self.format == "bytes":
-                raise ValueError(
-                    f"faults[{i}].where.{fields[0]}: a value field needs format avro or json "
-                    "(on a bytes route: key, partition or header.NAME)"
-                )
-            if fault.type in VALUE_FAULTS and self.format == "bytes":
-                raise ValueError(
-                    f"faults[{i}].type: {fault.type} changes record contents, so the route "
-                    "needs format avro or json"
-                )
-        if self.schema_file is not None and not self.schema_file.is_file():
-            raise ValueError(f"schema_file: {str(self.schema_file)!r} is not a readable file")
-        return self
-
-    @property
-    def needs_registry(self) -> bool:
-        """Its faults decode framed Avro records, whose schemas come from the registry."""
-        return (
-            self.format == "avro"
-            and self.schema_file is None
-            and any(f.type in VALUE_FAULTS for f in self.faults)
-        )
 
 
 class LedgerSettings(Strict):
@@ -133,6 +80,9 @@ class BridgeSettings(Strict):
     shutdown_timeout: Duration = 30.0
     status_interval: Duration = Field(
         default=30.0, ge=0, description="time between status lines in the log; 0: none"
+    )
+    topic_refresh: Duration = Field(
+        default=10.0, gt=0, description="pattern routes: time between looks for new topics"
     )
 
 
@@ -208,6 +158,19 @@ class Config(Strict):
                 "alerts)"
             )
         return self
+
+    @model_validator(mode="after")
+    def _patterns_keep_no_plan_file(self) -> Config:
+        if self.has_patterns and self.control.plan_file is not None:
+            raise ValueError(
+                "control.plan_file: not with a route whose source is a pattern (the plan "
+                "file names concrete topics, which a restart may match differently)"
+            )
+        return self
+
+    @property
+    def has_patterns(self) -> bool:
+        return any(route.is_pattern for route in self.routes)
 
     @property
     def group_id(self) -> str:

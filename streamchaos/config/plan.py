@@ -18,8 +18,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from streamchaos.config.experiment import Config, Route, shadow_only_problems
+from streamchaos.config.experiment import Config, shadow_only_problems
 from streamchaos.config.load import format_validation_error
+from streamchaos.config.route import Route
 from streamchaos.errors import ConfigError
 from streamchaos.faults.config import FaultConfig
 from streamchaos.faults.registry import FaultSpec

@@ -48,7 +48,7 @@ class FaultConfig(BaseModel):
         default=None, description="end the episode when this alert fires (detected)"
     )
 
-    @field_serializer("where")
+    @field_serializer("where", when_used="unless-none")
     def _where_as_given(self, where: Where | None) -> dict[str, Any] | None:
         """``where:`` as the file gave it (``in``, an explicit ``eq: null``), so a dumped
         config (ledger, plan file, API) loads back the same."""

@@ -237,7 +237,7 @@ def test_validate_checks_secrets_without_printing_them(tmp_path, monkeypatch, ca
 @pytest.mark.parametrize(
     ("changes", "start"),
     [
-        ({"routes": [{"source": "^features.*", "shadow": "x.shadow"}]}, "routes[0].source:"),
+        ({"routes": [{"source": "^features.*", "shadow": "x.shadow"}]}, "routes[0].shadow:"),
         ({"ledger": {"topic": "bad topic"}}, "ledger.topic:"),
         ({"kafka": {"producer": {"acks": 1}}}, "kafka.producer.acks:"),
         (

@@ -196,7 +196,7 @@ def test_the_sentinel_outlives_bad_prometheus_answers_and_reads_the_good_ones(ca
         },
         env={},
     )
-    sentinel = Sentinel(cfg, {}, {})
+    sentinel = Sentinel(cfg, {}, {}, {})
     sentinel.edges.primed = True  # count what fires from the first look on
     sentinel.start()
     try:
