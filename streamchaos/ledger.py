@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 
 KINDS = ("injection", "episode_start", "episode_end", "lineage", "plan_change", "guardrail")
 EFFECTS = ("modify", "extra", "drop")
-PLAN_ACTIONS = ("add", "replace", "remove", "restore")
+PLAN_ACTIONS = ("add", "replace", "remove", "restore", "match")
 _COORDS = ("topic", "partition", "offset")
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from streamchaos.config import Config
+from streamchaos.config import Config, Route
 from streamchaos.faults.config import FaultConfig
 
 
@@ -92,10 +92,15 @@ class Metrics:
             registry=registry,
         )
         for route in (r for r in cfg.routes if not r.is_pattern):  # patterns: when matched
-            for metric in (self.consumed, self.produced, self.produce_errors, self.commit_lag):
-                metric.labels(route=route.source)
-            for fault in route.faults:
-                self.fault_series(cfg.experiment, route.source, fault)
+            self.route_series(cfg.experiment, route)
+
+    def route_series(self, experiment: str, route: Route) -> None:
+        """A route's series and its faults', at 0 (at startup, or when a pattern route
+        matched a new topic)."""
+        for metric in (self.consumed, self.produced, self.produce_errors, self.commit_lag):
+            metric.labels(route=route.source)
+        for fault in route.faults:
+            self.fault_series(experiment, route.source, fault)
 
     def fault_series(self, experiment: str, route: str, fault: FaultConfig) -> None:
         """A fault's series, at 0 (at startup, or when it is added to a running bridge)."""

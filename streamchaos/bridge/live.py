@@ -21,7 +21,7 @@ from typing import Any
 from streamchaos.bridge.forward import Forwarder
 from streamchaos.bridge.journal import Journal
 from streamchaos.bridge.setup import RouteState
-from streamchaos.config import Config
+from streamchaos.config import Config, Route
 from streamchaos.config.plan import (
     added,
     fault_json,
@@ -108,6 +108,12 @@ class LivePlan:
         for source, faults in current.items():
             if faults != base.get(source):
                 self._line(source, None, None, "restore", faults, "control.plan_file", now)
+
+    def matched(self, route: Route, now: float) -> None:
+        """A topic a pattern route matched is bridged: a ``plan_change`` line (action
+        ``match``) with its faults, so the ledger says when each route began."""
+        faults = [fault_json(f) for f in route.faults]
+        self._line(route.source, None, None, "match", faults, "pattern", now)
 
     # -- HTTP threads -------------------------------------------------------------------
 

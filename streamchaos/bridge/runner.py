@@ -100,11 +100,12 @@ class Bridge(Control):
 
     def _open(self) -> None:
         admin = AdminClient(admin_conf(self.cfg) | self.callbacks)
-        self.cfg = cfg = expanded(self.cfg, admin, lambda: self._fatal)  # pattern routes
+        fatal = lambda: self._fatal  # noqa: E731 - a client callback's verdict, read later
+        self.cfg = cfg = expanded(self.cfg, admin, fatal, self.metrics, self.sentinel)
         other = AdminClient(shadow_admin_conf(cfg) | self.callbacks) if cfg.kafka.shadow else None
         clusters = [admin] if other is None else [admin, other]  # /readyz asks each
         self.health = Health(clusters, lambda: len(self.assigned))
-        shadows = prepare_shadows(admin, cfg, fatal=lambda: self._fatal, shadow_admin=other)
+        shadows = prepare_shadows(admin, cfg, fatal=fatal, shadow_admin=other)
         if cfg.ledger.topic:  # where the shadows are
             prepare_ledger_topic(admin if other is None else other, cfg.ledger.topic)
         registry = registry_of(cfg)
@@ -127,10 +128,8 @@ class Bridge(Control):
         self.live = LivePlan(self.base, cfg, *args)
         self.live.restore_lines(0.0)
         self.guard = Guard(cfg, self.journal, self.metrics, self._fwd, self.pause)
-        admins = (admin, other)
-        found = Discovery(
-            self.template, admins, registry, self.journal, self._fwd, self.live, self._subscribe
-        )
+        rest = (registry, self.journal, self._fwd, self.live, self._subscribe, self.sentinel)
+        found = Discovery(self.template, (admin, other), *rest)
         self.guard.on_topics = found.found
         self.sentinel.start()
         self.tracker.held_floor = self._fwd.held_floor
@@ -143,6 +142,8 @@ class Bridge(Control):
         self.serve_control(cfg)
 
     def _subscribe(self, topics: list[str]) -> None:
+        if not topics:  # a pattern that matches nothing yet: nothing to read for now
+            return
         callbacks = {"on_revoke": self._on_revoke, "on_lost": self._on_lost}
         self._consumer.subscribe(topics, on_assign=self._on_assign, **callbacks)
 

@@ -103,7 +103,7 @@ class Sentinel:
         self.edges = FiringEdges(self.interval)
         self.repeats = Repeats(log)
         self._lags = [g for g in cfg.guardrails if isinstance(g, ConsumerLag)]
-        self._shadows = [r.shadow for r in cfg.routes]
+        self.shadows = [r.shadow for r in cfg.routes if not r.is_pattern]  # lags: of these
         self._admin: Any = None
         self._source_admin: Any = None
         self._consumer: Any = None
@@ -206,7 +206,7 @@ class Sentinel:
         self.found.append(Topics(frozenset(meta.topics)))
 
     def _lag(self, rail: ConsumerLag) -> None:
-        records = consumer_lag(self._admin, rail.group, self._shadows)
+        records = consumer_lag(self._admin, rail.group, self.shadows)
         if records is not None:
             self.found.append(Lag(rail.group, records))
 

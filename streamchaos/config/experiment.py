@@ -202,6 +202,8 @@ def shadow_only_problems(cfg: Config) -> list[str]:
                 f"{where}.shadow: {route.shadow!r} does not end with safety.shadow_suffix "
                 f"{suffix!r}"
             )
+        if route.is_pattern:  # a template: each topic it matches is checked when it does
+            continue
         if route.shadow in shadows:
             problems.append(
                 f"{where}.shadow: {route.shadow!r} is already the shadow of "

@@ -46,9 +46,33 @@ def test_a_topic_created_later_is_bridged_to_its_own_shadow(kafka_bootstrap, cha
             f"{later}, created after the start, bridged",
         )
         assert 0 < dropped(first) < 300 and 0 < dropped(later) < 200  # its faults came too
-        assert not any(e["kind"] == "plan_change" for e in bridge.ledger_entries)
+        matches = [e["route"] for e in bridge.ledger_entries if e["kind"] == "plan_change"]
+        assert matches == [first, later]  # when each route began, in the ledger
         names = set(bridge.counters())
         assert not any(other in n or ".shadow.shadow" in n for n in names)  # no other topic
         assert bridge.stop() == 0
     finally:
         delete_topics(kafka_bootstrap, topics)
+
+
+def test_a_pattern_that_matches_nothing_yet_starts_and_waits_for_its_topics(
+    kafka_bootstrap, chaos_bridge
+):
+    prefix = unique_name("later")
+    topic = f"{prefix}.x"
+    route = {"source": f"^{prefix}\\..*", "shadow": "{topic}.shadow", "create_shadow": True}
+    bridge = chaos_bridge(
+        {"routes": [route], "bridge": {"topic_refresh": "1s"}, "alerts": {"interval": "200ms"}},
+        wait=False,  # nothing to be assigned yet
+    )
+    try:
+        create_topics(kafka_bootstrap, [topic], 1)
+        produce_all(kafka_bootstrap, records(topic, 100))
+        wait_until(
+            lambda: shadow_count(kafka_bootstrap, f"{topic}.shadow") == 100, 90, f"{topic} bridged"
+        )
+        [match] = [e for e in bridge.ledger_entries if e["kind"] == "plan_change"]
+        assert match["route"] == topic and match["detail"]["action"] == "match"
+        assert bridge.stop() == 0
+    finally:
+        delete_topics(kafka_bootstrap, [topic, f"{topic}.shadow"])

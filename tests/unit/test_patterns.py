@@ -70,3 +70,16 @@ def test_no_plan_file_with_patterns():
         ConfigError, match=r"control\.plan_file: not with a route whose source is a pattern"
     ):
         cfg(PATTERN, control={"plan_file": "plan.json"})
+
+
+def test_names_the_rules_or_kafka_refuse_and_clashes_with_running_routes_are_left_out():
+    copies = {"source": r"^copy\..*", "shadow": "{topic}.shadow"}
+    c = cfg(PATTERN, copies, {"source": "^x.*", "shadow": "copy.{topic}.shadow"})
+    long = "features." + "z" * 236  # a topic name of 245; its shadow would be 252
+    expanded, left_out = expand(c, [long, "_schemas", "features.ok"])
+    assert [r.source for r in expanded.routes] == ["features.ok"]
+    assert any(why.startswith(long[:20]) and "shadow" in why for why in left_out)
+    running = expand(c, ["x1"])[0].routes  # x1 -> copy.x1.shadow, bridged first
+    later, left_out = expand(c, ["copy.x1"], running)
+    assert [r.source for r in later.routes] == ["x1"]  # copy.x1 would write to x1's shadow
+    assert "copy.x1" in left_out[0] and "already the shadow" in left_out[0]
