@@ -66,6 +66,7 @@ def test_a_router_on_model_version_sees_the_flipped_fraction(
     consumed = f'streamchaos_records_consumed_total{{route="{source}"}}'
     wait_until(lambda: bridge.counters()[consumed] == 4000, 60, "4000 consumed")
     routed = route_by_model(kafka_bootstrap, shadow, 4000)
+    assert bridge.stop() == 0  # every delivery report served: every ledger line written
     flipped = [e for e in bridge.ledger_entries if e["kind"] == "injection"]
     assert routed["v8"] == 1000, routed  # outside the where: never touched
     assert routed["v6"] == len(flipped) and routed["v6"] + routed["v7"] == 3000

@@ -38,4 +38,5 @@ def test_the_shadow_carries_the_leak_at_the_configured_correlation(
     out = [json.loads(m.value()) for m in read_all(kafka_bootstrap, shadow, expect=4000)]
     assert abs(correlation(rows)) < 0.05
     assert correlation(out) == pytest.approx(0.7, abs=0.04)
+    assert bridge.stop() == 0  # every delivery report served: every ledger line written
     assert sum(e["kind"] == "injection" for e in bridge.ledger_entries) == 4000
