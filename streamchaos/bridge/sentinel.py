@@ -15,8 +15,6 @@ import json
 import logging
 import threading
 import time
-import urllib.parse
-import urllib.request
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -30,7 +28,7 @@ from streamchaos.config import Config
 from streamchaos.config.watching import ConsumerLag
 from streamchaos.errors import StreamChaosError
 from streamchaos.evaluation.alerts import Alert, alert_from_dict, firing_series
-from streamchaos.evaluation.scorer import QUERY
+from streamchaos.evaluation.scorer import alerts_range
 from streamchaos.logs import Repeats
 
 log = logging.getLogger(__name__)
@@ -171,11 +169,8 @@ class Sentinel:
 
     def _prometheus(self, since: float, now: float) -> None:
         """Alerts that started firing in [since, now] (``ALERTS`` in Prometheus)."""
-        url = self.cfg.alerts.prometheus
-        query = {"query": QUERY, "start": since, "end": now, "step": self.interval}
-        full = f"{str(url).rstrip('/')}/api/v1/query_range?{urllib.parse.urlencode(query)}"
-        with urllib.request.urlopen(full, timeout=TIMEOUT) as resp:
-            body = json.load(resp)
+        url = str(self.cfg.alerts.prometheus)
+        body = alerts_range(url, since, now, self.interval, TIMEOUT)
         if not isinstance(body, dict) or not isinstance(body.get("data"), dict):
             error = body.get("error", "no data") if isinstance(body, dict) else "not an object"
             raise StreamChaosError(f"Prometheus answered without data: {error}")

@@ -67,11 +67,7 @@ class Pipeline:
         k = next(k for k, s in enumerate(self.stages) if s.name == name)
         stage = self.stages.pop(k)
         out: dict[int, list[Item]] = {}
-        for part in list(stage.instances):
-            inst = stage.holding(part)
-            released = inst.drain(now) if inst is not None else []
-            if released:
-                out[part] = [r.resume() for r in released]
+        _drain(stage, now, list(stage.instances), out)
         return k, stage, out
 
     # -- time ---------------------------------------------------------------------------
@@ -203,13 +199,9 @@ class Pipeline:
         stage order."""
         out: dict[int, list[Item]] = {}
         for stage in self.stages:
-            if not stage.holds:
-                continue
-            for part in list(stage.instances) if partitions is None else list(partitions):
-                inst = stage.holding(part)
-                released = inst.drain(now) if inst is not None else []
-                if released:
-                    out.setdefault(part, []).extend(r.resume() for r in released)
+            if stage.holds:
+                parts = list(stage.instances) if partitions is None else list(partitions)
+                _drain(stage, now, parts, out)
         return out
 
     # -- bookkeeping --------------------------------------------------------------------
@@ -237,3 +229,12 @@ class Pipeline:
         for stage in self.stages:
             for part in parts:
                 stage.forget(part)
+
+
+def _drain(stage: Stage, now: float, partitions: list[int], out: dict[int, list[Item]]) -> None:
+    """What ``stage`` holds for ``partitions``, released at ``now`` as it is, into ``out``."""
+    for part in partitions:
+        inst = stage.holding(part)
+        released = inst.drain(now) if inst is not None else []
+        if released:
+            out.setdefault(part, []).extend(r.resume() for r in released)

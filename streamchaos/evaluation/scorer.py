@@ -122,15 +122,20 @@ def prometheus_alerts(url: str, episodes: list[Episode], pad: float, step: float
         return []
     start = min(e.start for e in episodes) - 60
     end = max(e.end for e in episodes) + pad
+    return alerts_from_prometheus(alerts_range(url, start, end, step), step=step)
+
+
+def alerts_range(url: str, start: float, end: float, step: float, timeout: float = 30) -> Any:
+    """Prometheus's answer to ``QUERY`` over [start, end] every ``step`` seconds (what
+    ``score`` scores and the running bridge's ``stop_on`` watches)."""
     query = urllib.parse.urlencode({"query": QUERY, "start": start, "end": end, "step": step})
     try:
         with urllib.request.urlopen(
-            f"{url.rstrip('/')}/api/v1/query_range?{query}", timeout=30
+            f"{url.rstrip('/')}/api/v1/query_range?{query}", timeout=timeout
         ) as resp:
-            body = json.load(resp)
+            return json.load(resp)
     except OSError as exc:
         raise StreamChaosError(f"cannot query Prometheus at {url}: {exc}") from exc
-    return alerts_from_prometheus(body, step=step)
 
 
 def save_scorecard(card: Scorecard, path: str | os.PathLike[str]) -> None:
