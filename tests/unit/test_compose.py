@@ -1,4 +1,5 @@
-"""docker-compose.yml cannot run here (no Docker engine); check that its parts agree."""
+"""docker-compose.yml's parts agree (fast, no engine); tests/containers/test_compose.py
+runs the stack for real."""
 
 from __future__ import annotations
 
@@ -38,7 +39,16 @@ def test_bridge_reaches_kafka_on_an_advertised_listener():
     hostports = {item.split("://")[1] for item in advertised.split(",")}
     assert services["streamchaos"]["environment"]["KAFKA_BOOTSTRAP_SERVERS"] in hostports
     registry = services["streamchaos"]["environment"]["SCHEMA_REGISTRY_URL"]
-    assert registry.endswith(":8081") and "schema-registry" in registry
+    published = services["schema-registry"]["ports"][0].rsplit(":", 1)[1]
+    assert f"//schema-registry:{published}/apis/ccompat/v7" in registry
+
+
+def test_every_image_and_port_can_be_overridden():
+    services = compose()["services"]
+    for name, service in services.items():
+        assert service["image"].startswith("${") and ":-" in service["image"], name
+        for port in service.get("ports", []):
+            assert port.startswith("127.0.0.1:${"), f"{name}: {port}"
 
 
 def test_prometheus_scrapes_the_bridge_metrics_port():
@@ -57,6 +67,7 @@ def test_dockerfile_entrypoint_matches_compose():
     assert 'ENTRYPOINT ["streamchaos"]' in text
     assert "USER " in text and "EXPOSE 9464" in text
     assert compose()["services"]["streamchaos"]["build"] == "."
+    assert "ARG BASE=python:3.11-slim" in text and "FROM ${BASE}" in text
 
 
 def manifests():
