@@ -3,7 +3,7 @@
 # podman + runc from Debian, the Docker API on a unix socket (what Testcontainers and the
 # `docker` SDK talk to), and every image built here from local inputs.
 #
-# Usage: scripts/containers.sh up|down|build|status|env
+# Usage: scripts/containers.sh up|down|build|status
 #   up      install podman/runc/debootstrap when missing (as root, from Debian), build the
 #           images, start the Docker-API socket; writes $CT_DIR/containers.env
 #   down    stop the socket `up` started (by its pid)
@@ -45,19 +45,19 @@ now() { date +%s; }
 
 ensure_engine() { # podman, runc and debootstrap from Debian, once
   local missing=() tool
-  for tool in podman runc debootstrap; do
+  for tool in podman runc debootstrap curl flock; do
     command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
   done
   ((${#missing[@]})) || return 0
   if [[ $(id -u) -ne 0 ]] || ! command -v apt-get >/dev/null 2>&1; then
-    err "missing ${missing[*]}: install Debian's podman, runc and debootstrap (needs root and apt-get)"
+    err "missing ${missing[*]}: install Debian's podman, runc, debootstrap, curl and util-linux (needs root and apt-get)"
     exit 1
   fi
   log "installing ${missing[*]} from Debian (once)"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq >/dev/null
-  apt-get install -y -qq --no-install-recommends podman runc debootstrap uidmap \
-    slirp4netns fuse-overlayfs aardvark-dns netavark >/dev/null
+  apt-get install -y -qq --no-install-recommends podman runc debootstrap uidmap curl \
+    util-linux slirp4netns fuse-overlayfs aardvark-dns netavark >/dev/null
 }
 
 write_engine_config() {
@@ -85,21 +85,21 @@ EOF
   export TMPDIR="$CT_CACHE/buildtmp"
 }
 
-hash_of() { # hash_of WORD... : a short hash of strings and of the files among them
-  local item
+hash_of() { # hash_of WORD... : a short hash of strings and of the contents of the files
+  local item # among them (not their paths: a moved checkout keeps its images)
   for item in "$@"; do
-    if [[ -f "$item" ]]; then sha256sum "$item"; else printf '%s\n' "$item"; fi
+    if [[ -f "$item" ]]; then sha256sum <"$item"; else printf '%s\n' "$item"; fi
   done | sha256sum | cut -c1-16
 }
 
 image_ready() { podman image exists "$1" 2>/dev/null; }
 
-drop_older_tags() { # drop_older_tags REPOSITORY KEEP_TAG: old builds go, by image id
-  local repo_tag id
-  while read -r repo_tag id; do
+drop_older_tags() { # drop_older_tags REPOSITORY KEEP_TAG: older tags go, by name (an
+  local repo_tag   # unchanged build shares its image id with the kept tag: never by id);
+  while read -r repo_tag; do # the images left without a tag are pruned after the builds
     [[ "$repo_tag" == "$1:"* && "$repo_tag" != "$1:$2" ]] || continue
-    podman rmi -f "$id" >/dev/null 2>&1 || true
-  done < <(podman images --format '{{.Repository}}:{{.Tag}} {{.ID}}')
+    podman untag "$repo_tag" "$repo_tag" >/dev/null 2>&1 || true # that name only
+  done < <(podman images --format '{{.Repository}}:{{.Tag}}')
 }
 
 build_context() { # build_context NAME FILE_OR_DIR...: a fresh directory with these inputs
@@ -195,12 +195,13 @@ build_images() {
 
   # the project's own image: the user-facing Dockerfile, on the local Python base
   local sources
-  mapfile -t sources < <(cd "$REPO_ROOT" && find streamchaos -name '*.py' -o -name '*.avsc' | LC_ALL=C sort)
-  tag="$(cd "$REPO_ROOT" && hash_of "$py" Dockerfile .dockerignore pyproject.toml README.md "${sources[@]}")"
+  mapfile -t sources < <(cd "$REPO_ROOT" && find streamchaos -type f ! -path '*/__pycache__/*' | LC_ALL=C sort)
+  tag="$(cd "$REPO_ROOT" && hash_of "$py" Dockerfile .dockerignore pyproject.toml README.md \
+    "${sources[@]}" "${sources[*]}")" # the names too: a renamed module is another image
   ref="localhost/streamchaos/bridge:$tag"
   image_ready "$ref" || build_from bridge "$tag" "$REPO_ROOT/Dockerfile" "$REPO_ROOT" "$py"
   IMAGES+=("BRIDGE=$ref")
-  rm -rf "$CT_CACHE/ctx" "$CT_CACHE/buildtmp"/*
+  rm -rf "$CT_CACHE/ctx"
   podman image prune -f >/dev/null 2>&1 || true # layers of failed builds
   log "images ready in $(($(now) - t0)) s"
 }
@@ -223,7 +224,11 @@ start_socket() {
   if [[ -n "$(socket_pid)" ]] && socket_answers; then
     return 0
   fi
-  rm -f "$SOCKET"
+  stop_socket # one that runs but does not answer: never two
+  if ((${#SOCKET} > 100)); then
+    err "the socket path $SOCKET is too long for a unix socket (set CT_DIR shorter)"
+    exit 1
+  fi
   # 7>&-: the service must not inherit (and hold forever) the lock of this script
   setsid podman system service --time=0 "unix://$SOCKET" >"$CT_DIR/service.log" 2>&1 </dev/null 7>&- &
   echo $! >"$PIDFILE"
@@ -245,16 +250,17 @@ start_socket() {
 write_env() {
   local item f="$CT_DIR/containers.env"
   {
-    echo "DOCKER_HOST=unix://$SOCKET"
-    echo "CONTAINERS_CONF=$CT_DIR/containers.conf"
-    echo "CONTAINERS_STORAGE_CONF=$CT_DIR/storage.conf"
+    printf '%s=%q\n' DOCKER_HOST "unix://$SOCKET" CONTAINERS_CONF "$CT_DIR/containers.conf" \
+      CONTAINERS_STORAGE_CONF "$CT_DIR/storage.conf"
     # Ryuk, Testcontainers' reaper, is an image from Docker Hub; our fixtures remove
     # what they start by id instead.
     echo "TESTCONTAINERS_RYUK_DISABLED=true"
     for item in "${IMAGES[@]}"; do
-      [[ "$item" == DEBIAN=* ]] && continue
-      [[ "$item" == BRIDGE=* ]] && echo "STREAMCHAOS_IMAGE=${item#*=}" && continue
-      echo "STREAMCHAOS_${item%%=*}_IMAGE=${item#*=}"
+      case "$item" in
+        DEBIAN=*) ;;
+        BRIDGE=*) printf 'STREAMCHAOS_IMAGE=%q\n' "${item#*=}" ;;
+        *) printf 'STREAMCHAOS_%s_IMAGE=%q\n' "${item%%=*}" "${item#*=}" ;;
+      esac
     done
   } >"$f.tmp"
   mv "$f.tmp" "$f"
@@ -276,18 +282,28 @@ cmd_up() {
   log "up in $(($(now) - t0)) s: DOCKER_HOST=unix://$SOCKET (pid $(socket_pid)); env in $CT_DIR/containers.env"
 }
 
-cmd_down() {
+stop_socket() { # the service `up` started, by its pid; then its socket file
   local pid
   pid="$(socket_pid)"
   if [[ -n "$pid" ]]; then
     kill "$pid" 2>/dev/null || true
     for _ in $(seq 50); do [[ -d "/proc/$pid" ]] || break; sleep 0.1; done
-    [[ -d "/proc/$pid" ]] && kill -9 "$pid" 2>/dev/null
+    if [[ -d "/proc/$pid" ]]; then kill -9 "$pid" 2>/dev/null || true; fi
     log "stopped the API service (pid $pid)"
-  else
-    log "no API service running"
   fi
-  rm -f "$SOCKET" "$PIDFILE" "$CT_DIR/containers.env"
+  rm -f "$SOCKET" "$PIDFILE"
+}
+
+cmd_down() {
+  [[ -n "$(socket_pid)" ]] || log "no API service running"
+  stop_socket
+  rm -f "$CT_DIR/containers.env"
+}
+
+cmd_build() {
+  ensure_engine
+  write_engine_config
+  build_images
 }
 
 with_lock() {
@@ -300,11 +316,7 @@ with_lock() {
 case "${1:-}" in
   up) with_lock cmd_up ;;
   down) with_lock cmd_down ;;
-  build)
-    ensure_engine
-    with_lock write_engine_config
-    with_lock build_images
-    ;;
+  build) with_lock cmd_build ;;
   status)
     if [[ -n "$(socket_pid)" ]] && socket_answers; then
       echo "running: DOCKER_HOST=unix://$SOCKET (pid $(socket_pid))"

@@ -12,6 +12,7 @@ if ! scripts/containers.sh status >/dev/null 2>&1; then
 fi
 cleanup() { if [[ $started == 1 ]]; then scripts/containers.sh down || true; fi; }
 trap cleanup EXIT
+trap 'exit 130' INT TERM HUP # the EXIT trap then stops the API service too
 scripts/containers.sh up # builds what changed; fails with the reason when no engine can run
 set -a
 # shellcheck disable=SC1091

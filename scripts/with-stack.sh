@@ -14,6 +14,7 @@ if ! scripts/stack.sh status >/dev/null 2>&1; then
 fi
 cleanup() { if [[ $started == 1 ]]; then scripts/stack.sh down || true; fi; }
 trap cleanup EXIT
+trap 'exit 130' INT TERM HUP # the EXIT trap then stops the stack too
 set -a
 # shellcheck disable=SC1091
 source "${STACK_DIR:-.local}/stack.env"

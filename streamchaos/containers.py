@@ -7,7 +7,8 @@ apache/kafka, Quarkus settings for apicurio/apicurio-registry), so the same code
 look-alikes that ``scripts/containers.sh`` builds where no registry is reachable.
 
 Each container is removed by its id when its ``with`` block ends (Testcontainers'
-``stop``), whatever the test did.
+``stop``), whatever the test did. The engine is a local one (a unix socket, or TCP on this
+host): ports are published on 127.0.0.1 and the broker advertises that address.
 """
 
 from __future__ import annotations
@@ -44,8 +45,9 @@ def engine_problem() -> str | None:
     """Why no container engine answers (``None`` when one does)."""
     try:
         import docker
-    except ImportError:
-        return "the `docker` package is missing: pip install 'streamchaos[dev]' or testcontainers"
+        import testcontainers.core.wait_strategies  # noqa: F401 - testcontainers 4.15+
+    except ImportError as exc:
+        return f"{exc}: pip install 'testcontainers>=4.15' (or 'streamchaos[dev]')"
     try:
         client = docker.from_env(timeout=5)
         try:

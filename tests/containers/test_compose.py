@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import urllib.parse
@@ -32,6 +33,7 @@ def prometheus_value(port: int, query: str) -> float | None:
     return float(result[0]["value"][1]) if result else None
 
 
+@pytest.mark.timeout(900)
 def test_compose_stack_delivers_shadow_records_and_prometheus_scrapes_them(
     engine, no_leftovers, tmp_path
 ):
@@ -69,13 +71,13 @@ def test_compose_stack_delivers_shadow_records_and_prometheus_scrapes_them(
 
     kafka = f"127.0.0.1:{ports['KAFKA_HOST_PORT']}"
     prometheus = int(ports["PROMETHEUS_HOST_PORT"])
+    label = f"io.podman.compose.project={project}"
     try:
         run("up", "-d")
         wait_until(
             lambda: (
-                shadow_count(kafka, "features.payments.shadow") >= RECORDS
-                if _topic_exists(kafka, "features.payments.shadow")
-                else False
+                _topic_exists(kafka, "features.payments.shadow")
+                and shadow_count(kafka, "features.payments.shadow") >= RECORDS
             ),
             180,
             "the synth records in the shadow",
@@ -89,28 +91,26 @@ def test_compose_stack_delivers_shadow_records_and_prometheus_scrapes_them(
             "Prometheus to scrape the bridge's produced count",
         )
         assert prometheus_value(prometheus, 'up{job="streamchaos"}') == 1.0
-        assert prometheus_value(prometheus, "sum(streamchaos_injections_total)") > 0
+        injections = prometheus_value(prometheus, "sum(streamchaos_injections_total)")
+        assert injections is not None and injections > 0
 
         run("stop", "-t", "45", "streamchaos")  # SIGTERM: release, flush, commit
         (bridge,) = engine.containers.list(
-            all=True,
-            filters={
-                "label": [
-                    f"io.podman.compose.project={project}",
-                    "com.docker.compose.service=streamchaos",
-                ]
-            },
+            all=True, filters={"label": [label, "com.docker.compose.service=streamchaos"]}
         )
         assert bridge.attrs["State"]["ExitCode"] == 0, bridge.logs().decode()[-3000:]
-    finally:
-        subprocess.run([*compose, "down", "-t", "45"], env=env, capture_output=True, timeout=300)
-        for container in engine.containers.list(
-            all=True, filters={"label": f"io.podman.compose.project={project}"}
-        ):
-            container.remove(force=True)  # by id: whatever `down` left
-        for network in engine.networks.list(
-            filters={"label": f"io.podman.compose.project={project}"}
-        ):
+        run("down", "-v", "-t", "45")
+    finally:  # whatever `down` did not get to: by id
+        for container in engine.containers.list(all=True, filters={"label": label}):
+            container.remove(force=True, v=True)
+        podman = shutil.which("podman")  # podman-compose puts the services in a pod
+        pods = subprocess.run(
+            [podman or "true", "pod", "ls", "-q", "--filter", f"label={label}"],
+            capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        for pod in pods.stdout.split():
+            subprocess.run([podman, "pod", "rm", "-f", pod], capture_output=True, timeout=60)
+        for network in engine.networks.list(filters={"label": label}):
             network.remove()
 
 

@@ -4,8 +4,8 @@ SIGTERM (`stop`) releases the held records, commits and exits 0."""
 
 from __future__ import annotations
 
-import os
 import urllib.request
+from pathlib import Path
 
 import pytest
 import yaml
@@ -13,6 +13,7 @@ from testcontainers.core.network import Network
 
 from streamchaos.containers import _free_port, kafka_container
 from streamchaos.kafkatools import committed_offsets, create_topics, end_offsets, produce_all
+from tests.containers.conftest import bridge_image
 from tests.integration.conftest import wait_until
 
 pytestmark = pytest.mark.containers
@@ -27,6 +28,14 @@ def http_status(url: str) -> int:
         return 0
 
 
+def process_uid(container) -> int:
+    """The real uid of the container's main process, read from /proc on this host (a local
+    rootful engine: no user namespace maps it; no exec session is left behind)."""
+    container.reload()
+    status = Path(f"/proc/{container.attrs['State']['Pid']}/status").read_text()
+    return int(next(line.split()[1] for line in status.splitlines() if line.startswith("Uid:")))
+
+
 def ready(container, url: str) -> bool:
     """``url`` answers 200; a container that exited fails at once, with its logs."""
     container.reload()
@@ -35,6 +44,7 @@ def ready(container, url: str) -> bool:
     return http_status(url) == 200
 
 
+@pytest.mark.timeout(600)
 def test_image_serves_health_runs_unprivileged_and_stops_cleanly(engine, no_leftovers, tmp_path):
     with Network() as network, kafka_container(network=network) as kafka:
         create_topics(kafka.address, ["features"], 2)
@@ -68,9 +78,8 @@ def test_image_serves_health_runs_unprivileged_and_stops_cleanly(engine, no_left
         )
         config.chmod(0o644)
         port = _free_port()
-        bridge = engine.containers.run(
-            os.environ["STREAMCHAOS_IMAGE"],
-            detach=True,
+        bridge = engine.containers.create(
+            bridge_image(),
             environment={
                 "KAFKA_BOOTSTRAP_SERVERS": kafka.internal,
                 "STREAMCHAOS_CONTROL_TOKEN": "image-test-token",
@@ -80,11 +89,11 @@ def test_image_serves_health_runs_unprivileged_and_stops_cleanly(engine, no_left
             network=network.name,
         )
         try:
+            bridge.start()
             base = f"http://127.0.0.1:{port}"
             wait_until(lambda: ready(bridge, f"{base}/readyz"), 90, "/readyz")
             assert http_status(f"{base}/healthz") == 200
-            uid = bridge.exec_run(["sh", "-c", "awk '/^Uid:/ {print $2}' /proc/1/status"])
-            assert uid.output.decode().strip() == "10001"
+            assert process_uid(bridge) == 10001
 
             passed = RECORDS * 0.8 * 0.9
             wait_until(
@@ -99,7 +108,7 @@ def test_image_serves_health_runs_unprivileged_and_stops_cleanly(engine, no_left
             logs = bridge.logs().decode(errors="replace")
             assert status["StatusCode"] == 0, logs[-3000:]
         finally:
-            bridge.remove(force=True)
+            bridge.remove(force=True, v=True)
 
         assert sum(end_offsets(kafka.address, "features.shadow").values()) == RECORDS
         assert committed_offsets(kafka.address, "image-bridge", "features") == end_offsets(

@@ -43,6 +43,7 @@ def docs_example() -> str:
     return re.search(r"```python\n(.*?)```", doc, re.S).group(1)
 
 
+@pytest.mark.timeout(900)
 def test_plugin_fixtures_start_containers_and_remove_them(engine, no_leftovers, tmp_path):
     (tmp_path / "test_example.py").write_text(docs_example() + IN_CONTAINERS)
     env = {
