@@ -78,6 +78,13 @@ class Metrics:
             ["route", "fault", "reason"],
             registry=registry,
         )
+        self.join_misses = Counter(
+            "streamchaos_join_misses",
+            "Selected records a joining fault (feedback) found no joined record for (not "
+            "consumed yet, pushed out of the table, or outside the window); they pass.",
+            ["route", "fault"],
+            registry=registry,
+        )
         self.detection_delay = Histogram(
             "streamchaos_detection_delay_seconds",
             "Seconds from a fault episode's start to the stop_on alert that ended it.",

@@ -73,6 +73,8 @@ class Forwarder:
         self.tracker.consumed((state.name, part), first + count - 1)
         state.consumed += count
         self.journal.consumed(state.name, count)
+        for table in state.taps:  # faults on other routes join these records by key
+            table.observe(msgs, start, end, state.ctx.codec if state.ctx else None)
         outputs: dict[int, list[Item]] = {}
         if state.pipeline is not None:
             state.pipeline.consumed(count)

@@ -10,6 +10,7 @@ from streamchaos.codec import Registry, RegistryUnavailable, codec_for
 from streamchaos.config import Config, Route
 from streamchaos.engine import Pipeline
 from streamchaos.faults.base import FaultContext
+from streamchaos.joins import Joins
 from streamchaos.kafkaconf import registry_conf
 from streamchaos.metrics import Metrics
 
@@ -29,6 +30,7 @@ class RouteState:
         "produced",
         "shadow",
         "shadow_parts",
+        "taps",
     )
 
     def __init__(
@@ -42,6 +44,7 @@ class RouteState:
         self.name, self.shadow, self.shadow_parts = route.source, route.shadow, shadow_parts
         self.narrow = source_parts > shadow_parts  # the key chooses for some partitions
         self.ctx = ctx  # kept for faults added while the bridge runs
+        self.taps = ctx.joins.taps(route.source) if ctx is not None else []  # joins fed
         self.pipeline = Pipeline(route.source, route.faults, seed, ctx) if route.faults else None
         self.consumed = self.produced = self.failed = 0
 
@@ -58,23 +61,25 @@ def route_states(
 ) -> dict[str, RouteState]:
     """Each route's hot-loop state, its faults given the route's codec (``counts``: the
     partitions of each source and shadow topic)."""
+    joins = Joins()  # one for the bridge: a route's faults may join another route
     return {
         route.source: RouteState(
             route,
             counts[route.shadow],
             cfg.seed,
-            fault_context(route, registry, metrics),
+            fault_context(route, registry, metrics, joins),
             counts.get(route.source, 0),
         )
         for route in cfg.routes
     }
 
 
-def fault_context(route: Route, registry: Registry | None, metrics: Metrics) -> FaultContext:
+def fault_context(
+    route: Route, registry: Registry | None, metrics: Metrics, joins: Joins | None = None
+) -> FaultContext:
     """The codec and reporting hooks record-level faults of ``route`` use."""
-    ctx = FaultContext(
-        codec_for(route.format, registry, route.schema_file), route.source, route.shadow
-    )
+    codec = codec_for(route.format, registry, route.schema_file)
+    ctx = FaultContext(codec, route.source, route.shadow, joins)
     logged: set[tuple[str, str]] = set()
 
     def on_undecodable(reason: str) -> None:
@@ -88,6 +93,9 @@ def fault_context(route: Route, registry: Registry | None, metrics: Metrics) -> 
 
     ctx.undecodable = on_undecodable
     ctx.error = on_error
+    ctx.join_missed = lambda fault: metrics.join_misses.labels(
+        route=route.source, fault=fault
+    ).inc()
     return ctx
 
 

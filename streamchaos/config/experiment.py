@@ -168,6 +168,28 @@ class Config(Strict):
             )
         return self
 
+    @model_validator(mode="after")
+    def _joins_name_routes(self) -> Config:
+        """A joining fault reads another route's records as the bridge consumes them: that
+        route must be one of this experiment's, with a topic name (not a pattern)."""
+        sources = [r.source for r in self.routes if not r.is_pattern]
+        for i, route in enumerate(self.routes):
+            for j, fault in enumerate(route.faults):
+                joined = fault.joined_route
+                if joined is None:
+                    continue
+                where = f"routes[{i}].faults[{j}]"
+                if route.is_pattern:
+                    raise ValueError(f"{where}: {fault.type} is not available on a pattern route")
+                if joined == route.source:
+                    raise ValueError(f"{where}.join.route: must be another route than its own")
+                if joined not in sources:
+                    raise ValueError(
+                        f"{where}.join.route: {joined!r} is not a route of this experiment "
+                        f"(routes: {', '.join(sources)}); the joined topic must be bridged too"
+                    )
+        return self
+
     @property
     def has_patterns(self) -> bool:
         return any(route.is_pattern for route in self.routes)

@@ -66,6 +66,7 @@ class Stage:
         self.topic = topic
         self.seed = seed
         self.cls: type[Fault] = FAULTS[config.type]
+        self.cls.prepare(config, ctx)
         self.holds = issubclass(self.cls, HoldingFault)  # capabilities: checked once, by type
         self.observes = issubclass(self.cls, ObservingFault)
         self.by_key = config.select == "key"

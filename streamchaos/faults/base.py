@@ -23,6 +23,7 @@ from streamchaos.faults.actions import KEEP, Action, Release, Replace, ReplaceVa
 from streamchaos.faults.config import FaultConfig
 from streamchaos.faults.hold import HoldBuffer, HoldingConfig
 from streamchaos.faults.picks import Picks
+from streamchaos.joins import Joins
 from streamchaos.record import Describe, Injection, Record, _as_is
 
 __all__ = [
@@ -61,6 +62,12 @@ class Fault(ABC):
     @abstractmethod
     def act(self, picks: Picks, now: float) -> Sequence[Action]:
         """One action per picked record, in order."""
+
+    @classmethod
+    def prepare(cls, config: FaultConfig, ctx: FaultContext | None) -> None:
+        """Once per stage, before its first record: state shared beyond one partition
+        that must exist from the start (``feedback``'s key table)."""
+        return None  # optional hook
 
     def episode_started(self) -> None:
         """An episode of this fault starts (the schedule's intensity leaves 0): what
@@ -152,12 +159,14 @@ class FaultContext:
     The codec may reach a schema registry; everything else stays pure.
     """
 
-    def __init__(self, codec: Any, source: str, shadow: str) -> None:
+    def __init__(self, codec: Any, source: str, shadow: str, joins: Joins | None = None) -> None:
         self.codec = codec
         self.source = source
         self.shadow = shadow
+        self.joins = joins if joins is not None else Joins()  # the bridge's, shared by routes
         self.undecodable: Any = lambda reason: None
         self.error: Any = lambda fault, reason, message: None
+        self.join_missed: Any = lambda fault: None
 
 
 class ValueFault(Fault):

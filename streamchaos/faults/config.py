@@ -57,3 +57,8 @@ class FaultConfig(BaseModel):
     @property
     def label(self) -> str:
         return self.name or self.type
+
+    @property
+    def joined_route(self) -> str | None:
+        """The other route whose records this fault joins by key (``feedback``), if any."""
+        return None

@@ -22,6 +22,10 @@ from tests.fakes import message
 from tests.schemas import avro_record
 
 SETTINGS = {name: cls.Config.example or {} for name, cls in FAULTS.items()}  # what each gives
+JOINED = "preds"  # a joining fault's other route: fed every record before any is planned
+for _name, _settings in SETTINGS.items():
+    if "join" in _settings:
+        SETTINGS[_name] = {**_settings, "join": {**_settings["join"], "route": JOINED}}
 SCHEMA = ParsedSchema.of(
     avro_record("Features", user="string", amount="double", country="string", label="boolean")
 )
@@ -58,6 +62,9 @@ def drive(engine, chunks, one_by_one=False):
     pipeline emits, releases and drops, in order, as items; then everything drained.
     ``one_by_one``: each chunk's records planned one at a time, at the chunk's time."""
     out = []
+    joined = [message(r) for chunk, _ in chunks for r in chunk]
+    for table in engine.ctx.joins.taps(JOINED):  # as if the predictions all came first
+        table.observe(joined, 0, len(joined), CODEC)
     for chunk, now in chunks:
         engine.tick(now)
         released, dropped = engine.due(now)
@@ -84,16 +91,12 @@ def run(fault_type, seed=7, n=200):
 
 
 def _config(fault):
+    route = {"format": "avro", "schema_file": str(SCHEMA_FILE)}
     raw = {
         "experiment": "e",
         "routes": [
-            {
-                "source": "src",
-                "shadow": "src.shadow",
-                "format": "avro",
-                "schema_file": str(SCHEMA_FILE),
-                "faults": [fault],
-            }
+            {"source": "src", "shadow": "src.shadow", "faults": [fault], **route},
+            {"source": JOINED, "shadow": f"{JOINED}.shadow", **route},
         ],
     }
     return config_from_dict(raw, env={}).routes[0].faults[0]

@@ -1,0 +1,141 @@
+"""``feedback``: labels shaped by the model's own decisions — a fraud model sees the labels
+of the transactions it approved only, because the declined ones never get an outcome.
+
+Each picked record (a label) is joined by key with the latest record of another route of
+the experiment (``join.route``, e.g. the predictions), as far as the bridge has consumed
+it: when that record matches ``when:`` (the same tests as ``where:``, on the joined
+record), the label is dropped (``action: drop``, censoring) or its ``label_field`` is set
+to ``value`` (``action: relabel``). The ledger line names the joined record's coordinates.
+A label whose key has no joined record (not seen yet, pushed out by ``join.max_keys``, or
+older than ``join.window``) passes unchanged and is counted in
+``streamchaos_join_misses_total``. The joined route's records pass to its own shadow as
+usual. Both routes are read by one consumer: with several bridges in a group, the joined
+topics must be co-partitioned and assigned together (the range assignor does).
+
+>>> import json
+>>> from confluent_kafka import Message
+>>> from streamchaos.codec import JsonCodec
+>>> from streamchaos.faults.base import FaultContext
+>>> from streamchaos.faults.picks import picks_of
+>>> from streamchaos.record import Record
+>>> cfg = FeedbackConfig(join={"route": "preds"}, when={"decision": "decline"})
+>>> ctx = FaultContext(JsonCodec(), "labels", "labels.shadow")
+>>> Feedback.prepare(cfg, ctx)
+>>> declined = b'{"decision": "decline"}'
+>>> pred = Message(topic="preds", partition=0, offset=41, key=b"t1", value=declined)
+>>> for table in ctx.joins.taps("preds"):
+...     table.observe([pred], 0, 1, JsonCodec())
+>>> fault = Feedback(cfg, __import__("random").Random(1))
+>>> fault.ctx = ctx
+>>> label = Record("labels", 0, 3, b"t1", b'{"fraud": false}')
+>>> [action] = fault.act(picks_of([label], codec=JsonCodec()), 0.0)
+>>> action.injection.effect, action.injection.detail["joined"]
+('drop', {'topic': 'preds', 'partition': 0, 'offset': 41})
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_serializer, model_validator
+
+from streamchaos.errors import FieldError
+from streamchaos.faults.actions import Action
+from streamchaos.faults.actions import Drop as DropAction
+from streamchaos.faults.base import FaultConfig, FaultContext, ValueFault
+from streamchaos.faults.picks import Picks
+from streamchaos.joins import KeyTable
+from streamchaos.predicates import Predicate, Scalar, Where, shown
+from streamchaos.units import Duration
+
+
+class JoinSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    route: str = Field(min_length=1, description="the route whose records are joined by key")
+    window: Duration | None = Field(
+        default=None, description="a joined record older than the label by more is absent"
+    )
+    max_keys: int = Field(default=1_000_000, ge=1, description="keys the join keeps, at most")
+
+
+class FeedbackConfig(FaultConfig):
+    type: Literal["feedback"] = "feedback"
+    example: ClassVar[dict[str, Any]] = {
+        "join": {"route": "predictions"},
+        "when": {"country": "DE"},
+    }
+    fraction: float = Field(default=1.0, ge=0, le=1, description="share of matching labels")
+    join: JoinSettings
+    when: Where = Field(min_length=1, description="tests on the joined record, as where:")
+    action: Literal["drop", "relabel"] = "drop"
+    label_field: str | None = Field(default=None, description="relabel: the field set")
+    value: Scalar = Field(default=None, description="relabel: the label's new value")
+
+    @property
+    def joined_route(self) -> str | None:
+        return self.join.route
+
+    @field_serializer("when")
+    def _when_as_given(self, when: Where) -> dict[str, Any]:
+        return shown(when)
+
+    @model_validator(mode="after")
+    def _action_settings(self) -> FeedbackConfig:
+        if self.action == "relabel" and not self.label_field:
+            raise ValueError("label_field: required with action: relabel")
+        if self.action == "drop" and (self.label_field is not None or self.value is not None):
+            raise ValueError("label_field, value: only with action: relabel")
+        return self
+
+
+class Feedback(ValueFault):
+    Config = FeedbackConfig
+    purpose = (
+        "feedback loop: labels dropped (censored) or relabelled where the joined record, "
+        "e.g. the model's prediction for the same key, matches"
+    )
+    config: FeedbackConfig
+
+    @classmethod
+    def prepare(cls, config: FaultConfig, ctx: FaultContext | None) -> None:
+        """The key table exists before the first record, so it sees the joined route's
+        records from the start (not from the first label)."""
+        if ctx is not None and isinstance(config, FeedbackConfig):
+            _table(config, ctx)
+
+    def reset(self) -> None:
+        self._table: KeyTable | None = None
+
+    def change(self, picks: Picks, i: int, now: float) -> Action | None:
+        cfg = self.config
+        if self._table is None:
+            self._table = _table(cfg, self.ctx)
+        record = picks.items[i].record
+        joined = self._table.get(record.key, record.timestamp)
+        if joined is None:
+            self.ctx.join_missed(cfg.label)
+            return None
+        if not joined.matched:
+            return None
+        note: dict[str, Any] = {"joined": joined.coordinates(), "when": shown(cfg.when)}
+        if cfg.action == "drop":
+            return DropAction(self.injection("drop", note))
+        dec = picks.decode(i)
+        if not isinstance(dec.value, dict) or cfg.label_field not in dec.value:
+            raise FieldError("unknown_field", f"field {cfg.label_field!r} is not in the record")
+        out = dict(dec.value)
+        note.update(field=cfg.label_field, old=out[cfg.label_field], new=cfg.value)
+        out[cfg.label_field] = cfg.value
+        return self.new_value(self.ctx.codec.encode(out, dec.schema, dec.schema_id), note)
+
+
+def _table(cfg: FeedbackConfig, ctx: FaultContext) -> KeyTable:
+    window = cfg.join.window
+    return ctx.joins.table(
+        ctx.source,
+        cfg.label,
+        cfg.join.route,
+        Predicate.of(cfg.when),
+        None if window is None else round(window * 1000),
+        cfg.join.max_keys,
+    )

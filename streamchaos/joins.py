@@ -1,0 +1,123 @@
+"""Key tables: what a fault on one route knows of another route's records, by key.
+
+A ``feedback`` fault on a labels route asks, for each label, about the latest record with
+the same key on the joined route (the predictions): did it match the fault's ``when:``,
+and where was it. The bridge keeps one ``KeyTable`` per such fault and feeds it every
+record of the joined route as that route's records pass (``Joins.taps``), before the
+route's own faults see them; both routes are read by the same consumer, so the table
+holds what was consumed before the label, in consumption order.
+
+Bounded: at most ``max_keys`` keys (the least recently written go first) and, with a
+``window``, a joined record older than the label by more than it counts as absent.
+
+>>> from confluent_kafka import Message
+>>> from streamchaos.codec import JsonCodec
+>>> from streamchaos.predicates import Predicate
+>>> table = KeyTable(Predicate.of({"decision": "decline"}), window_ms=None, max_keys=10)
+>>> value, at = b'{"decision": "decline"}', (1, 1000)
+>>> msgs = [Message(topic="preds", partition=0, offset=7, key=b"k1", value=value, timestamp=at)]
+>>> table.observe(msgs, 0, 1, JsonCodec())
+>>> table.get(b"k1", 2000), table.get(b"k2", 2000)
+(Joined(matched=True, topic='preds', partition=0, offset=7, timestamp_ms=1000), None)
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Sequence
+from typing import Any, NamedTuple
+
+from streamchaos.predicates import Predicate, text
+
+
+class Joined(NamedTuple):
+    """The joined record a key found: whether it matched ``when:``, and its coordinates."""
+
+    matched: bool
+    topic: str
+    partition: int
+    offset: int
+    timestamp_ms: int
+
+    def coordinates(self) -> dict[str, Any]:
+        return {"topic": self.topic, "partition": self.partition, "offset": self.offset}
+
+
+class KeyTable:
+    """The latest record per key of the joined route, as far as one fault needs it."""
+
+    def __init__(self, when: Predicate, window_ms: int | None, max_keys: int) -> None:
+        self.when, self.window_ms, self.max_keys = when, window_ms, max_keys
+        self._rows: OrderedDict[bytes, Joined] = OrderedDict()
+        self.evicted = 0  # keys pushed out by max_keys
+        self.unreadable = 0  # joined records whose value could not be decoded
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def observe(self, msgs: Sequence[Any], start: int, end: int, codec: Any) -> None:
+        """Records ``msgs[start:end]`` of the joined route (consumed messages)."""
+        rows, when = self._rows, self.when
+        for msg in msgs[start:end]:
+            key = msg.key()
+            if key is None:
+                continue  # nothing can join on it
+            try:
+                value = codec.decode(msg.value()).value if when.needs_value else None
+                headers: dict[str, str | None] = {}
+                if when.needs_headers:
+                    for name, data in msg.headers() or ():
+                        headers.setdefault(name, text(data))
+                matched = when.test(value, headers, text(key), msg.partition())
+            except Exception:  # an unreadable prediction: the label finds no match
+                self.unreadable += 1
+                matched = False
+            ts = msg.timestamp()[1]
+            rows[key] = Joined(matched, msg.topic(), msg.partition(), msg.offset(), ts)
+            rows.move_to_end(key)
+            if len(rows) > self.max_keys:
+                rows.popitem(last=False)
+                self.evicted += 1
+
+    def get(self, key: bytes | None, at_ms: int) -> Joined | None:
+        """The joined record of ``key``; None when there is none, or (with a window) when
+        it is older than ``at_ms`` (the label's timestamp, 0 = unknown) by more than it."""
+        if key is None:
+            return None
+        row = self._rows.get(key)
+        if row is None:
+            return None
+        window, then = self.window_ms, row.timestamp_ms
+        if window is not None and at_ms and then and at_ms - then > window:
+            return None
+        return row
+
+
+class Joins:
+    """The bridge's key tables: one per (route, fault) that joins, fed by the joined
+    route's records (``taps``: the same list object the route's state holds, so a table
+    made later, by a fault added live, is fed from then on)."""
+
+    def __init__(self) -> None:
+        self._tables: dict[tuple[str, str], KeyTable] = {}
+        self._taps: dict[str, list[KeyTable]] = {}
+
+    def taps(self, route: str) -> list[KeyTable]:
+        """The tables ``route``'s records feed."""
+        return self._taps.setdefault(route, [])
+
+    def table(
+        self,
+        route: str,
+        fault: str,
+        joined: str,
+        when: Predicate,
+        window_ms: int | None,
+        max_keys: int,
+    ) -> KeyTable:
+        """The table of ``fault`` on ``route``, joining ``joined``: made on first ask."""
+        table = self._tables.get((route, fault))
+        if table is None:
+            table = self._tables[(route, fault)] = KeyTable(when, window_ms, max_keys)
+            self.taps(joined).append(table)
+        return table

@@ -1,0 +1,130 @@
+"""feedback: labels censored or relabelled by the joined record (the key table's bounds,
+the actions, the config's refusals)."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import pytest
+from confluent_kafka import Message
+
+from streamchaos.codec import JsonCodec
+from streamchaos.config import config_from_dict
+from streamchaos.errors import ConfigError
+from streamchaos.faults.base import FaultContext
+from streamchaos.faults.feedback import Feedback, FeedbackConfig
+from streamchaos.faults.picks import picks_of
+from streamchaos.joins import KeyTable
+from streamchaos.predicates import Predicate
+from streamchaos.record import Record
+
+CODEC = JsonCodec()
+
+
+def prediction(key: bytes, decision: str, offset: int, ts: int = 1000) -> Message:
+    value = json.dumps({"decision": decision}).encode()
+    return Message(
+        topic="preds", partition=1, offset=offset, key=key, value=value, timestamp=(1, ts)
+    )
+
+
+def fault_with(cfg: FeedbackConfig, predictions: list[Message]) -> Feedback:
+    ctx = FaultContext(CODEC, "labels", "labels.shadow")
+    misses: list[str] = []
+    ctx.join_missed = misses.append
+    Feedback.prepare(cfg, ctx)
+    for table in ctx.joins.taps("preds"):
+        table.observe(predictions, 0, len(predictions), CODEC)
+    fault = Feedback(cfg, random.Random(1))
+    fault.ctx = ctx
+    fault.misses = misses  # type: ignore[attr-defined]
+    return fault
+
+
+def label(key: bytes, fraud: bool, ts: int = 2000) -> Record:
+    return Record("labels", 0, 5, key, json.dumps({"fraud": fraud}).encode(), (), ts)
+
+
+def test_only_labels_whose_prediction_matches_are_dropped_and_misses_are_counted():
+    cfg = FeedbackConfig(join={"route": "preds"}, when={"decision": "decline"})
+    preds = [prediction(b"a", "decline", 10), prediction(b"b", "approve", 11)]
+    fault = fault_with(cfg, preds)
+    labels = [label(b"a", True), label(b"b", False), label(b"zz", True)]
+    actions = fault.act(picks_of(labels, codec=CODEC), 0.0)
+    effects = [getattr(a, "injection", None) for a in actions]
+    assert effects[0].effect == "drop"
+    assert effects[0].detail["joined"] == {"topic": "preds", "partition": 1, "offset": 10}
+    assert effects[1] is None and effects[2] is None
+    assert fault.misses == ["feedback"]
+
+
+def test_the_latest_prediction_of_a_key_decides():
+    cfg = FeedbackConfig(join={"route": "preds"}, when={"decision": "decline"})
+    fault = fault_with(cfg, [prediction(b"a", "decline", 1), prediction(b"a", "approve", 2)])
+    [action] = fault.act(picks_of([label(b"a", True)], codec=CODEC), 0.0)
+    assert getattr(action, "injection", None) is None
+
+
+def test_relabel_sets_the_label_field():
+    cfg = FeedbackConfig(
+        join={"route": "preds"},
+        when={"decision": "decline"},
+        action="relabel",
+        label_field="fraud",
+        value=False,
+    )
+    fault = fault_with(cfg, [prediction(b"a", "decline", 3)])
+    [action] = fault.act(picks_of([label(b"a", True)], codec=CODEC), 0.0)
+    assert json.loads(action.value) == {"fraud": False}
+    assert action.injection.detail["old"] is True and action.injection.detail["new"] is False
+
+
+def test_window_and_max_keys_bound_the_table():
+    table = KeyTable(Predicate.of({"decision": "decline"}), window_ms=5_000, max_keys=2)
+    preds = [prediction(b"a", "decline", 1, ts=1_000), prediction(b"b", "decline", 2, ts=1_000)]
+    table.observe(preds, 0, 2, CODEC)
+    assert table.get(b"a", 6_000) is not None  # 5 s old: inside the window
+    assert table.get(b"a", 6_001) is None  # older than the window
+    assert table.get(b"a", 0) is not None  # a label without a timestamp: no window test
+    table.observe([prediction(b"c", "approve", 3)], 0, 1, CODEC)
+    assert len(table) == 2 and table.evicted == 1 and table.get(b"a", 1_000) is None
+    table.observe(
+        [Message(topic="preds", partition=0, offset=4, key=b"d", value=b"{bad")], 0, 1, CODEC
+    )
+    assert table.unreadable == 1 and table.get(b"d", 0).matched is False
+
+
+def experiment(fault: dict, routes: list[str] = ("labels", "preds")) -> dict:
+    return {
+        "experiment": "e",
+        "routes": [
+            {
+                "source": r,
+                "shadow": f"{r}.shadow",
+                "format": "json",
+                "faults": [fault] if i == 0 else [],
+            }
+            for i, r in enumerate(routes)
+        ],
+    }
+
+
+@pytest.mark.parametrize(
+    ("fault", "routes", "message"),
+    [
+        ({"join": {"route": "nope"}}, ("labels", "preds"), "join.route: 'nope' is not a route"),
+        ({"join": {"route": "labels"}}, ("labels", "preds"), "must be another route"),
+        ({"join": {"route": "preds"}, "action": "relabel"}, ("labels", "preds"), "label_field"),
+        ({"join": {"route": "preds"}, "label_field": "x"}, ("labels", "preds"), "only with action"),
+        ({"join": {"route": "preds"}, "when": {}}, ("labels", "preds"), "when"),
+        ({"join": {"route": "preds"}}, ("^labels.*", "preds"), "not available on a pattern"),
+    ],
+)
+def test_config_refusals_name_the_field(fault, routes, message):
+    raw = {"type": "feedback", "when": {"decision": "decline"}, **fault}
+    cfg = experiment(raw, list(routes))
+    if routes[0].startswith("^"):
+        cfg["routes"][0]["shadow"] = "{topic}.shadow"
+    with pytest.raises(ConfigError, match=message):
+        config_from_dict(cfg, env={})
