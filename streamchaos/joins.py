@@ -2,7 +2,10 @@
 
 A ``feedback`` fault on a labels route asks, for each label, about the latest record with
 the same key on the joined route (the predictions): did it match the fault's ``when:``,
-and where was it. The bridge keeps one ``KeyTable`` per such fault and feeds it every
+and where was it; a ``leak`` fault with ``label_from`` asks for the joined record's label.
+What a table keeps of each joined record is what its ``Reader`` reads (a ``Predicate``
+reads whether it matches, a ``FieldReader`` one field). The bridge keeps one ``KeyTable``
+per such fault and feeds it every
 record of the joined route as that route's records pass (``Joins.taps``), before the
 route's own faults see them; both routes are read by the same consumer, so the table
 holds what was consumed before the label, in consumption order.
@@ -18,22 +21,63 @@ Bounded: at most ``max_keys`` keys (the least recently written go first) and, wi
 >>> msgs = [Message(topic="preds", partition=0, offset=7, key=b"k1", value=value, timestamp=at)]
 >>> table.observe(msgs, 0, 1, JsonCodec())
 >>> table.get(b"k1", 2000), table.get(b"k2", 2000)
-(Joined(matched=True, topic='preds', partition=0, offset=7, timestamp_ms=1000), None)
+(Joined(value=True, topic='preds', partition=0, offset=7, timestamp_ms=1000), None)
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Sequence
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
-from streamchaos.predicates import Predicate, text
+from pydantic import BaseModel, ConfigDict, Field
+
+from streamchaos.predicates import MISSING, field_of, text
+from streamchaos.units import Duration
+
+
+class JoinSettings(BaseModel):
+    """Which route a fault joins by key, and how much of it the table keeps."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    route: str = Field(min_length=1, description="the route whose records are joined by key")
+    window: Duration | None = Field(
+        default=None, description="a joined record older than the record by more is absent"
+    )
+    max_keys: int = Field(default=1_000_000, ge=1, description="keys the join keeps, at most")
+
+    def table(self, joins: Joins, route: str, fault: str, reader: Reader) -> KeyTable:
+        window = None if self.window is None else round(self.window * 1000)
+        return joins.table(route, fault, self.route, reader, window, self.max_keys)
+
+
+class Reader(Protocol):
+    """What a table keeps of a joined record (``value``: decoded, when it needs it)."""
+
+    needs_value: bool
+    needs_headers: bool
+
+    def test(
+        self, value: Any, headers: dict[str, str | None], key: str | None, partition: int
+    ) -> Any: ...
+
+
+class FieldReader:
+    """A joined record's field (``a.b`` reaches into a nested record); MISSING if absent."""
+
+    needs_value, needs_headers = True, False
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def test(self, value: Any, headers: Any, key: Any, partition: int) -> Any:
+        return field_of(value, self.name)
 
 
 class Joined(NamedTuple):
-    """The joined record a key found: whether it matched ``when:``, and its coordinates."""
+    """The joined record a key found: what the reader read of it, and its coordinates."""
 
-    matched: bool
+    value: Any
     topic: str
     partition: int
     offset: int
@@ -46,8 +90,8 @@ class Joined(NamedTuple):
 class KeyTable:
     """The latest record per key of the joined route, as far as one fault needs it."""
 
-    def __init__(self, when: Predicate, window_ms: int | None, max_keys: int) -> None:
-        self.when, self.window_ms, self.max_keys = when, window_ms, max_keys
+    def __init__(self, reader: Reader, window_ms: int | None, max_keys: int) -> None:
+        self.reader, self.window_ms, self.max_keys = reader, window_ms, max_keys
         self._rows: OrderedDict[bytes, Joined] = OrderedDict()
         self.evicted = 0  # keys pushed out by max_keys
         self.unreadable = 0  # joined records whose value could not be decoded
@@ -57,23 +101,23 @@ class KeyTable:
 
     def observe(self, msgs: Sequence[Any], start: int, end: int, codec: Any) -> None:
         """Records ``msgs[start:end]`` of the joined route (consumed messages)."""
-        rows, when = self._rows, self.when
+        rows, reader = self._rows, self.reader
         for msg in msgs[start:end]:
             key = msg.key()
             if key is None:
                 continue  # nothing can join on it
             try:
-                value = codec.decode(msg.value()).value if when.needs_value else None
+                value = codec.decode(msg.value()).value if reader.needs_value else None
                 headers: dict[str, str | None] = {}
-                if when.needs_headers:
+                if reader.needs_headers:
                     for name, data in msg.headers() or ():
                         headers.setdefault(name, text(data))
-                matched = when.test(value, headers, text(key), msg.partition())
-            except Exception:  # an unreadable prediction: the label finds no match
+                read = reader.test(value, headers, text(key), msg.partition())
+            except Exception:  # an unreadable joined record: read as absent
                 self.unreadable += 1
-                matched = False
+                read = MISSING
             ts = msg.timestamp()[1]
-            rows[key] = Joined(matched, msg.topic(), msg.partition(), msg.offset(), ts)
+            rows[key] = Joined(read, msg.topic(), msg.partition(), msg.offset(), ts)
             rows.move_to_end(key)
             if len(rows) > self.max_keys:
                 rows.popitem(last=False)
@@ -111,13 +155,13 @@ class Joins:
         route: str,
         fault: str,
         joined: str,
-        when: Predicate,
+        reader: Reader,
         window_ms: int | None,
         max_keys: int,
     ) -> KeyTable:
         """The table of ``fault`` on ``route``, joining ``joined``: made on first ask."""
         table = self._tables.get((route, fault))
         if table is None:
-            table = self._tables[(route, fault)] = KeyTable(when, window_ms, max_keys)
+            table = self._tables[(route, fault)] = KeyTable(reader, window_ms, max_keys)
             self.taps(joined).append(table)
         return table

@@ -180,13 +180,14 @@ class Predicate:
             elif kind == "header":
                 found = headers.get(name, MISSING)
             else:
-                found = _field(value, name)
+                found = field_of(value, name)
             if not check(found):
                 return False
         return True
 
 
-def _field(value: Any, name: str) -> Any:
+def field_of(value: Any, name: str) -> Any:
+    """The field ``name`` (``a.b``: nested) of a decoded value, or ``MISSING``."""
     for part in name.split("."):
         if not isinstance(value, Mapping) or part not in value:
             return MISSING

@@ -37,25 +37,15 @@ from __future__ import annotations
 
 from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_serializer, model_validator
+from pydantic import Field, field_serializer, model_validator
 
 from streamchaos.errors import FieldError
 from streamchaos.faults.actions import Action
 from streamchaos.faults.actions import Drop as DropAction
 from streamchaos.faults.base import FaultConfig, FaultContext, ValueFault
 from streamchaos.faults.picks import Picks
-from streamchaos.joins import KeyTable
+from streamchaos.joins import JoinSettings, KeyTable
 from streamchaos.predicates import Predicate, Scalar, Where, shown
-from streamchaos.units import Duration
-
-
-class JoinSettings(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    route: str = Field(min_length=1, description="the route whose records are joined by key")
-    window: Duration | None = Field(
-        default=None, description="a joined record older than the label by more is absent"
-    )
-    max_keys: int = Field(default=1_000_000, ge=1, description="keys the join keeps, at most")
 
 
 class FeedbackConfig(FaultConfig):
@@ -115,7 +105,7 @@ class Feedback(ValueFault):
         if joined is None:
             self.ctx.join_missed(cfg.label)
             return None
-        if not joined.matched:
+        if joined.value is not True:  # False, or MISSING (an unreadable prediction)
             return None
         note: dict[str, Any] = {"joined": joined.coordinates(), "when": shown(cfg.when)}
         if cfg.action == "drop":
@@ -130,12 +120,4 @@ class Feedback(ValueFault):
 
 
 def _table(cfg: FeedbackConfig, ctx: FaultContext) -> KeyTable:
-    window = cfg.join.window
-    return ctx.joins.table(
-        ctx.source,
-        cfg.label,
-        cfg.join.route,
-        Predicate.of(cfg.when),
-        None if window is None else round(window * 1000),
-        cfg.join.max_keys,
-    )
+    return cfg.join.table(ctx.joins, ctx.source, cfg.label, Predicate.of(cfg.when))

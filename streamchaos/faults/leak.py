@@ -15,6 +15,12 @@ with the record's own label is as strong as the labels' autocorrelation, not
 ``correlation``. The state is per partition and starts over when the partition moves to
 another bridge.
 
+``label_from: {route, field}`` takes the label from another route of the experiment
+instead (a labels topic), by key: the latest record with the record's key there, as far as
+the bridge has consumed it (the join of ``feedback``: ``window``, ``max_keys``). A record
+whose key has no label there passes unchanged and counts in
+``streamchaos_join_misses_total``; the ledger line names the label's coordinates.
+
 >>> import json, random
 >>> from streamchaos.codec import JsonCodec
 >>> from streamchaos.faults.base import FaultContext
@@ -39,8 +45,15 @@ from pydantic import Field, model_validator
 from streamchaos.codec import mutate
 from streamchaos.errors import FieldError
 from streamchaos.faults.actions import Action
-from streamchaos.faults.base import FaultConfig, RunningStats, ValueFault
+from streamchaos.faults.base import FaultConfig, FaultContext, RunningStats, ValueFault
 from streamchaos.faults.picks import Picks
+from streamchaos.joins import FieldReader, Joined, JoinSettings, KeyTable
+from streamchaos.predicates import MISSING
+from streamchaos.record import Record
+
+
+class LabelFrom(JoinSettings):
+    field: str = Field(min_length=1, description="the label's field there")
 
 
 class LeakConfig(FaultConfig):
@@ -48,7 +61,12 @@ class LeakConfig(FaultConfig):
     example: ClassVar[dict[str, Any]] = {"feature": "amount", "label_field": "label"}
     fraction: float = Field(default=1.0, ge=0, le=1, description="share of records leaked")
     feature: str = Field(min_length=1, description="the field that gets the label")
-    label_field: str = Field(min_length=1, description="the label's field (boolean or number)")
+    label_field: str | None = Field(
+        default=None, min_length=1, description="the label's field (boolean or number)"
+    )
+    label_from: LabelFrom | None = Field(
+        default=None, description="the label from another route, by key, instead"
+    )
     correlation: float = Field(
         default=1.0, gt=0, le=1, description="the leaked feature's correlation with the label"
     )
@@ -59,9 +77,15 @@ class LeakConfig(FaultConfig):
 
     @model_validator(mode="after")
     def _two_fields(self) -> LeakConfig:
+        if (self.label_field is None) == (self.label_from is None):
+            raise ValueError("give one of label_field (this record's) or label_from")
         if self.feature == self.label_field:
             raise ValueError("feature: must not be the label field itself")
         return self
+
+    @property
+    def joined_route(self) -> str | None:
+        return self.label_from.route if self.label_from is not None else None
 
 
 class Leak(ValueFault):
@@ -72,19 +96,34 @@ class Leak(ValueFault):
     )
     config: LeakConfig
 
+    @classmethod
+    def prepare(cls, config: FaultConfig, ctx: FaultContext | None) -> None:
+        """With ``label_from``, the key table exists before the first record."""
+        if ctx is not None and isinstance(config, LeakConfig) and config.label_from:
+            config.label_from.table(ctx.joins, ctx.source, config.label, _reader(config))
+
     def reset(self) -> None:
         self._labels = RunningStats()
         self._earlier: deque[float] = deque(maxlen=self.config.lag + 1)
+        self._table: KeyTable | None = None
 
     def change(self, picks: Picks, i: int, now: float) -> Action | None:
         cfg = self.config
         dec = picks.decode(i)
         value = dec.value
         here = value if isinstance(value, dict) else {}
-        for name in (cfg.label_field, cfg.feature):
-            if name not in here:
-                raise FieldError("unknown_field", f"field {name!r} is not in the record")
-        label = _number(here[cfg.label_field])
+        if cfg.feature not in here:
+            raise FieldError("unknown_field", f"field {cfg.feature!r} is not in the record")
+        note: dict[str, Any] = {"feature": cfg.feature}
+        if cfg.label_from is None:
+            if cfg.label_field not in here:
+                raise FieldError("unknown_field", f"field {cfg.label_field!r} is not in the record")
+            label = _number(here[cfg.label_field])
+        else:
+            joined = self._joined(picks.items[i].record)
+            if joined is None:
+                return None
+            label, note["joined"] = _number(joined.value), joined.coordinates()
         self._labels.add(label)
         self._earlier.append(label)
         if len(self._earlier) <= cfg.lag or self._labels.n <= cfg.warmup:
@@ -97,7 +136,22 @@ class Leak(ValueFault):
         out = dict(here)
         out[cfg.feature] = new
         encoded = self.ctx.codec.encode(out, dec.schema, dec.schema_id)
-        return self.new_value(encoded, {"feature": cfg.feature, "old": old, "new": new})
+        return self.new_value(encoded, note | {"old": old, "new": new})
+
+    def _joined(self, record: Record) -> Joined | None:
+        """The label record of ``record``'s key on ``label_from``'s route (None: a miss,
+        counted)."""
+        cfg = self.config
+        assert cfg.label_from is not None
+        if self._table is None:
+            self._table = cfg.label_from.table(
+                self.ctx.joins, self.ctx.source, cfg.label, _reader(cfg)
+            )
+        joined = self._table.get(record.key, record.timestamp)
+        if joined is None or joined.value is MISSING:
+            self.ctx.join_missed(cfg.label)
+            return None
+        return joined
 
     def _noise(self) -> float:
         """N(0, σ²) with σ = sd(label)·√(1/r² − 1): label + noise then correlates r with
@@ -130,3 +184,8 @@ def _like(old: Any, leaked: float, schema: Any, feature: str) -> float | int:
     if kind in ("double", "float"):
         return leaked
     raise FieldError("wrong_type", f"feature {feature!r} is {kind}, not a number")
+
+
+def _reader(cfg: LeakConfig) -> FieldReader:
+    assert cfg.label_from is not None
+    return FieldReader(cfg.label_from.field)

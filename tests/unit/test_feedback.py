@@ -16,7 +16,7 @@ from streamchaos.faults.base import FaultContext
 from streamchaos.faults.feedback import Feedback, FeedbackConfig
 from streamchaos.faults.picks import picks_of
 from streamchaos.joins import KeyTable
-from streamchaos.predicates import Predicate
+from streamchaos.predicates import MISSING, Predicate
 from streamchaos.record import Record
 
 CODEC = JsonCodec()
@@ -92,7 +92,7 @@ def test_window_and_max_keys_bound_the_table():
     table.observe(
         [Message(topic="preds", partition=0, offset=4, key=b"d", value=b"{bad")], 0, 1, CODEC
     )
-    assert table.unreadable == 1 and table.get(b"d", 0).matched is False
+    assert table.unreadable == 1 and table.get(b"d", 0).value is MISSING
 
 
 def experiment(fault: dict, routes: list[str] = ("labels", "preds")) -> dict:

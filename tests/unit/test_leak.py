@@ -83,3 +83,35 @@ def test_an_avro_int_feature_gets_it_rounded_and_a_text_label_is_reported():
     )
     [out] = apply(fault, [bad])
     assert out.record.value == bad.value and errors[0][1] == "wrong_type"
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [{}, {"label_field": "fraud", "label_from": {"route": "labels", "field": "fraud"}}],
+)
+def test_the_label_comes_from_exactly_one_place(settings):
+    with pytest.raises(ValueError, match="one of label_field"):
+        LeakConfig(feature="score", **settings)
+
+
+def test_label_from_joins_the_labels_route_by_key_and_counts_misses():
+    from confluent_kafka import Message
+
+    from streamchaos.faults.base import FaultContext
+    from streamchaos.faults.picks import picks_of
+
+    cfg = LeakConfig(feature="score", label_from={"route": "labels", "field": "fraud"})
+    ctx = FaultContext(JsonCodec(), "features", "features.shadow")
+    misses = []
+    ctx.join_missed = misses.append
+    Leak.prepare(cfg, ctx)
+    label = Message(topic="labels", partition=0, offset=9, key=b"c1", value=b'{"fraud": true}')
+    for table in ctx.joins.taps("labels"):
+        table.observe([label], 0, 1, JsonCodec())
+    fault = Leak(cfg, random.Random(1))
+    fault.ctx = ctx
+    rows = [Record("features", 0, i, k, b'{"score": 0.25}') for i, k in enumerate([b"c1", b"c2"])]
+    first, second = fault.act(picks_of(rows, codec=JsonCodec()), 0.0)
+    assert json.loads(first.value) == {"score": 1.0}
+    assert first.injection.detail["joined"] == {"topic": "labels", "partition": 0, "offset": 9}
+    assert not hasattr(second, "value") and misses == ["leak"]
