@@ -294,9 +294,18 @@ stop_socket() { # the service `up` started, by its pid; then its socket file
   rm -f "$SOCKET" "$PIDFILE"
 }
 
+release_mounts() { # the engine's own mounts under our directories: the overlay driver
+  local m           # keeps <graphroot>/overlay bind-mounted after podman exits, and a
+  while read -r m; do # checkout with a mount in it cannot be deleted
+    umount "$m" 2>/dev/null || log "warning: $m stays mounted (a container still uses it)"
+  done < <(awk -v a="$CT_CACHE/" -v b="$CT_DIR/" \
+    'index($2, a) == 1 || index($2, b) == 1 { print $2 }' /proc/mounts | sort -r)
+}
+
 cmd_down() {
   [[ -n "$(socket_pid)" ]] || log "no API service running"
   stop_socket
+  release_mounts
   rm -f "$CT_DIR/containers.env"
 }
 
