@@ -9,12 +9,12 @@ import os
 import sys
 from collections.abc import Sequence
 
-from streamchaos.cli import audit, ctl, faults, run, score, synth, validate, watch
+from streamchaos.cli import audit, ctl, faults, run, score, sweep, synth, validate, watch
 from streamchaos.cli.common import EXIT_CONFIG, EXIT_RUNTIME
 from streamchaos.errors import ConfigError, StreamChaosError
 from streamchaos.logs import setup as setup_logging
 
-COMMANDS = (run, ctl, validate, faults, audit, synth, watch, score)  # in `--help`'s order
+COMMANDS = (run, ctl, validate, faults, audit, synth, watch, score, sweep)  # in `--help`'s order
 
 
 def build_parser() -> argparse.ArgumentParser:
