@@ -1,5 +1,7 @@
 """`make demo`: synthetic payments → bridge with five fault episodes → reference detector
-on the shadow → audit and scorecard. Runs on the stack `make up` started."""
+on the shadow → audit and scorecard; then a small sweep (3 severities × 2 fractions of a
+drift) against the same detector, with its recall curve. Runs on the stack `make up`
+started."""
 
 from __future__ import annotations
 
@@ -15,10 +17,16 @@ from streamchaos.cli.synth import produce_with_progress
 from streamchaos.config import load_config
 from streamchaos.evaluation.audit import audit
 from streamchaos.evaluation.scorer import save_scorecard, score_run
+from streamchaos.evaluation.sweep_report import report as sweep_report
+from streamchaos.evaluation.sweep_report import write_outputs
+from streamchaos.evaluation.synth import produce_synthetic
 from streamchaos.evaluation.timeline import write_timeline
 from streamchaos.evaluation.watch import WatchSettings
 from streamchaos.evaluation.watch_runner import Watcher, WatchOptions
-from streamchaos.kafkatools import create_topics, delete_topics
+from streamchaos.kafkatools import create_topics, delete_topics, unique_name
+from streamchaos.sweep import SweepGrid, run_sweep, score_sweep
+
+WATCH_GROUP = unique_name("demo-watch")  # the sweep's detector goes on where the first stopped
 
 
 def main() -> int:
@@ -57,6 +65,7 @@ def main() -> int:
             registry_url=registry,
             alerts_path=out / "demo-alerts.jsonl",
             idle_exit=15,
+            group=WATCH_GROUP,
         ),
         WatchSettings(),
     )
@@ -98,7 +107,59 @@ def main() -> int:
         f"\noutputs in {out.resolve()}: demo-ledger.jsonl (ground truth), "
         "demo-alerts.jsonl (detector), scorecard.json, timeline.png"
     )
-    return 0 if report.ok else 1
+    swept = small_sweep(args, out, bootstrap, registry, route.source, route.shadow)
+    return 0 if report.ok and swept else 1
+
+
+def small_sweep(
+    args: argparse.Namespace, out: Path, bootstrap: str, registry: str, source: str, shadow: str
+) -> bool:
+    """How small a drift of `amount` does the reference detector catch? One repeat of
+    3 severities × 2 fractions, 5 s episodes after 5 s clean gaps, on fresh traffic."""
+    grid = SweepGrid(
+        experiment=args.config,
+        fault={
+            "type": "drift",
+            "warmup": 500,
+            "features": {"amount": {"shift": "{severity}", "unit": "sigma"}},
+        },
+        severity=[0.5, 1, 2],
+        fraction=[0.3, 1.0],
+        repeats=1,
+        episode=5,
+        gap=5,
+        max_delay=5,
+        alerts={"file": str(out / "sweep-alerts.jsonl")},
+        out=str(out / "sweep"),
+    )
+    (out / "sweep-alerts.jsonl").unlink(missing_ok=True)
+    seconds = grid.duration + grid.max_delay + 10
+    watcher = Watcher(
+        WatchOptions(
+            bootstrap, shadow, registry_url=registry, alerts_path=out / "sweep-alerts.jsonl",
+            duration=seconds + 10, group=WATCH_GROUP,
+        ),
+        WatchSettings(),
+    )  # fmt: skip
+    traffic = threading.Thread(
+        target=produce_synthetic,
+        args=(bootstrap, registry, source),
+        kwargs={"duration": seconds, "rate": args.rate, "seed": 8},
+        daemon=True,
+    )
+    print(f"\nsweep: 6 cells of a drift of amount, {grid.duration:.0f} s ...", flush=True)
+    detector = threading.Thread(target=watcher.run, daemon=True)
+    detector.start()
+    traffic.start()
+    run = run_sweep(grid)
+    watcher.stop()
+    for t in (detector, traffic):
+        t.join(60)
+    rep = sweep_report(run.cells, score_sweep(run), grid.recall_target)
+    print(rep.table())
+    written = write_outputs(rep, Path(grid.out))
+    print(f"sweep outputs: {', '.join(str(p) for p in written)}")
+    return True
 
 
 if __name__ == "__main__":

@@ -118,7 +118,7 @@ def fill(template: Any, severity: float) -> Any:
 
 def experiment_for(grid: SweepGrid, base: dict[str, Any], cells: list[Cell]) -> dict[str, Any]:
     """The base experiment with the cells as the faulted route's faults (its own dropped:
-    the base is the clean pipeline)."""
+    the base is the clean pipeline); its ledger file is ``<out>/sweep-ledger.jsonl``."""
     raw = copy.deepcopy(base)
     routes = raw.get("routes") or []
     if grid.route is None and len(routes) != 1:
@@ -126,6 +126,10 @@ def experiment_for(grid: SweepGrid, base: dict[str, Any], cells: list[Cell]) -> 
     route = next((r for r in routes if grid.route in (None, r.get("source"))), None)
     if route is None:
         raise ConfigError(f"route: {grid.route!r} is not a route of {grid.experiment}")
+    raw["ledger"] = {
+        **(raw.get("ledger") or {}),
+        "path": str(Path(grid.out) / "sweep-ledger.jsonl"),
+    }
     route["faults"] = [
         fill(grid.fault, c.severity)
         | {
@@ -171,6 +175,9 @@ def run_sweep(grid: SweepGrid, env: dict[str, str] | None = None) -> SweepRun:
         raise ConfigError(f"{grid.experiment}: the experiment must be a mapping")
     cells = plan_cells(grid)
     cfg = config_from_dict(experiment_for(grid, base, cells), env=env)
+    if cfg.ledger.path is not None:  # one sweep, one ledger: not appended to an older one
+        Path(cfg.ledger.path).parent.mkdir(parents=True, exist_ok=True)
+        Path(cfg.ledger.path).unlink(missing_ok=True)
     bridge = Bridge(cfg, keep_ledger=True, tune_gc=True).start()
     bridge.wait_until_assigned(120)
     start = bridge.started_at or time.time()

@@ -90,6 +90,7 @@ def test_the_experiment_gets_one_fault_per_cell_on_the_named_route():
     assert first["features"]["amount"]["shift"] == cells[0].severity
     assert first["fraction"] == cells[0].fraction
     assert first["schedule"] == {"start": cells[0].start, "duration": 5.0}
+    assert raw["ledger"]["path"].endswith("out/sweep/sweep-ledger.jsonl")
     assert base["routes"][0]["faults"] == [{"type": "drop"}]  # the base is left alone
 
 
