@@ -10,7 +10,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from streamchaos.config.clients import Strict
-from streamchaos.faults.registry import VALUE_FAULTS, FaultSpec
+from streamchaos.faults.registry import DECODING_FAULTS, FaultSpec
 
 TOPIC_NAME = r"^[A-Za-z0-9._-]{1,249}$"
 
@@ -78,9 +78,9 @@ class Route(Strict):
                     f"faults[{i}].where.{fields[0]}: a value field needs format avro or json "
                     "(on a bytes route: key, partition or header.NAME)"
                 )
-            if fault.type in VALUE_FAULTS and self.format == "bytes":
+            if fault.type in DECODING_FAULTS and self.format == "bytes":
                 raise ValueError(
-                    f"faults[{i}].type: {fault.type} changes record contents, so the route "
+                    f"faults[{i}].type: {fault.type} reads record values, so the route "
                     "needs format avro or json"
                 )
         if self.schema_file is not None and not self.schema_file.is_file():
@@ -93,5 +93,5 @@ class Route(Strict):
         return (
             self.format == "avro"
             and self.schema_file is None
-            and any(f.type in VALUE_FAULTS for f in self.faults)
+            and any(f.type in DECODING_FAULTS for f in self.faults)
         )

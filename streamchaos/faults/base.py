@@ -28,6 +28,7 @@ from streamchaos.record import Describe, Injection, Record, _as_is
 
 __all__ = [
     "BufferedFault",
+    "DecodingFault",
     "Fault",
     "FaultConfig",
     "FaultContext",
@@ -169,12 +170,28 @@ class FaultContext:
         self.join_missed: Any = lambda fault: None
 
 
-class ValueFault(Fault):
+class DecodingFault(Fault):
+    """A fault that reads record values (``picks.decode``): its route needs format avro or
+    json, and an Avro route the registry. ``ctx`` is set by the stage."""
+
+    ctx: FaultContext
+
+    def report(self, where: str, exc: Exception) -> None:
+        """Count (and log once) why the record at ``where`` passes unchanged."""
+        from streamchaos.codec.wire import Undecodable
+
+        if isinstance(exc, Undecodable):
+            self.ctx.undecodable(exc.reason)
+        elif isinstance(exc, FieldError):
+            self.ctx.error(self.config.label, exc.reason, f"{where}: {exc}")
+        else:
+            self.ctx.error(self.config.label, "unexpected", f"{where}: {exc!r}")
+
+
+class ValueFault(DecodingFault):
     """Decode a picked record, change it, encode it; bad input passes unchanged (reported).
 
     Subclasses implement ``change`` for one record; draws are seeded per record."""
-
-    ctx: FaultContext
 
     def act(self, picks: Picks, now: float) -> Sequence[Action]:
         out: list[Action] = []
@@ -199,17 +216,6 @@ class ValueFault(Fault):
 
     def new_value(self, value: bytes, note: Any, describe: Describe = _as_is) -> ReplaceValue:
         return ReplaceValue(value, self.injection("modify", note, describe))
-
-    def report(self, where: str, exc: Exception) -> None:
-        """Count (and log once) why the record at ``where`` passes unchanged."""
-        from streamchaos.codec.wire import Undecodable
-
-        if isinstance(exc, Undecodable):
-            self.ctx.undecodable(exc.reason)
-        elif isinstance(exc, FieldError):
-            self.ctx.error(self.config.label, exc.reason, f"{where}: {exc}")
-        else:
-            self.ctx.error(self.config.label, "unexpected", f"{where}: {exc!r}")
 
     def register_variant(
         self, raw: Any, framed: bool, subject: str | None

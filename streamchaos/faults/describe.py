@@ -15,7 +15,13 @@ from typing import Any, get_args
 from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
 
-from streamchaos.faults.base import FaultConfig, HoldingFault, ObservingFault, ValueFault
+from streamchaos.faults.base import (
+    DecodingFault,
+    FaultConfig,
+    HoldingFault,
+    ObservingFault,
+    ValueFault,
+)
 from streamchaos.schedule import Schedule
 from streamchaos.units import parse_duration
 
@@ -109,6 +115,8 @@ def _capabilities(cls: type) -> str:
         )
         if issubclass(cls, base)
     ]
+    if issubclass(cls, DecodingFault) and not issubclass(cls, ValueFault):
+        kinds.append("decodes records")
     return "; ".join(kinds) or "works on records without decoding them"
 
 

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Annotated, Union, get_args
 from pydantic import Field
 
 from streamchaos.errors import ConfigError
-from streamchaos.faults.base import Fault, FaultConfig, ValueFault
+from streamchaos.faults.base import DecodingFault, Fault, FaultConfig
 
 PACKAGES_ENV = "STREAMCHAOS_FAULT_PACKAGES"
 BUILTIN = "streamchaos.faults"
@@ -96,7 +96,9 @@ def _faults_in(module: object) -> list[type[Fault]]:
 
 
 FAULTS: dict[str, type[Fault]] = discover(search_path())
-VALUE_FAULTS = frozenset(name for name, cls in FAULTS.items() if issubclass(cls, ValueFault))
+DECODING_FAULTS = frozenset(
+    name for name, cls in FAULTS.items() if issubclass(cls, DecodingFault)
+)  # they read record values: their route needs format avro or json
 
 if TYPE_CHECKING:
     FaultSpec = FaultConfig

@@ -152,7 +152,7 @@ def test_value_faults_need_a_decodable_format():
     message = refused(
         with_changes(routes=[{"source": "a", "shadow": "a.shadow", "faults": [fault]}])
     )
-    assert message.startswith("routes[0].faults[0].type: corrupt changes record contents")
+    assert message.startswith("routes[0].faults[0].type: corrupt reads record values")
 
 
 def test_avro_faults_need_a_registry_or_schema_file(tmp_path):

@@ -65,7 +65,7 @@ def test_an_invalid_change_is_refused_with_the_field_named():
     one = added(cfg(), "src", parse_fault(DRIFT))
     with pytest.raises(ConfigError, match=r"faults\[1\]\.name: 'shift' is already the name"):
         added(one, "src", parse_fault(DRIFT))
-    with pytest.raises(ConfigError, match=r"faults\[0\]\.type: drift changes record contents"):
+    with pytest.raises(ConfigError, match=r"faults\[0\]\.type: drift reads record values"):
         added(one, "raw", parse_fault(DRIFT))  # a bytes route
     with pytest.raises(ConfigError, match="schema_break needs format avro"):
         added(one, "src", parse_fault({"type": "schema_break", "mode": "drop_field", "field": "a"}))
