@@ -5,7 +5,9 @@ Each picked record (a label) is joined by key with the latest record of another 
 the experiment (``join.route``, e.g. the predictions), as far as the bridge has consumed
 it: when that record matches ``when:`` (the same tests as ``where:``, on the joined
 record), the label is dropped (``action: drop``, censoring) or its ``label_field`` is set
-to ``value`` (``action: relabel``). The ledger line names the joined record's coordinates.
+to ``value`` (``action: relabel``), or held for ``delay`` (``action: delay``: a declined
+transaction's outcome comes later, after a manual review). The ledger line names the joined
+record's coordinates.
 A label whose key has no joined record (not seen yet, pushed out by ``join.max_keys``, or
 older than ``join.window``) passes unchanged and is counted in
 ``streamchaos_join_misses_total``. The joined route's records pass to its own shadow as
@@ -35,20 +37,23 @@ topics must be co-partitioned and assigned together (the range assignor does).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, ClassVar, Literal
 
 from pydantic import Field, field_serializer, model_validator
 
 from streamchaos.errors import FieldError
-from streamchaos.faults.actions import Action
+from streamchaos.faults.actions import HOLD, KEEP, Action, Hold, Release, ReplaceValue
 from streamchaos.faults.actions import Drop as DropAction
-from streamchaos.faults.base import FaultConfig, FaultContext, ValueFault
+from streamchaos.faults.base import BufferedFault, DecodingFault, FaultConfig, FaultContext
+from streamchaos.faults.hold import HoldingConfig
 from streamchaos.faults.picks import Picks
 from streamchaos.joins import JoinSettings, KeyTable
 from streamchaos.predicates import Predicate, Scalar, Where, shown
+from streamchaos.units import Duration
 
 
-class FeedbackConfig(FaultConfig):
+class FeedbackConfig(HoldingConfig):
     type: Literal["feedback"] = "feedback"
     example: ClassVar[dict[str, Any]] = {
         "join": {"route": "predictions"},
@@ -57,9 +62,10 @@ class FeedbackConfig(FaultConfig):
     fraction: float = Field(default=1.0, ge=0, le=1, description="share of matching labels")
     join: JoinSettings
     when: Where = Field(min_length=1, description="tests on the joined record, as where:")
-    action: Literal["drop", "relabel"] = "drop"
+    action: Literal["drop", "relabel", "delay"] = "drop"
     label_field: str | None = Field(default=None, description="relabel: the field set")
     value: Scalar = Field(default=None, description="relabel: the label's new value")
+    delay: Duration | None = Field(default=None, gt=0, description="delay: how long")
 
     @property
     def joined_route(self) -> str | None:
@@ -73,16 +79,18 @@ class FeedbackConfig(FaultConfig):
     def _action_settings(self) -> FeedbackConfig:
         if self.action == "relabel" and not self.label_field:
             raise ValueError("label_field: required with action: relabel")
-        if self.action == "drop" and (self.label_field is not None or self.value is not None):
+        if self.action != "relabel" and (self.label_field is not None or self.value is not None):
             raise ValueError("label_field, value: only with action: relabel")
+        if (self.action == "delay") != (self.delay is not None):
+            raise ValueError("delay: required with action: delay, and only with it")
         return self
 
 
-class Feedback(ValueFault):
+class Feedback(BufferedFault, DecodingFault):
     Config = FeedbackConfig
     purpose = (
-        "feedback loop: labels dropped (censored) or relabelled where the joined record, "
-        "e.g. the model's prediction for the same key, matches"
+        "feedback loop: labels dropped (censored), delayed or relabelled where the joined "
+        "record, e.g. the model's prediction for the same key, matches"
     )
     config: FeedbackConfig
 
@@ -94,29 +102,49 @@ class Feedback(ValueFault):
             _table(config, ctx)
 
     def reset(self) -> None:
+        super().reset()
         self._table: KeyTable | None = None
 
-    def change(self, picks: Picks, i: int, now: float) -> Action | None:
+    def _in_order(self) -> bool:
+        return True  # one delay for every label: they come due in the order held
+
+    def act(self, picks: Picks, now: float) -> Sequence[Action]:
+        out: list[Action] = []
+        for i in range(len(picks)):
+            try:
+                out.append(self._one(picks, i, now))
+            except Exception as exc:  # bad input never stops the bridge: it passes, counted
+                self.report(picks.where(i), exc)
+                out.append(KEEP)
+        return out
+
+    def _one(self, picks: Picks, i: int, now: float) -> Action:
         cfg = self.config
         if self._table is None:
             self._table = _table(cfg, self.ctx)
-        record = picks.items[i].record
-        joined = self._table.get(record.key, record.timestamp)
+        item = picks.items[i]
+        joined = self._table.get(item.record.key, item.record.timestamp)
         if joined is None:
             self.ctx.join_missed(cfg.label)
-            return None
+            return KEEP
         if joined.value is not True:  # False, or MISSING (an unreadable prediction)
-            return None
+            return KEEP
         note: dict[str, Any] = {"joined": joined.coordinates(), "when": shown(cfg.when)}
         if cfg.action == "drop":
             return DropAction(self.injection("drop", note))
+        if cfg.action == "delay":
+            assert cfg.delay is not None
+            note["delay_ms"] = round(cfg.delay * 1000, 3)
+            early = self._hold(now + cfg.delay, Release(item, self.injection("modify", note)))
+            return Hold(early) if early else HOLD
         dec = picks.decode(i)
         if not isinstance(dec.value, dict) or cfg.label_field not in dec.value:
             raise FieldError("unknown_field", f"field {cfg.label_field!r} is not in the record")
         out = dict(dec.value)
         note.update(field=cfg.label_field, old=out[cfg.label_field], new=cfg.value)
         out[cfg.label_field] = cfg.value
-        return self.new_value(self.ctx.codec.encode(out, dec.schema, dec.schema_id), note)
+        encoded = self.ctx.codec.encode(out, dec.schema, dec.schema_id)
+        return ReplaceValue(encoded, self.injection("modify", note))
 
 
 def _table(cfg: FeedbackConfig, ctx: FaultContext) -> KeyTable:

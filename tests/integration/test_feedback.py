@@ -77,3 +77,54 @@ def test_only_approved_labels_reach_the_shadow_and_each_dropped_one_names_its_pr
     assert all(e["detail"]["joined"] == where[key] for key, e in dropped.items())
     misses = f'streamchaos_join_misses_total{{fault="feedback",route="{labels}"}}'
     assert bridge.counters()[misses] == UNKNOWN
+
+
+def test_delayed_feedback_holds_the_declined_labels_until_the_bridge_stops(
+    kafka_bootstrap, topic_factory, chaos_bridge
+):
+    predictions, labels = topic_factory(), topic_factory()
+    predictions_shadow, labels_shadow = (
+        topic_factory(suffix=".shadow"),
+        topic_factory(suffix=".shadow"),
+    )
+    review = {
+        "type": "feedback",
+        "join": {"route": predictions},
+        "when": {"decision": "decline"},
+        "action": "delay",
+        "delay": "10m",  # a manual review: far past the test
+    }
+    bridge = chaos_bridge(
+        {
+            "routes": [
+                {"source": labels, "shadow": labels_shadow, "format": "json", "faults": [review]},
+                {"source": predictions, "shadow": predictions_shadow, "format": "json"},
+            ]
+        }
+    )
+    decision = {f"tx{i}": "decline" if i % 4 == 0 else "approve" for i in range(200)}
+    produce_all(
+        kafka_bootstrap,
+        (
+            {"topic": predictions, "key": k, "value": json.dumps({"decision": d}).encode()}
+            for k, d in decision.items()
+        ),
+    )
+    consumed = f'streamchaos_records_consumed_total{{route="{predictions}"}}'
+    wait_until(lambda: bridge.counters().get(consumed) == 200, 60, "the predictions consumed")
+    produce_all(
+        kafka_bootstrap,
+        ({"topic": labels, "key": k, "value": b'{"fraud": false}'} for k in decision),
+    )
+    approved = {k for k, d in decision.items() if d == "approve"}
+    wait_until(
+        lambda: shadow_count(kafka_bootstrap, labels_shadow) == len(approved),
+        60,
+        "the approved labels",
+    )
+    assert {m.key().decode() for m in read_all(kafka_bootstrap, labels_shadow)} == approved
+    assert bridge.stop() == 0  # the held labels go out now, marked early
+    assert shadow_count(kafka_bootstrap, labels_shadow) == len(decision)
+    held = [e for e in bridge.ledger_entries if e["kind"] == "injection"]
+    assert len(held) == len(decision) - len(approved)
+    assert all(e["detail"]["released_early"] and e["detail"]["delay_ms"] == 600_000 for e in held)

@@ -128,3 +128,29 @@ def test_config_refusals_name_the_field(fault, routes, message):
         cfg["routes"][0]["shadow"] = "{topic}.shadow"
     with pytest.raises(ConfigError, match=message):
         config_from_dict(cfg, env={})
+
+
+def test_delay_holds_the_matching_labels_for_the_delay():
+    cfg = FeedbackConfig(
+        join={"route": "preds"}, when={"decision": "decline"}, action="delay", delay="3d"
+    )
+    fault = fault_with(cfg, [prediction(b"a", "decline", 4), prediction(b"b", "approve", 5)])
+    actions = fault.act(picks_of([label(b"a", True), label(b"b", False)], codec=CODEC), 10.0)
+    assert [repr(a) for a in actions] == ["HOLD", "KEEP"]
+    assert fault.due(10.0 + 3 * 86400 - 1) == []
+    [released] = fault.due(10.0 + 3 * 86400)
+    assert released.injection.detail["delay_ms"] == 3 * 86400 * 1000
+    assert released.injection.detail["joined"]["offset"] == 4
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"action": "delay"}, "delay: required with action: delay"),
+        ({"action": "drop", "delay": "1s"}, "delay: required with action: delay, and only"),
+        ({"action": "delay", "delay": "1s", "value": 1}, "only with action: relabel"),
+    ],
+)
+def test_action_settings_go_together(settings, message):
+    with pytest.raises(ValueError, match=message):
+        FeedbackConfig(join={"route": "preds"}, when={"decision": "decline"}, **settings)
