@@ -116,7 +116,8 @@ class KeyTable:
             except Exception:  # an unreadable joined record: read as absent
                 self.unreadable += 1
                 read = MISSING
-            ts = msg.timestamp()[1]
+            ts_type, ts = msg.timestamp()
+            ts = ts if ts_type and ts > 0 else 0  # 0: not known (no window test)
             rows[key] = Joined(read, msg.topic(), msg.partition(), msg.offset(), ts)
             rows.move_to_end(key)
             if len(rows) > self.max_keys:
@@ -165,3 +166,11 @@ class Joins:
             table = self._tables[(route, fault)] = KeyTable(reader, window_ms, max_keys)
             self.taps(joined).append(table)
         return table
+
+    def forget(self, route: str, fault: str) -> None:
+        """The fault is gone (or replaced: its successor gets a table of its own)."""
+        table = self._tables.pop((route, fault), None)
+        if table is not None:
+            for taps in self._taps.values():
+                if any(t is table for t in taps):
+                    taps[:] = [t for t in taps if t is not table]

@@ -11,7 +11,7 @@ it lives beside it, not in ``evaluation``.
 
 >>> grid = SweepGrid(experiment="x.yaml", fault={"type": "drift",
 ...     "features": {"amount": {"shift": "{severity}"}}}, severity=[1, 2], fraction=[0.5],
-...     repeats=1, episode=5, gap=3, alerts={"file": "a.jsonl"})
+...     repeats=1, episode=5, gap=3, max_delay=2, alerts={"file": "a.jsonl"})
 >>> [(c.name, c.start) for c in plan_cells(grid)]
 [('sweep-s1-f0.5-r0', 3.0), ('sweep-s2-f0.5-r0', 11.0)]
 >>> fill(grid.fault, 2)["features"]
@@ -31,6 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from streamchaos.errors import ConfigError
 from streamchaos.evaluation.sweep_report import Cell
+from streamchaos.ledger import read_ledger
 from streamchaos.units import Duration
 
 PLACEHOLDER = "{severity}"
@@ -64,7 +65,7 @@ class SweepGrid(BaseModel):
     repeats: int = Field(default=3, ge=1, le=1000)
     episode: Duration = Field(default=10.0, gt=0)
     gap: Duration = Field(default=10.0, gt=0, description="clean time before each cell")
-    max_delay: Duration = Field(default=10.0, ge=0, description="D of the scoring")
+    max_delay: Duration = Field(default=5.0, ge=0, description="D of the scoring (< gap)")
     recall_target: float = Field(default=0.9, gt=0, le=1)
     seed: int = 0
     alerts: AlertSource
@@ -78,8 +79,13 @@ class SweepGrid(BaseModel):
             raise ValueError("severity: each value once")
         if len(set(self.fraction)) != len(self.fraction):
             raise ValueError("fraction: each value once")
-        if PLACEHOLDER not in yaml.safe_dump(self.fault):
+        if fill(self.fault, 0.0) == self.fault:
             raise ValueError(f'fault: no value is "{PLACEHOLDER}", so severity changes nothing')
+        if self.max_delay >= self.gap:
+            raise ValueError(
+                "max_delay: must be shorter than gap, or a late alert would count for the "
+                "next cell and no gap time would be clean (false alarms)"
+            )
         for key in ("fraction", "schedule", "name"):
             if key in self.fault:
                 raise ValueError(f"fault.{key}: set by the sweep for each cell")
@@ -126,10 +132,8 @@ def experiment_for(grid: SweepGrid, base: dict[str, Any], cells: list[Cell]) -> 
     route = next((r for r in routes if grid.route in (None, r.get("source"))), None)
     if route is None:
         raise ConfigError(f"route: {grid.route!r} is not a route of {grid.experiment}")
-    raw["ledger"] = {
-        **(raw.get("ledger") or {}),
-        "path": str(Path(grid.out) / "sweep-ledger.jsonl"),
-    }
+    # the sweep's own ground truth, never the base experiment's file or topic
+    raw["ledger"] = {"path": str(Path(grid.out) / "sweep-ledger.jsonl")}
     route["faults"] = [
         fill(grid.fault, c.severity)
         | {
@@ -178,17 +182,24 @@ def run_sweep(grid: SweepGrid, env: dict[str, str] | None = None) -> SweepRun:
     if cfg.ledger.path is not None:  # one sweep, one ledger: not appended to an older one
         Path(cfg.ledger.path).parent.mkdir(parents=True, exist_ok=True)
         Path(cfg.ledger.path).unlink(missing_ok=True)
-    bridge = Bridge(cfg, keep_ledger=True, tune_gc=True).start()
-    bridge.wait_until_assigned(120)
-    start = bridge.started_at or time.time()
-    deadline = time.monotonic() + grid.duration + grid.max_delay
-    while time.monotonic() < deadline and bridge.exit_code is None:
-        time.sleep(0.2)
-    code = bridge.stop()
+    bridge = Bridge(cfg, tune_gc=True).start()
+    try:
+        bridge.wait_until_assigned(120)
+        start = bridge.started_at or time.time()
+        deadline = time.monotonic() + grid.duration + grid.max_delay
+        while time.monotonic() < deadline and bridge.exit_code is None:
+            time.sleep(0.2)
+    finally:
+        code = bridge.stop()
     if code != 0:
         raise ConfigError(f"the bridge ended with exit code {code}; see its log")
-    end = time.time()
-    return SweepRun(grid, cells, bridge.ledger_entries, start, end, cfg.kafka.bootstrap_servers)
+    # the scored span: from the first gap to the last cell's end plus D (not the bridge's
+    # start-up or shutdown, when the detector cannot alarm on anything)
+    first, last = cells[0].start - grid.gap, cells[-1].start + grid.episode + grid.max_delay
+    assert cfg.ledger.path is not None
+    entries = read_ledger(cfg.ledger.path)  # the file, not lines kept in memory
+    bootstrap = cfg.kafka.bootstrap_servers
+    return SweepRun(grid, cells, entries, start + first, start + last, bootstrap)
 
 
 def score_sweep(run: SweepRun) -> Any:

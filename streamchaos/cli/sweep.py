@@ -22,11 +22,13 @@ def command(args: argparse.Namespace) -> int:
     from streamchaos.sweep import load_grid, run_sweep, score_sweep
 
     grid = load_grid(args.grid)
+    if args.out:  # every output there, the sweep's ledger too
+        grid = grid.model_copy(update={"out": args.out})
     cells = len(grid.severity) * len(grid.fraction) * grid.repeats
     print(f"sweep: {cells} cells, {grid.duration + grid.max_delay:.0f} s of live traffic")
     run = run_sweep(grid)
     rep = report(run.cells, score_sweep(run), grid.recall_target)
     print(rep.table())
-    for path in write_outputs(rep, Path(args.out or grid.out)):
+    for path in write_outputs(rep, Path(grid.out)):
         print(f"wrote {path}")
     return EXIT_OK

@@ -171,22 +171,36 @@ class Config(Strict):
     @model_validator(mode="after")
     def _joins_name_routes(self) -> Config:
         """A joining fault reads another route's records as the bridge consumes them: that
-        route must be one of this experiment's, with a topic name (not a pattern)."""
-        sources = [r.source for r in self.routes if not r.is_pattern]
+        route must be one of this experiment's, with a topic name (not a pattern), and
+        decodable when the join reads its values."""
+        routes = {r.source: r for r in self.routes if not r.is_pattern}
         for i, route in enumerate(self.routes):
             for j, fault in enumerate(route.faults):
                 joined = fault.joined_route
                 if joined is None:
                     continue
                 where = f"routes[{i}].faults[{j}]"
+                field = f"{where}.{fault.joined_field}"
                 if route.is_pattern:
                     raise ValueError(f"{where}: {fault.type} is not available on a pattern route")
                 if joined == route.source:
-                    raise ValueError(f"{where}.join.route: must be another route than its own")
-                if joined not in sources:
+                    raise ValueError(f"{field}: must be another route than its own")
+                other = routes.get(joined)
+                if other is None:
                     raise ValueError(
-                        f"{where}.join.route: {joined!r} is not a route of this experiment "
-                        f"(routes: {', '.join(sources)}); the joined topic must be bridged too"
+                        f"{field}: {joined!r} is not a route of this experiment "
+                        f"(routes: {', '.join(routes)}); the joined topic must be bridged too"
+                    )
+                if fault.reads_joined_values and other.format == "bytes":
+                    raise ValueError(
+                        f"{field}: {fault.type} reads the values of {joined!r}, which has "
+                        "format bytes; give that route format avro or json"
+                    )
+                registry_needed = other.format == "avro" and other.schema_file is None
+                if fault.reads_joined_values and registry_needed and not self.schema_registry.url:
+                    raise ValueError(
+                        f"{field}: {joined!r} is Avro without a schema_file: "
+                        "schema_registry.url is needed to read it"
                     )
         return self
 

@@ -68,6 +68,7 @@ class Pipeline:
         stage = self.stages.pop(k)
         out: dict[int, list[Item]] = {}
         _drain(stage, now, list(stage.instances), out)
+        stage.cls.forget(stage.config, stage.ctx)
         return k, stage, out
 
     # -- time ---------------------------------------------------------------------------

@@ -70,6 +70,11 @@ class Fault(ABC):
         that must exist from the start (``feedback``'s key table)."""
         return None  # optional hook
 
+    @classmethod
+    def forget(cls, config: FaultConfig, ctx: FaultContext | None) -> None:
+        """The stage is taken out (a live remove or replace): drop what ``prepare`` made."""
+        return None  # optional hook
+
     def episode_started(self) -> None:
         """An episode of this fault starts (the schedule's intensity leaves 0): what
         belongs to one episode starts over. Held records and warm-up statistics stay."""

@@ -62,3 +62,13 @@ class FaultConfig(BaseModel):
     def joined_route(self) -> str | None:
         """The other route whose records this fault joins by key (``feedback``), if any."""
         return None
+
+    @property
+    def joined_field(self) -> str:
+        """Where the config names the joined route (for errors)."""
+        return "join.route"
+
+    @property
+    def reads_joined_values(self) -> bool:
+        """Whether the join decodes the joined route's values (it then needs avro/json)."""
+        return False

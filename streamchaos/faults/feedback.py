@@ -49,7 +49,7 @@ from streamchaos.faults.base import BufferedFault, DecodingFault, FaultConfig, F
 from streamchaos.faults.hold import HoldingConfig
 from streamchaos.faults.picks import Picks
 from streamchaos.joins import JoinSettings, KeyTable
-from streamchaos.predicates import Predicate, Scalar, Where, shown
+from streamchaos.predicates import MISSING, Predicate, Scalar, Where, shown
 from streamchaos.units import Duration
 
 
@@ -70,6 +70,10 @@ class FeedbackConfig(HoldingConfig):
     @property
     def joined_route(self) -> str | None:
         return self.join.route
+
+    @property
+    def reads_joined_values(self) -> bool:
+        return Predicate.of(self.when).needs_value
 
     @field_serializer("when")
     def _when_as_given(self, when: Where) -> dict[str, Any]:
@@ -101,6 +105,11 @@ class Feedback(BufferedFault, DecodingFault):
         if ctx is not None and isinstance(config, FeedbackConfig):
             _table(config, ctx)
 
+    @classmethod
+    def forget(cls, config: FaultConfig, ctx: FaultContext | None) -> None:
+        if ctx is not None:
+            ctx.joins.forget(ctx.source, config.label)
+
     def reset(self) -> None:
         super().reset()
         self._table: KeyTable | None = None
@@ -124,10 +133,10 @@ class Feedback(BufferedFault, DecodingFault):
             self._table = _table(cfg, self.ctx)
         item = picks.items[i]
         joined = self._table.get(item.record.key, item.record.timestamp)
-        if joined is None:
+        if joined is None or joined.value is MISSING:  # none, or an unreadable prediction
             self.ctx.join_missed(cfg.label)
             return KEEP
-        if joined.value is not True:  # False, or MISSING (an unreadable prediction)
+        if joined.value is not True:
             return KEEP
         note: dict[str, Any] = {"joined": joined.coordinates(), "when": shown(cfg.when)}
         if cfg.action == "drop":

@@ -58,8 +58,13 @@ class ClassDelay(BaseModel):
 
     @model_validator(mode="after")
     def _bounds(self) -> ClassDelay:
-        if self.distribution == "uniform" and self.min > self.max:
-            raise ValueError("min must be <= max")
+        if self.distribution == "uniform":
+            if self.min > self.max:
+                raise ValueError("min must be <= max")
+            if self.max <= 0 or self.delay:
+                raise ValueError("uniform: give min and max (max > 0), not delay")
+        elif self.delay <= 0 or self.min or self.max:
+            raise ValueError(f"{self.distribution}: give delay (> 0), not min or max")
         return self
 
     def draw(self, rng: random.Random) -> float:

@@ -87,6 +87,14 @@ class LeakConfig(FaultConfig):
     def joined_route(self) -> str | None:
         return self.label_from.route if self.label_from is not None else None
 
+    @property
+    def joined_field(self) -> str:
+        return "label_from.route"
+
+    @property
+    def reads_joined_values(self) -> bool:
+        return True
+
 
 class Leak(ValueFault):
     Config = LeakConfig
@@ -101,6 +109,11 @@ class Leak(ValueFault):
         """With ``label_from``, the key table exists before the first record."""
         if ctx is not None and isinstance(config, LeakConfig) and config.label_from:
             config.label_from.table(ctx.joins, ctx.source, config.label, _reader(config))
+
+    @classmethod
+    def forget(cls, config: FaultConfig, ctx: FaultContext | None) -> None:
+        if ctx is not None:
+            ctx.joins.forget(ctx.source, config.label)
 
     def reset(self) -> None:
         self._labels = RunningStats()

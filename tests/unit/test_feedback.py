@@ -154,3 +154,37 @@ def test_delay_holds_the_matching_labels_for_the_delay():
 def test_action_settings_go_together(settings, message):
     with pytest.raises(ValueError, match=message):
         FeedbackConfig(join={"route": "preds"}, when={"decision": "decline"}, **settings)
+
+
+def test_a_removed_or_replaced_fault_stops_feeding_its_table():
+    from streamchaos.engine import Pipeline
+
+    ctx = FaultContext(CODEC, "labels", "labels.shadow")
+    first = FeedbackConfig(join={"route": "preds"}, when={"decision": "decline"})
+    pipeline = Pipeline("labels", [first], 7, ctx)
+    [old] = ctx.joins.taps("preds")
+    pipeline.remove("feedback", 0.0)
+    assert ctx.joins.taps("preds") == []
+    pipeline.add(FeedbackConfig(join={"route": "preds"}, when={"decision": "approve"}), 0.0)
+    [new] = ctx.joins.taps("preds")
+    assert new is not old and new.reader.test({"decision": "approve"}, {}, None, 0) is True
+
+
+def test_an_unreadable_prediction_counts_as_a_miss():
+    cfg = FeedbackConfig(join={"route": "preds"}, when={"decision": "decline"})
+    bad = Message(topic="preds", partition=0, offset=1, key=b"a", value=b"{not json")
+    fault = fault_with(cfg, [bad])
+    [action] = fault.act(picks_of([label(b"a", True)], codec=CODEC), 0.0)
+    assert repr(action) == "KEEP" and fault.misses == ["feedback"]
+
+
+def test_a_join_that_reads_values_needs_a_decodable_joined_route():
+    raw = experiment({"type": "feedback", "join": {"route": "preds"}, "when": {"decision": "x"}})
+    raw["routes"][1]["format"] = "bytes"
+    with pytest.raises(ConfigError, match=r"join.route: feedback reads the values of 'preds'"):
+        config_from_dict(raw, env={})
+    raw["routes"][0]["faults"][0]["when"] = {"key": {"regex": "^tx"}}  # the key needs no value
+    config_from_dict(raw, env={})
+    leak = {"type": "leak", "feature": "s", "label_from": {"route": "nope", "field": "y"}}
+    with pytest.raises(ConfigError, match=r"faults\[0\]\.label_from\.route: 'nope' is not"):
+        config_from_dict(experiment(leak), env={})

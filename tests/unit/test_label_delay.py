@@ -36,10 +36,10 @@ def labels(*values):
 
 def test_yaml_class_names_become_text():
     cfg = LabelDelayConfig.model_validate(
-        yaml.safe_load("label_field: y\nclasses: {true: {delay: 1d}, fraud: {}}")
+        yaml.safe_load("label_field: y\nclasses: {true: {delay: 1d}, fraud: {delay: 2d}}")
     )
     assert set(cfg.classes) == {"true", "fraud"} and cfg.classes["true"].delay == 86400.0
-    numbered = yaml.safe_load("label_field: y\nclasses: {1: {delay: 2d}, 0.5: {}}")
+    numbered = yaml.safe_load("label_field: y\nclasses: {1: {delay: 2d}, 0.5: {delay: 1}}")
     assert set(LabelDelayConfig.model_validate(numbered).classes) == {"1", "0.5"}
 
 
@@ -80,6 +80,10 @@ def test_a_record_without_the_label_passes_and_is_reported():
 def test_refusals_name_the_field():
     with pytest.raises(ValueError, match="classes: give at least one class"):
         LabelDelayConfig(label_field="y", classes={})
+    with pytest.raises(ValueError, match="fixed: give delay"):
+        LabelDelayConfig(label_field="y", classes={"a": {}})
+    with pytest.raises(ValueError, match="uniform: give min and max"):
+        LabelDelayConfig(label_field="y", classes={"a": {"distribution": "uniform", "delay": 5}})
     with pytest.raises(ValueError, match="min must be <= max"):
         LabelDelayConfig(
             label_field="y", classes={"a": {"distribution": "uniform", "min": 5, "max": 1}}
@@ -90,7 +94,9 @@ def test_refusals_name_the_field():
             {
                 "source": "labels",
                 "shadow": "labels.shadow",
-                "faults": [{"type": "label_delay", "label_field": "y", "classes": {"a": {}}}],
+                "faults": [
+                    {"type": "label_delay", "label_field": "y", "classes": {"a": {"delay": 1}}}
+                ],
             }
         ],
     }

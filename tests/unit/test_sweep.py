@@ -51,6 +51,11 @@ def grid(**changes):
         ({"alerts": {}}, "exactly one of file, topic, prometheus"),
         ({"alerts": {"file": "a", "topic": "t"}}, "exactly one of"),
         ({"repeats": 0}, "repeats"),
+        (
+            {"fault": {"type": "drift", "features": {"a": {"shift": "{severity}s"}}}},
+            "changes nothing",
+        ),
+        ({"max_delay": "10s"}, "max_delay: must be shorter than gap"),
     ],
 )
 def test_bad_grids_are_refused_naming_the_field(changes, message):
