@@ -17,8 +17,8 @@ from streamchaos.cli.synth import produce_with_progress
 from streamchaos.config import load_config
 from streamchaos.evaluation.audit import audit
 from streamchaos.evaluation.scorer import save_scorecard, score_run
+from streamchaos.evaluation.sweep_report import records_seen, write_outputs
 from streamchaos.evaluation.sweep_report import report as sweep_report
-from streamchaos.evaluation.sweep_report import write_outputs
 from streamchaos.evaluation.synth import produce_synthetic
 from streamchaos.evaluation.timeline import write_timeline
 from streamchaos.evaluation.watch import WatchSettings
@@ -157,7 +157,7 @@ def small_sweep(
     watcher.stop()
     for t in (detector, traffic):
         t.join(60)
-    rep = sweep_report(run.cells, score_sweep(run), grid.recall_target)
+    rep = sweep_report(run.cells, score_sweep(run), grid.recall_target, records_seen(run.ledger))
     print(rep.table())
     written = write_outputs(rep, Path(grid.out))
     print(f"sweep outputs: {', '.join(str(p) for p in written)}")

@@ -18,7 +18,7 @@ def register(sub: Any) -> None:
 
 
 def command(args: argparse.Namespace) -> int:
-    from streamchaos.evaluation.sweep_report import report, write_outputs
+    from streamchaos.evaluation.sweep_report import records_seen, report, write_outputs
     from streamchaos.sweep import load_grid, run_sweep, score_sweep
 
     grid = load_grid(args.grid)
@@ -27,7 +27,7 @@ def command(args: argparse.Namespace) -> int:
     cells = len(grid.severity) * len(grid.fraction) * grid.repeats
     print(f"sweep: {cells} cells, {grid.duration + grid.max_delay:.0f} s of live traffic")
     run = run_sweep(grid)
-    rep = report(run.cells, score_sweep(run), grid.recall_target)
+    rep = report(run.cells, score_sweep(run), grid.recall_target, records_seen(run.ledger))
     print(rep.table())
     for path in write_outputs(rep, Path(grid.out)):
         print(f"wrote {path}")

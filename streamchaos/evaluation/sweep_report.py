@@ -18,10 +18,10 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -112,6 +112,7 @@ class SweepReport:
     clean_time: float
     far_per_hour: float | None
     far_interval: Interval
+    not_run: list[str] = field(default_factory=list)  # cells whose episode saw no record
 
     def table(self) -> str:
         lines = ["fraction  severity  recall (95%)        delay median (95%)     p90"]
@@ -130,13 +131,23 @@ class SweepReport:
         for fraction, severity in self.min_detectable.items():
             shown = "none" if severity is None else f"{severity:g}"
             lines.append(f"minimum detectable severity at fraction {fraction:g}: {shown}")
+        if self.not_run:
+            lines.append(f"not scored (no record passed in the episode): {', '.join(self.not_run)}")
         return "\n".join(lines)
 
 
-def report(cells: Sequence[Cell], card: Scorecard, recall_target: float = 0.9) -> SweepReport:
-    """The figures of a sweep whose cells' episodes ``card`` scored."""
+def report(
+    cells: Sequence[Cell],
+    card: Scorecard,
+    recall_target: float = 0.9,
+    seen: Mapping[str, int] | None = None,
+) -> SweepReport:
+    """The figures of a sweep whose cells' episodes ``card`` scored. ``seen``: records each
+    cell's episode saw (``records_seen``); a cell that saw none (no traffic yet, or no
+    partition assigned) was not run, and is listed instead of counted as a miss."""
     delays = {r.episode.fault: r.delay if r.detected else None for r in card.results}
-    rows = cell_rows(cells, delays)
+    ran = [c for c in cells if seen is None or seen.get(c.name, 0) > 0]
+    rows = cell_rows(ran, delays)
     return SweepReport(
         rows,
         min_detectable(rows, recall_target),
@@ -144,7 +155,17 @@ def report(cells: Sequence[Cell], card: Scorecard, recall_target: float = 0.9) -
         card.clean_time,
         card.far,
         card.far_interval,
+        [c.name for c in cells if c not in ran],
     )
+
+
+def records_seen(entries: Iterable[Mapping[str, Any]]) -> dict[str, int]:
+    """Records each fault's last episode saw, from its ``episode_end`` ledger line."""
+    return {
+        str(e["fault"]): int((e.get("detail") or {}).get("records", 0))
+        for e in entries
+        if e.get("kind") == "episode_end"
+    }
 
 
 def write_outputs(rep: SweepReport, out: Path) -> list[Path]:

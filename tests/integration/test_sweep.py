@@ -21,7 +21,7 @@ import yaml
 from confluent_kafka import Consumer, Producer
 
 from streamchaos.evaluation.episodes import episodes_from_ledger
-from streamchaos.evaluation.sweep_report import report, write_outputs
+from streamchaos.evaluation.sweep_report import records_seen, report, write_outputs
 from streamchaos.kafkatools import unique_name
 from streamchaos.sweep import SweepGrid, run_sweep, score_sweep
 
@@ -120,11 +120,11 @@ def test_a_sweep_recovers_the_z_tests_known_recall_curve(kafka_bootstrap, topic_
         stop.set()
         for w in workers:
             w.join(60)
-    rep = report(run.cells, score_sweep(run), grid.recall_target)
+    rep = report(run.cells, score_sweep(run), grid.recall_target, records_seen(run.ledger))
     paths = write_outputs(rep, Path(grid.out))
 
     seen = {e.fault: e.detail for e in episodes_from_ledger(run.ledger)}
-    assert len(seen) == len(run.cells)
+    assert len(seen) == len(run.cells) and rep.not_run == []
     records = {c.name: _records(run.ledger, c.name) for c in run.cells}
     for row in rep.rows:
         names = [

@@ -159,3 +159,20 @@ def test_a_bad_grid_file_is_a_config_error_naming_the_field(tmp_path, capsys):
     bad.write_text(bad.read_text() + "alerts: {file: a.jsonl}\n")
     assert main(["sweep", "-c", str(bad)]) == 2
     assert "fraction: each must be in (0, 1]" in capsys.readouterr().err
+
+
+def test_a_cell_whose_episode_saw_no_record_is_listed_not_counted_as_missed():
+    from streamchaos.evaluation.scoring import score
+    from streamchaos.evaluation.sweep_report import records_seen, report
+
+    cells = [Cell(1.0, 0.5, r, 0.0) for r in range(2)]
+    ledger = [
+        {"kind": "episode_end", "fault": cells[0].name, "detail": {"records": 0}},
+        {"kind": "episode_end", "fault": cells[1].name, "detail": {"records": 120}},
+    ]
+    seen = records_seen(ledger)
+    assert seen == {cells[0].name: 0, cells[1].name: 120}
+    rep = report(cells, score([], [], max_delay=1.0), 0.9, seen)
+    assert rep.not_run == [cells[0].name]
+    assert [(r.repeats, r.detected) for r in rep.rows] == [(1, 0)]
+    assert f"not scored (no record passed in the episode): {cells[0].name}" in rep.table()
