@@ -27,7 +27,7 @@ Bounded: at most ``max_keys`` keys (the least recently written go first) and, wi
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -99,8 +99,16 @@ class KeyTable:
     def __len__(self) -> int:
         return len(self._rows)
 
-    def observe(self, msgs: Sequence[Any], start: int, end: int, codec: Any) -> None:
-        """Records ``msgs[start:end]`` of the joined route (consumed messages)."""
+    def observe(
+        self,
+        msgs: Sequence[Any],
+        start: int,
+        end: int,
+        codec: Any,
+        on_unreadable: Callable[[str], None] | None = None,
+    ) -> None:
+        """Records ``msgs[start:end]`` of the joined route (consumed messages); a value that
+        cannot be read is reported to ``on_unreadable`` (the route's undecodable count)."""
         rows, reader = self._rows, self.reader
         for msg in msgs[start:end]:
             key = msg.key()
@@ -113,9 +121,11 @@ class KeyTable:
                     for name, data in msg.headers() or ():
                         headers.setdefault(name, text(data))
                 read = reader.test(value, headers, text(key), msg.partition())
-            except Exception:  # an unreadable joined record: read as absent
+            except Exception as exc:  # an unreadable joined record: read as absent
                 self.unreadable += 1
                 read = MISSING
+                if on_unreadable is not None:
+                    on_unreadable(getattr(exc, "reason", "join_error"))
             ts_type, ts = msg.timestamp()
             ts = ts if ts_type and ts > 0 else 0  # 0: not known (no window test)
             rows[key] = Joined(read, msg.topic(), msg.partition(), msg.offset(), ts)

@@ -73,8 +73,9 @@ class Forwarder:
         self.tracker.consumed((state.name, part), first + count - 1)
         state.consumed += count
         self.journal.consumed(state.name, count)
-        for table in state.taps:  # faults on other routes join these records by key
-            table.observe(msgs, start, end, state.ctx.codec if state.ctx else None)
+        if state.taps and state.ctx is not None:  # faults on other routes join by key
+            for table in state.taps:
+                table.observe(msgs, start, end, state.ctx.codec, state.ctx.undecodable)
         outputs: dict[int, list[Item]] = {}
         if state.pipeline is not None:
             state.pipeline.consumed(count)

@@ -170,6 +170,14 @@ def test_a_removed_or_replaced_fault_stops_feeding_its_table():
     assert new is not old and new.reader.test({"decision": "approve"}, {}, None, 0) is True
 
 
+def test_an_unreadable_prediction_is_reported_as_undecodable():
+    table = KeyTable(Predicate.of({"decision": "decline"}), window_ms=None, max_keys=5)
+    reasons = []
+    bad = Message(topic="preds", partition=0, offset=1, key=b"a", value=b"{not json")
+    table.observe([bad], 0, 1, CODEC, reasons.append)
+    assert len(reasons) == 1 and table.unreadable == 1
+
+
 def test_an_unreadable_prediction_counts_as_a_miss():
     cfg = FeedbackConfig(join={"route": "preds"}, when={"decision": "decline"})
     bad = Message(topic="preds", partition=0, offset=1, key=b"a", value=b"{not json")
