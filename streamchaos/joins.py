@@ -46,10 +46,6 @@ class JoinSettings(BaseModel):
     )
     max_keys: int = Field(default=1_000_000, ge=1, description="keys the join keeps, at most")
 
-    def table(self, joins: Joins, route: str, fault: str, reader: Reader) -> KeyTable:
-        window = None if self.window is None else round(self.window * 1000)
-        return joins.table(route, fault, self.route, reader, window, self.max_keys)
-
 
 class Reader(Protocol):
     """What a table keeps of a joined record (``value``: decoded, when it needs it)."""
@@ -72,6 +68,14 @@ class FieldReader:
 
     def test(self, value: Any, headers: Any, key: Any, partition: int) -> Any:
         return field_of(value, self.name)
+
+
+class JoinSpec(NamedTuple):
+    """A fault's join, as its config gives it (``FaultConfig.joined``)."""
+
+    settings: JoinSettings
+    reader: Reader  # what the table keeps of each joined record
+    field: str  # where the config names the joined route, for errors
 
 
 class Joined(NamedTuple):
@@ -161,20 +165,18 @@ class Joins:
         """The tables ``route``'s records feed."""
         return self._taps.setdefault(route, [])
 
-    def table(
-        self,
-        route: str,
-        fault: str,
-        joined: str,
-        reader: Reader,
-        window_ms: int | None,
-        max_keys: int,
-    ) -> KeyTable:
-        """The table of ``fault`` on ``route``, joining ``joined``: made on first ask."""
+    def get(self, route: str, fault: str) -> KeyTable | None:
+        return self._tables.get((route, fault))
+
+    def table(self, route: str, fault: str, spec: JoinSpec) -> KeyTable:
+        """The table of ``fault`` on ``route``, joining ``spec``'s route: made on first ask."""
         table = self._tables.get((route, fault))
         if table is None:
-            table = self._tables[(route, fault)] = KeyTable(reader, window_ms, max_keys)
-            self.taps(joined).append(table)
+            window = spec.settings.window
+            window_ms = None if window is None else round(window * 1000)
+            table = KeyTable(spec.reader, window_ms, spec.settings.max_keys)
+            self._tables[(route, fault)] = table
+            self.taps(spec.settings.route).append(table)
         return table
 
     def forget(self, route: str, fault: str) -> None:

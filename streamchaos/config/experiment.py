@@ -176,11 +176,12 @@ class Config(Strict):
         routes = {r.source: r for r in self.routes if not r.is_pattern}
         for i, route in enumerate(self.routes):
             for j, fault in enumerate(route.faults):
-                joined = fault.joined_route
-                if joined is None:
+                spec = fault.joined
+                if spec is None:
                     continue
+                joined, reads_values = spec.settings.route, spec.reader.needs_value
                 where = f"routes[{i}].faults[{j}]"
-                field = f"{where}.{fault.joined_field}"
+                field = f"{where}.{spec.field}"
                 if route.is_pattern:
                     raise ValueError(f"{where}: {fault.type} is not available on a pattern route")
                 if joined == route.source:
@@ -191,13 +192,13 @@ class Config(Strict):
                         f"{field}: {joined!r} is not a route of this experiment "
                         f"(routes: {', '.join(routes)}); the joined topic must be bridged too"
                     )
-                if fault.reads_joined_values and other.format == "bytes":
+                if reads_values and other.format == "bytes":
                     raise ValueError(
                         f"{field}: {fault.type} reads the values of {joined!r}, which has "
                         "format bytes; give that route format avro or json"
                     )
                 registry_needed = other.format == "avro" and other.schema_file is None
-                if fault.reads_joined_values and registry_needed and not self.schema_registry.url:
+                if reads_values and registry_needed and not self.schema_registry.url:
                     raise ValueError(
                         f"{field}: {joined!r} is Avro without a schema_file: "
                         "schema_registry.url is needed to read it"

@@ -68,7 +68,8 @@ class Pipeline:
         stage = self.stages.pop(k)
         out: dict[int, list[Item]] = {}
         _drain(stage, now, list(stage.instances), out)
-        stage.cls.forget(stage.config, stage.ctx)
+        if stage.ctx is not None:  # a joining fault's key table is fed no more
+            stage.ctx.joins.forget(stage.ctx.source, stage.name)
         return k, stage, out
 
     # -- time ---------------------------------------------------------------------------

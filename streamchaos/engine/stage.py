@@ -66,7 +66,8 @@ class Stage:
         self.topic = topic
         self.seed = seed
         self.cls: type[Fault] = FAULTS[config.type]
-        self.cls.prepare(config, ctx)
+        if config.joined is not None and ctx is not None:
+            ctx.joined(config)  # from now on, the joined route's records feed its table
         self.holds = issubclass(self.cls, HoldingFault)  # capabilities: checked once, by type
         self.observes = issubclass(self.cls, ObservingFault)
         self.by_key = config.select == "key"

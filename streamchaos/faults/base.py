@@ -23,7 +23,7 @@ from streamchaos.faults.actions import KEEP, Action, Release, Replace, ReplaceVa
 from streamchaos.faults.config import FaultConfig
 from streamchaos.faults.hold import HoldBuffer, HoldingConfig
 from streamchaos.faults.picks import Picks
-from streamchaos.joins import Joins
+from streamchaos.joins import Joins, KeyTable
 from streamchaos.record import Describe, Injection, Record, _as_is
 
 __all__ = [
@@ -63,17 +63,6 @@ class Fault(ABC):
     @abstractmethod
     def act(self, picks: Picks, now: float) -> Sequence[Action]:
         """One action per picked record, in order."""
-
-    @classmethod
-    def prepare(cls, config: FaultConfig, ctx: FaultContext | None) -> None:
-        """Once per stage, before its first record: state shared beyond one partition
-        that must exist from the start (``feedback``'s key table)."""
-        return None  # optional hook
-
-    @classmethod
-    def forget(cls, config: FaultConfig, ctx: FaultContext | None) -> None:
-        """The stage is taken out (a live remove or replace): drop what ``prepare`` made."""
-        return None  # optional hook
 
     def episode_started(self) -> None:
         """An episode of this fault starts (the schedule's intensity leaves 0): what
@@ -173,6 +162,17 @@ class FaultContext:
         self.undecodable: Any = lambda reason: None
         self.error: Any = lambda fault, reason, message: None
         self.join_missed: Any = lambda fault: None
+
+    def joined(self, config: FaultConfig) -> KeyTable:
+        """The key table of ``config``'s join on this route (the stage made it; made here
+        for a fault used without one)."""
+        table = self.joins.get(self.source, config.label)
+        if table is not None:
+            return table
+        spec = config.joined
+        if spec is None:
+            raise ValueError(f"fault {config.label} joins no route")
+        return self.joins.table(self.source, config.label, spec)
 
 
 class DecodingFault(Fault):

@@ -6,6 +6,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_serializer
 
+from streamchaos.joins import JoinSpec
 from streamchaos.predicates import Where, shown
 from streamchaos.schedule import Schedule
 
@@ -59,16 +60,7 @@ class FaultConfig(BaseModel):
         return self.name or self.type
 
     @property
-    def joined_route(self) -> str | None:
-        """The other route whose records this fault joins by key (``feedback``), if any."""
+    def joined(self) -> JoinSpec | None:
+        """The other route whose records this fault joins by key (``feedback``, ``leak``'s
+        ``label_from``), if any: the stage keeps a key table for it."""
         return None
-
-    @property
-    def joined_field(self) -> str:
-        """Where the config names the joined route (for errors)."""
-        return "join.route"
-
-    @property
-    def reads_joined_values(self) -> bool:
-        """Whether the join decodes the joined route's values (it then needs avro/json)."""
-        return False

@@ -22,7 +22,7 @@ topics must be co-partitioned and assigned together (the range assignor does).
 >>> from streamchaos.record import Record
 >>> cfg = FeedbackConfig(join={"route": "preds"}, when={"decision": "decline"})
 >>> ctx = FaultContext(JsonCodec(), "labels", "labels.shadow")
->>> Feedback.prepare(cfg, ctx)
+>>> table = ctx.joined(cfg)  # the stage makes it, before the first record
 >>> declined = b'{"decision": "decline"}'
 >>> pred = Message(topic="preds", partition=0, offset=41, key=b"t1", value=declined)
 >>> for table in ctx.joins.taps("preds"):
@@ -45,10 +45,10 @@ from pydantic import Field, field_serializer, model_validator
 from streamchaos.errors import FieldError
 from streamchaos.faults.actions import HOLD, KEEP, Action, Hold, Release, ReplaceValue
 from streamchaos.faults.actions import Drop as DropAction
-from streamchaos.faults.base import BufferedFault, DecodingFault, FaultConfig, FaultContext
+from streamchaos.faults.base import BufferedFault, DecodingFault
 from streamchaos.faults.hold import HoldingConfig
 from streamchaos.faults.picks import Picks
-from streamchaos.joins import JoinSettings, KeyTable
+from streamchaos.joins import JoinSettings, JoinSpec
 from streamchaos.predicates import MISSING, Predicate, Scalar, Where, shown
 from streamchaos.units import Duration
 
@@ -68,12 +68,8 @@ class FeedbackConfig(HoldingConfig):
     delay: Duration | None = Field(default=None, gt=0, description="delay: how long")
 
     @property
-    def joined_route(self) -> str | None:
-        return self.join.route
-
-    @property
-    def reads_joined_values(self) -> bool:
-        return Predicate.of(self.when).needs_value
+    def joined(self) -> JoinSpec:
+        return JoinSpec(self.join, Predicate.of(self.when), "join.route")
 
     @field_serializer("when")
     def _when_as_given(self, when: Where) -> dict[str, Any]:
@@ -98,22 +94,6 @@ class Feedback(BufferedFault, DecodingFault):
     )
     config: FeedbackConfig
 
-    @classmethod
-    def prepare(cls, config: FaultConfig, ctx: FaultContext | None) -> None:
-        """The key table exists before the first record, so it sees the joined route's
-        records from the start (not from the first label)."""
-        if ctx is not None and isinstance(config, FeedbackConfig):
-            _table(config, ctx)
-
-    @classmethod
-    def forget(cls, config: FaultConfig, ctx: FaultContext | None) -> None:
-        if ctx is not None:
-            ctx.joins.forget(ctx.source, config.label)
-
-    def reset(self) -> None:
-        super().reset()
-        self._table: KeyTable | None = None
-
     def _in_order(self) -> bool:
         return True  # one delay for every label: they come due in the order held
 
@@ -129,10 +109,8 @@ class Feedback(BufferedFault, DecodingFault):
 
     def _one(self, picks: Picks, i: int, now: float) -> Action:
         cfg = self.config
-        if self._table is None:
-            self._table = _table(cfg, self.ctx)
         item = picks.items[i]
-        joined = self._table.get(item.record.key, item.record.timestamp)
+        joined = self.ctx.joined(cfg).get(item.record.key, item.record.timestamp)
         if joined is None or joined.value is MISSING:  # none, or an unreadable prediction
             self.ctx.join_missed(cfg.label)
             return KEEP
@@ -154,7 +132,3 @@ class Feedback(BufferedFault, DecodingFault):
         out[cfg.label_field] = cfg.value
         encoded = self.ctx.codec.encode(out, dec.schema, dec.schema_id)
         return ReplaceValue(encoded, self.injection("modify", note))
-
-
-def _table(cfg: FeedbackConfig, ctx: FaultContext) -> KeyTable:
-    return cfg.join.table(ctx.joins, ctx.source, cfg.label, Predicate.of(cfg.when))

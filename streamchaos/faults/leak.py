@@ -45,9 +45,9 @@ from pydantic import Field, model_validator
 from streamchaos.codec import mutate
 from streamchaos.errors import FieldError
 from streamchaos.faults.actions import Action
-from streamchaos.faults.base import FaultConfig, FaultContext, RunningStats, ValueFault
+from streamchaos.faults.base import FaultConfig, RunningStats, ValueFault
 from streamchaos.faults.picks import Picks
-from streamchaos.joins import FieldReader, Joined, JoinSettings, KeyTable
+from streamchaos.joins import FieldReader, Joined, JoinSettings, JoinSpec
 from streamchaos.predicates import MISSING
 from streamchaos.record import Record
 
@@ -84,16 +84,10 @@ class LeakConfig(FaultConfig):
         return self
 
     @property
-    def joined_route(self) -> str | None:
-        return self.label_from.route if self.label_from is not None else None
-
-    @property
-    def joined_field(self) -> str:
-        return "label_from.route"
-
-    @property
-    def reads_joined_values(self) -> bool:
-        return True
+    def joined(self) -> JoinSpec | None:
+        if self.label_from is None:
+            return None
+        return JoinSpec(self.label_from, FieldReader(self.label_from.field), "label_from.route")
 
 
 class Leak(ValueFault):
@@ -104,21 +98,9 @@ class Leak(ValueFault):
     )
     config: LeakConfig
 
-    @classmethod
-    def prepare(cls, config: FaultConfig, ctx: FaultContext | None) -> None:
-        """With ``label_from``, the key table exists before the first record."""
-        if ctx is not None and isinstance(config, LeakConfig) and config.label_from:
-            config.label_from.table(ctx.joins, ctx.source, config.label, _reader(config))
-
-    @classmethod
-    def forget(cls, config: FaultConfig, ctx: FaultContext | None) -> None:
-        if ctx is not None:
-            ctx.joins.forget(ctx.source, config.label)
-
     def reset(self) -> None:
         self._labels = RunningStats()
         self._earlier: deque[float] = deque(maxlen=self.config.lag + 1)
-        self._table: KeyTable | None = None
 
     def change(self, picks: Picks, i: int, now: float) -> Action | None:
         cfg = self.config
@@ -154,15 +136,9 @@ class Leak(ValueFault):
     def _joined(self, record: Record) -> Joined | None:
         """The label record of ``record``'s key on ``label_from``'s route (None: a miss,
         counted)."""
-        cfg = self.config
-        assert cfg.label_from is not None
-        if self._table is None:
-            self._table = cfg.label_from.table(
-                self.ctx.joins, self.ctx.source, cfg.label, _reader(cfg)
-            )
-        joined = self._table.get(record.key, record.timestamp)
+        joined = self.ctx.joined(self.config).get(record.key, record.timestamp)
         if joined is None or joined.value is MISSING:
-            self.ctx.join_missed(cfg.label)
+            self.ctx.join_missed(self.config.label)
             return None
         return joined
 
@@ -197,8 +173,3 @@ def _like(old: Any, leaked: float, schema: Any, feature: str) -> float | int:
     if kind in ("double", "float"):
         return leaked
     raise FieldError("wrong_type", f"feature {feature!r} is {kind}, not a number")
-
-
-def _reader(cfg: LeakConfig) -> FieldReader:
-    assert cfg.label_from is not None
-    return FieldReader(cfg.label_from.field)

@@ -33,7 +33,7 @@ def fault_with(cfg: FeedbackConfig, predictions: list[Message]) -> Feedback:
     ctx = FaultContext(CODEC, "labels", "labels.shadow")
     misses: list[str] = []
     ctx.join_missed = misses.append
-    Feedback.prepare(cfg, ctx)
+    ctx.joined(cfg)  # as the stage does
     for table in ctx.joins.taps("preds"):
         table.observe(predictions, 0, len(predictions), CODEC)
     fault = Feedback(cfg, random.Random(1))

@@ -104,7 +104,7 @@ def test_label_from_joins_the_labels_route_by_key_and_counts_misses():
     ctx = FaultContext(JsonCodec(), "features", "features.shadow")
     misses = []
     ctx.join_missed = misses.append
-    Leak.prepare(cfg, ctx)
+    ctx.joined(cfg)  # as the stage does
     label = Message(topic="labels", partition=0, offset=9, key=b"c1", value=b'{"fraud": true}')
     for table in ctx.joins.taps("labels"):
         table.observe([label], 0, 1, JsonCodec())
