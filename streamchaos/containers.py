@@ -80,12 +80,20 @@ def _free_port() -> int:
         return port
 
 
-def _publish(container: DockerContainer, port: int) -> tuple[str, int]:
-    """Publish ``port`` on a free host port of 127.0.0.1 (a local engine) → host, port."""
+def _container(
+    image: str, port: int, network: Network | None, alias: str
+) -> tuple[DockerContainer, str, int]:
+    """A container of ``image`` whose ``port`` is published on a free port of 127.0.0.1 (a
+    local engine), on ``network`` as ``alias`` when given → (container, host, host port)."""
+    from testcontainers.core.container import DockerContainer
+
+    container = DockerContainer(image)
     host_port = _free_port()
     # the Docker SDK's (ip, port) binding: with_bind_ports() would bind every interface
     container.ports[f"{port}/tcp"] = ("127.0.0.1", host_port)  # type: ignore[assignment]
-    return "127.0.0.1", host_port
+    if network is not None:
+        container.with_network(network).with_network_aliases(alias)
+    return container, "127.0.0.1", host_port
 
 
 def _kafka_env(advertised_host: str, host_port: int, alias: str) -> dict[str, str]:
@@ -140,14 +148,9 @@ def kafka_container(
     timeout: float = 120.0,
 ) -> Iterator[Running]:
     """A single-node KRaft broker; ``address`` is its bootstrap from the host."""
-    from testcontainers.core.container import DockerContainer
-
-    container = DockerContainer(image or kafka_image())
-    host, port = _publish(container, 9094)
+    container, host, port = _container(image or kafka_image(), 9094, network, alias)
     for name, value in _kafka_env(host, port, alias if network else "localhost").items():
         container.with_env(name, value)
-    if network is not None:
-        container.with_network(network).with_network_aliases(alias)
     with _started(container, "Kafka") as started:
         try:
             _wait_for_log(started, r"Kafka Server started", timeout)
@@ -164,14 +167,9 @@ def registry_container(
     timeout: float = 120.0,
 ) -> Iterator[Running]:
     """An Apicurio Registry; ``address`` is its Confluent-compatible URL from the host."""
-    from testcontainers.core.container import DockerContainer
-
-    container = DockerContainer(image or registry_image())
-    host, port = _publish(container, 8080)
+    container, host, port = _container(image or registry_image(), 8080, network, alias)
     for setting in ("GROUP", "ARTIFACT", "ARTIFACT_VERSION"):  # tests delete their subjects
         container.with_env(f"APICURIO_REST_DELETION_{setting}_ENABLED", "true")
-    if network is not None:
-        container.with_network(network).with_network_aliases(alias)
     url = f"http://{host}:{port}{CCOMPAT_PATH}"
     with _started(container, "schema registry") as started:
         _wait_for_http(started, f"{url}/subjects", timeout)

@@ -30,6 +30,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from streamchaos.errors import ConfigError
+from streamchaos.evaluation.scorecard import Scorecard
 from streamchaos.evaluation.sweep_report import Cell
 from streamchaos.ledger import read_ledger
 from streamchaos.units import Duration
@@ -133,7 +134,7 @@ def experiment_for(grid: SweepGrid, base: dict[str, Any], cells: list[Cell]) -> 
     if route is None:
         raise ConfigError(f"route: {grid.route!r} is not a route of {grid.experiment}")
     # the sweep's own ground truth, never the base experiment's file or topic
-    raw["ledger"] = {"path": str(Path(grid.out) / "sweep-ledger.jsonl")}
+    raw["ledger"] = {"path": str(ledger_of(grid))}
     route["faults"] = [
         fill(grid.fault, c.severity)
         | {
@@ -144,6 +145,11 @@ def experiment_for(grid: SweepGrid, base: dict[str, Any], cells: list[Cell]) -> 
         for c in cells
     ]
     return raw
+
+
+def ledger_of(grid: SweepGrid) -> Path:
+    """Where the sweep's bridge writes its ledger."""
+    return Path(grid.out) / "sweep-ledger.jsonl"
 
 
 def load_grid(path: str | Path) -> SweepGrid:
@@ -179,9 +185,9 @@ def run_sweep(grid: SweepGrid, env: dict[str, str] | None = None) -> SweepRun:
         raise ConfigError(f"{grid.experiment}: the experiment must be a mapping")
     cells = plan_cells(grid)
     cfg = config_from_dict(experiment_for(grid, base, cells), env=env)
-    if cfg.ledger.path is not None:  # one sweep, one ledger: not appended to an older one
-        Path(cfg.ledger.path).parent.mkdir(parents=True, exist_ok=True)
-        Path(cfg.ledger.path).unlink(missing_ok=True)
+    ledger = ledger_of(grid)  # one sweep, one ledger: not appended to an older one
+    ledger.parent.mkdir(parents=True, exist_ok=True)
+    ledger.unlink(missing_ok=True)
     bridge = Bridge(cfg, tune_gc=True).start()
     try:
         bridge.wait_until_assigned(120)
@@ -196,13 +202,12 @@ def run_sweep(grid: SweepGrid, env: dict[str, str] | None = None) -> SweepRun:
     # the scored span: from the first gap to the last cell's end plus D (not the bridge's
     # start-up or shutdown, when the detector cannot alarm on anything)
     first, last = cells[0].start - grid.gap, cells[-1].start + grid.episode + grid.max_delay
-    assert cfg.ledger.path is not None
-    entries = read_ledger(cfg.ledger.path)  # the file, not lines kept in memory
+    entries = read_ledger(ledger)  # the file, not lines kept in memory
     bootstrap = cfg.kafka.bootstrap_servers
     return SweepRun(grid, cells, entries, start + first, start + last, bootstrap)
 
 
-def score_sweep(run: SweepRun) -> Any:
+def score_sweep(run: SweepRun) -> Scorecard:
     """The run's scorecard: the cells' episodes against the detector's alerts."""
     from streamchaos.evaluation.episodes import episodes_from_ledger
     from streamchaos.evaluation.scorer import load_alerts
