@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import random
 import signal
 import subprocess
 import sys
@@ -14,6 +16,7 @@ from typing import Any
 
 import pytest
 import yaml
+from confluent_kafka import Producer
 
 from streamchaos.kafkatools import end_offsets, produce_all
 from streamchaos.ledger import read_ledger
@@ -141,6 +144,24 @@ class SlowProducer(threading.Thread):
                 time.sleep(pause)
         except BaseException as exc:  # surfaced by the test
             self.error = exc
+
+
+def produce_gaussian(
+    bootstrap: str, topic: str, field: str, mean: float, sd: float, rate: float, seed: int,
+    done: Callable[[], bool],
+) -> int:  # fmt: skip
+    """A live feature stream: JSON records ``{field: N(mean, sd)}`` (seeded) at ``rate`` per
+    second until ``done()``; returns how many were produced, every one delivered."""
+    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5})
+    draw, sent, start = random.Random(seed), 0, time.monotonic()
+    while not done():
+        while sent < (time.monotonic() - start) * rate:
+            producer.produce(topic, json.dumps({field: draw.gauss(mean, sd)}).encode())
+            sent += 1
+        producer.poll(0)
+        time.sleep(0.005)
+    assert producer.flush(30) == 0
+    return sent
 
 
 def wait_until(predicate: Callable[[], bool], timeout: float, what: str) -> None:

@@ -11,19 +11,20 @@ from __future__ import annotations
 
 import json
 import math
-import random
 import threading
 import time
 from pathlib import Path
 
 import pytest
 import yaml
-from confluent_kafka import Consumer, Producer
+from confluent_kafka import Consumer
 
 from streamchaos.evaluation.episodes import episodes_from_ledger
+from streamchaos.evaluation.scoring_nab import wilson
 from streamchaos.evaluation.sweep_report import records_seen, report, write_outputs
 from streamchaos.kafkatools import unique_name
 from streamchaos.sweep import SweepGrid, run_sweep, score_sweep
+from tests.integration.conftest import produce_gaussian
 
 pytestmark = pytest.mark.integration
 N, Z, RATE = 50, 4.0, 1000  # window, threshold, records per second
@@ -67,18 +68,6 @@ def z_test(bootstrap: str, topic: str, alerts: Path, stop: threading.Event) -> N
         consumer.close()
 
 
-def produce(bootstrap: str, topic: str, stop: threading.Event) -> None:
-    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5})
-    draw, sent, start = random.Random(11), 0, time.monotonic()
-    while not stop.is_set():
-        while sent < (time.monotonic() - start) * RATE:
-            producer.produce(topic, json.dumps({"x": draw.gauss(0.0, 1.0)}).encode())
-            sent += 1
-        producer.poll(0)
-        time.sleep(0.005)
-    producer.flush(30)
-
-
 @pytest.mark.timeout(600)
 def test_a_sweep_recovers_the_z_tests_known_recall_curve(kafka_bootstrap, topic_factory, tmp_path):
     source, shadow = topic_factory(), topic_factory(suffix=".shadow")
@@ -109,7 +98,11 @@ def test_a_sweep_recovers_the_z_tests_known_recall_curve(kafka_bootstrap, topic_
     )
     stop = threading.Event()
     workers = [
-        threading.Thread(target=produce, args=(kafka_bootstrap, source, stop), daemon=True),
+        threading.Thread(
+            target=produce_gaussian,
+            args=(kafka_bootstrap, source, "x", 0.0, 1.0, RATE, 11, stop.is_set),
+            daemon=True,
+        ),
         threading.Thread(target=z_test, args=(kafka_bootstrap, shadow, alerts, stop), daemon=True),
     ]
     for w in workers:
@@ -132,7 +125,7 @@ def test_a_sweep_recovers_the_z_tests_known_recall_curve(kafka_bootstrap, topic_
         ]
         windows = sum(records[n] for n in names) / len(names) / N - 1
         expected = expected_recall(row.severity, row.fraction, windows)
-        lo, hi = _wilson(row.detected, row.repeats, z=3.29)  # 99.9 %: 6 cells, one run
+        lo, hi = wilson(row.detected, row.repeats, z=3.29)  # 99.9 %: 6 cells, one run
         assert lo <= expected <= hi, (row, expected, rep.table())
     for fraction in FRACTIONS:
         curve = [r.recall for r in rep.rows if r.fraction == fraction]
@@ -146,10 +139,3 @@ def _records(ledger: list[dict], fault: str) -> int:
     """Records the cell's episode saw, from its episode_end line."""
     ends = [e for e in ledger if e.get("fault") == fault and e.get("kind") == "episode_end"]
     return int(ends[-1]["detail"]["records"]) if ends else 0
-
-
-def _wilson(k: int, n: int, z: float) -> tuple[float, float]:
-    p = k / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return max(0.0, centre - half), min(1.0, centre + half)

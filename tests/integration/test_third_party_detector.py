@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import math
-import random
 import re
 import subprocess
 import sys
@@ -15,10 +14,10 @@ import time
 from pathlib import Path
 
 import pytest
-from confluent_kafka import Producer
 from river import drift
 
 from streamchaos.kafkatools import read_all
+from tests.integration.conftest import produce_gaussian
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
@@ -41,20 +40,6 @@ def documented_detector():
     return namespace["adwin_alarms"]
 
 
-def produce_live(bootstrap: str, topic: str, seconds: float, rate: float) -> int:
-    """Features N(50, 10) at ``rate`` per second (seeded), as a pipeline would."""
-    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5})
-    draw, sent, start = random.Random(3), 0, time.monotonic()
-    while (elapsed := time.monotonic() - start) < seconds:
-        while sent < elapsed * rate:
-            producer.produce(topic, json.dumps({"amount": draw.gauss(50.0, 10.0)}).encode())
-            sent += 1
-        producer.poll(0)
-        time.sleep(0.01)
-    assert producer.flush(30) == 0
-    return sent
-
-
 def test_river_adwin_on_the_shadow_is_scored(
     kafka_bootstrap, topic_factory, chaos_bridge, tmp_path
 ):
@@ -74,7 +59,11 @@ def test_river_adwin_on_the_shadow_is_scored(
         target=adwin_alarms, args=(kafka_bootstrap, shadow, "amount", alerts, 28.0), daemon=True
     )
     detector.start()
-    sent = produce_live(kafka_bootstrap, source, seconds=22, rate=400)
+    deadline = time.monotonic() + 22
+    sent = produce_gaussian(
+        kafka_bootstrap, source, "amount", 50.0, 10.0, rate=400, seed=3,
+        done=lambda: time.monotonic() >= deadline,
+    )  # fmt: skip
     detector.join(60)
     assert not detector.is_alive()
     assert bridge.stop() == 0
