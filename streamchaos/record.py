@@ -162,6 +162,14 @@ class Item:
         return self._record.partition
 
     @property
+    def timestamp(self) -> int:
+        """Its timestamp, epoch ms (-1: it has none)."""
+        if self._record is None:
+            kind, ts = self.message.timestamp()
+            return int(ts) if kind else -1
+        return self._record.timestamp or -1
+
+    @property
     def source(self) -> tuple[str, int, int]:
         """The source record's topic, partition and offset."""
         msg, rec = self.message, self._record

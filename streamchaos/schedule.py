@@ -1,6 +1,7 @@
 """When a fault is active and how strongly: intensity 0..1 as a function of the clock.
 
-Time is the bridge's clock in seconds from the experiment's start. Shapes:
+Time is the experiment's clock in seconds from its start (the bridge's own, or the
+records' timestamps under ``clock: event``). Shapes:
 ``step`` (abrupt: 1 inside the window), ``linear`` (0→1 over ``ramp``), ``sigmoid``
 (logistic whose 12 %→88 % span is exactly ``ramp``, the MOA/river width convention).
 ``every``/``on`` repeat the window: active for ``on`` seconds of every ``every``.
@@ -58,3 +59,34 @@ class Schedule(BaseModel):
         # logistic centred mid-ramp; slope makes [0, ramp] the 12%..88% span
         k = 2 * math.log(0.88 / 0.12) / self.ramp
         return 1.0 / (1.0 + math.exp(-k * (t - self.ramp / 2)))
+
+    # -- active windows (the event clock's episodes) -----------------------------------
+
+    def window(self, k: int) -> tuple[float, float] | None:
+        """Bounds [start, end) of the ``k``-th active window (from 0), None past the last.
+
+        >>> Schedule(start=5, every=10, on=2, duration=25).window(2)
+        (25.0, 27.0)
+        """
+        stop = self.start + self.duration if self.duration is not None else math.inf
+        if self.every is None or self.on is None:
+            return (self.start, stop) if k == 0 else None
+        begin = self.start + k * self.every
+        return (begin, min(begin + self.on, stop)) if begin < stop else None
+
+    def last_started(self, t: float) -> int:
+        """Index of the last window that starts at or before ``t`` (-1: none yet)."""
+        if t < self.start:
+            return -1
+        if self.every is None:
+            return 0
+        k = int((t - self.start) // self.every)
+        while k > 0 and self.window(k) is None:  # past the duration: its last window
+            k = min(k - 1, int((self.duration or 0) // self.every))
+        return k
+
+    def window_index(self, t: float) -> int | None:
+        """The window ``t`` falls in, None between windows."""
+        k = self.last_started(t)
+        bounds = self.window(k) if k >= 0 else None
+        return k if bounds is not None and t < bounds[1] else None

@@ -127,6 +127,11 @@ def experiment_for(grid: SweepGrid, base: dict[str, Any], cells: list[Cell]) -> 
     """The base experiment with the cells as the faulted route's faults (its own dropped:
     the base is the clean pipeline); its ledger file is ``<out>/sweep-ledger.jsonl``."""
     raw = copy.deepcopy(base)
+    if raw.get("clock", "wall") != "wall":
+        raise ConfigError(
+            f"{grid.experiment}: clock: a sweep runs live, on the bridge's clock (its cells "
+            "are timed by it); remove clock and start_at"
+        )
     routes = raw.get("routes") or []
     if grid.route is None and len(routes) != 1:
         raise ConfigError("route: the experiment has several routes; name the one to fault")

@@ -22,6 +22,7 @@ from streamchaos.bridge.setup import route_states
 from streamchaos.bridge.topics import partition_counts, prepare_shadows
 from streamchaos.config import Config
 from streamchaos.config.patterns import expand
+from streamchaos.engine.clock import WALL, WallClock
 from streamchaos.errors import BridgeError
 from streamchaos.metrics import Metrics
 
@@ -62,10 +63,12 @@ class Discovery:
         live: LivePlan,
         subscribe: Callable[[list[str]], None],
         sentinel: Any,
+        clock: WallClock = WALL,
     ) -> None:
         self.template, (self.admin, self.shadow_admin) = template, admins
         self.registry, self.journal, self.fwd, self.live = registry, journal, fwd, live
         self.subscribe, self.sentinel = subscribe, sentinel
+        self.clock = clock  # the experiment's, shared by every route
         self._seen: frozenset[str] = frozenset(r.source for r in live.cfg.routes)
         self._told: set[str] = set()  # what was logged already
         fixed = {r.source for r in template.routes}
@@ -98,7 +101,8 @@ class Discovery:
             except BridgeError as exc:  # e.g. its shadow missing without create_shadow
                 self._tell(f"{route.source} not bridged: {exc}")
                 continue
-            state = route_states(part, counts, self.registry, self.journal.metrics)[route.source]
+            states = route_states(part, counts, self.registry, self.journal.metrics, self.clock)
+            state = states[route.source]
             self.fwd.routes[route.source] = state
             self.journal.add_route(route.source)
             if state.pipeline is not None:

@@ -78,7 +78,6 @@ class Forwarder:
                 table.observe(msgs, start, end, state.ctx.codec, state.ctx.undecodable)
         outputs: dict[int, list[Item]] = {}
         if state.pipeline is not None:
-            state.pipeline.consumed(count)
             plan = state.pipeline.plan(part, msgs, start, count, now)
             outputs = plan.outputs
             if plan.dropped:
@@ -236,7 +235,7 @@ class Forwarder:
         self.journal.settle()
         for state, pipeline in self.pipelines:
             for ev in pipeline.tick(now):
-                self.journal.episode(state.name, ev.stage, ev.kind, ev.at)
+                self.journal.episode(state.name, ev.stage, ev.kind, ev.at, extra=ev.extra)
             released, dropped = pipeline.due(now)
             if dropped:
                 batch = self.tracker.new_batch()
@@ -253,6 +252,15 @@ class Forwarder:
             if parts != []:
                 total += self.emit(state, pipeline.drain(now, parts), now)
         return total
+
+    def assigned(self, tps: list[TP], now: float) -> None:
+        for state, pipeline in self.pipelines:
+            pipeline.assigned([p for t, p in tps if t == state.name], now)
+
+    def forget(self, tps: list[TP]) -> None:
+        """Partitions this bridge reads no more: their fault state goes."""
+        for state, pipeline in self.pipelines:
+            pipeline.forget([p for t, p in tps if t == state.name])
 
     def held_floor(self, tp: TP) -> int | None:
         state = self.routes.get(tp[0])

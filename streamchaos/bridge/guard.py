@@ -67,7 +67,7 @@ class Guard:
             route = state.name
             for stage in pipeline.stages:
                 stop = stage.config.stop_on
-                if stop is None or stage.intensity <= 0 or not stop.matches(name, alert.labels):
+                if stop is None or not stage.in_episode or not stop.matches(name, alert.labels):
                     continue
                 started = self.journal.epoch + stage.started
                 if alert.at < started:
@@ -75,8 +75,7 @@ class Guard:
                 delay = round(alert.at - started, 3)
                 extra = {"detection_delay": delay, "alert": alert.labels}
                 self.journal.episode(route, stage, "episode_end", now, "detected", extra)
-                stage.set_intensity(0.0)
-                stage.stopped = True
+                stage.stop()
                 labels = {"experiment": self.experiment, "route": route, "fault": stage.name}
                 self.metrics.detection_delay.labels(**labels).observe(delay)
                 log.warning("%s: %s detected by %s after %.1fs", route, stage.name, name, delay)

@@ -193,11 +193,9 @@ class Journal:
             self.metrics.held.labels(route=route, fault=stage.name).set(pipeline.held(stage))
 
     def close_episodes(self, route: str, pipeline: Pipeline, now: float) -> None:
-        """At shutdown, active episodes end now (the ledger must pair every start)."""
-        for stage in pipeline.stages:
-            if stage.intensity > 0:
-                self.episode(route, stage, "episode_end", now)
-                stage.set_intensity(0.0)
+        """At shutdown, active episodes end (the ledger must pair every start)."""
+        for ev in pipeline.close(now):
+            self.episode(route, ev.stage, ev.kind, ev.at, extra=ev.extra)
 
 
 def _coords(msg: Any) -> dict[str, Any]:

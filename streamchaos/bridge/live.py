@@ -210,7 +210,8 @@ class LivePlan:
         state = self.routes[source]
         pipeline = state.pipeline
         if pipeline is None:
-            pipeline = state.pipeline = Pipeline(source, [], self.cfg.seed, state.ctx)
+            pipeline = Pipeline(source, [], self.cfg.seed, state.ctx, state.clock)
+            state.pipeline = pipeline
             pipeline.paused = self.paused()
         if name is not None:  # what is in flight lands first: the ending episode's counts
             flush_all(self.fwd.producer, self.journal.ledger, FLUSH)  # are complete
@@ -218,7 +219,7 @@ class LivePlan:
         released, at, old = 0, None, None
         if name is not None:
             at, old, held = pipeline.remove(name, now)
-            if old.intensity > 0:
+            if old.in_episode:
                 self.journal.episode(source, old, "episode_end", now, reason=f"{action}d")
             self.journal.retire(source, old)
             released = self.fwd.emit(state, held, now)
@@ -279,7 +280,7 @@ class LivePlan:
                         "name": fault.label,
                         "type": fault.type,
                         "config": fault_json(fault),
-                        "active": stage.intensity > 0,
+                        "active": stage.in_episode,
                         "intensity": round(stage.intensity, 6),
                         "injected": stage.total,
                         "episode": stage.episode_stats(),

@@ -16,6 +16,7 @@ from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 from prometheus_client import CollectorRegistry
 
+from streamchaos.bridge import setup
 from streamchaos.bridge.checkpoint import TP, Checkpoint, OffsetTracker
 from streamchaos.bridge.control import ASSIGN_GRACE, Control
 from streamchaos.bridge.discovery import Discovery, expanded
@@ -109,7 +110,8 @@ class Bridge(Control):
         if cfg.ledger.topic:  # where the shadows are
             prepare_ledger_topic(admin if other is None else other, cfg.ledger.topic)
         registry = registry_of(cfg)
-        self._routes = route_states(cfg, shadows, registry, self.metrics)
+        clock = setup.clock_of(cfg)
+        self._routes = route_states(cfg, shadows, registry, self.metrics, clock)
         if registry is not None:
             preload_schemas(registry, cfg.routes, cfg.schema_registry.timeout)
         self._producer = Producer(producer_conf(cfg) | self.callbacks)
@@ -129,7 +131,7 @@ class Bridge(Control):
         self.live.restore_lines(0.0)
         self.guard = Guard(cfg, self.journal, self.metrics, self._fwd, self.pause)
         rest = (registry, self.journal, self._fwd, self.live, self._subscribe, self.sentinel)
-        found = Discovery(self.template, (admin, other), *rest)
+        found = Discovery(self.template, (admin, other), *rest, clock)
         self.guard.on_topics = found.found
         self.sentinel.start()
         self.tracker.held_floor = self._fwd.held_floor
@@ -213,8 +215,7 @@ class Bridge(Control):
         5. commit what landed (``Checkpoint``);
         6. close the consumer (leaves the group; its revoke callback finds nothing left);
         7. close the ledger, stop the HTTP server.
-        Exit code 1 when a delivery (shadow record or ledger line) finally failed or the
-        flush timed out, else 0.
+        Exit code 1 when a shadow record or ledger line finally failed, or the flush timed out.
         """
         code = 0
         self.stopping()
@@ -267,6 +268,8 @@ class Bridge(Control):
         self.assigned.update(tps)
         self.ever_assigned.update(tps)
         log.info("assigned %s", _fmt(tps))
+        if self._fwd is not None:  # the event clock's watermark waits for their records
+            self._fwd.assigned(tps, self.now())
         if self.assigned:
             self._assigned_event.set()
 
@@ -289,9 +292,8 @@ class Bridge(Control):
     def _forget(self, tps: list[TP]) -> None:
         self.tracker.forget(tps)
         self.assigned.difference_update(tps)
-        for state in self._routes.values():
-            if state.pipeline is not None:
-                state.pipeline.forget(p for t, p in tps if t == state.name)
+        if self._fwd is not None:
+            self._fwd.forget(tps)
 
 
 def _fmt(tps: list[TP]) -> str:

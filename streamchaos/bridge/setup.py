@@ -8,7 +8,8 @@ import time
 
 from streamchaos.codec import Registry, RegistryUnavailable, codec_for
 from streamchaos.config import Config, Route
-from streamchaos.engine import Pipeline
+from streamchaos.engine import EventClock, Pipeline, WallClock
+from streamchaos.engine.clock import WALL
 from streamchaos.faults.base import FaultContext
 from streamchaos.joins import Joins
 from streamchaos.kafkaconf import registry_conf
@@ -21,6 +22,7 @@ class RouteState:
     """Per-route constants and counters the hot loop needs."""
 
     __slots__ = (
+        "clock",
         "consumed",
         "ctx",
         "failed",
@@ -40,12 +42,15 @@ class RouteState:
         seed: int,
         ctx: FaultContext | None = None,
         source_parts: int = 0,
+        clock: WallClock = WALL,
     ) -> None:
         self.name, self.shadow, self.shadow_parts = route.source, route.shadow, shadow_parts
         self.narrow = source_parts > shadow_parts  # the key chooses for some partitions
         self.ctx = ctx  # kept for faults added while the bridge runs
         self.taps = ctx.joins.taps(route.source) if ctx is not None else []  # joins fed
-        self.pipeline = Pipeline(route.source, route.faults, seed, ctx) if route.faults else None
+        self.clock = clock  # the experiment's, shared by every route
+        faults = route.faults
+        self.pipeline = Pipeline(route.source, faults, seed, ctx, clock) if faults else None
         self.consumed = self.produced = self.failed = 0
 
 
@@ -56,8 +61,17 @@ def registry_of(cfg: Config) -> Registry | None:
     return Registry(sr.url, timeout=sr.timeout, backoff=sr.retry_backoff, extra=registry_conf(cfg))
 
 
+def clock_of(cfg: Config) -> WallClock:
+    """The experiment's clock: the bridge's, or the records' (``clock: event``)."""
+    return EventClock(cfg.start_ms) if cfg.clock == "event" else WALL
+
+
 def route_states(
-    cfg: Config, counts: dict[str, int], registry: Registry | None, metrics: Metrics
+    cfg: Config,
+    counts: dict[str, int],
+    registry: Registry | None,
+    metrics: Metrics,
+    clock: WallClock = WALL,
 ) -> dict[str, RouteState]:
     """Each route's hot-loop state, its faults given the route's codec (``counts``: the
     partitions of each source and shadow topic)."""
@@ -69,6 +83,7 @@ def route_states(
             cfg.seed,
             fault_context(route, registry, metrics, joins),
             counts.get(route.source, 0),
+            clock,
         )
         for route in cfg.routes
     }

@@ -6,7 +6,7 @@ import ipaddress
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import AwareDatetime, Field, model_validator
 
 from streamchaos.config.clients import KafkaSettings, SchemaRegistrySettings, SecretRef, Strict
 from streamchaos.config.route import TOPIC_NAME, Route
@@ -91,6 +91,17 @@ class Config(Strict):
 
     experiment: str = Field(min_length=1, pattern=r"^[A-Za-z0-9._-]+$")
     seed: int = 0
+    clock: Literal["wall", "event"] = Field(
+        default="wall",
+        description="what schedules, ramps, budgets and episodes follow: the bridge's own "
+        "time (wall), or the records' timestamps (event: a replay at any speed injects "
+        "the same)",
+    )
+    start_at: AwareDatetime | None = Field(
+        default=None,
+        description="clock: event: the experiment's time zero (with a UTC offset); None: "
+        "the first record's timestamp",
+    )
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     schema_registry: SchemaRegistrySettings = Field(default_factory=SchemaRegistrySettings)
     routes: list[Route] = Field(min_length=1)
@@ -124,6 +135,20 @@ class Config(Strict):
                 )
             raise ValueError("delivery: exactly-once is not available yet (at-least-once is)")
         return data
+
+    @model_validator(mode="after")
+    def _start_at_needs_event_clock(self) -> Config:
+        if self.start_at is not None and self.clock != "event":
+            raise ValueError(
+                "start_at: only with clock: event (under the wall clock the experiment "
+                "starts when the bridge does)"
+            )
+        return self
+
+    @property
+    def start_ms(self) -> int | None:
+        """``start_at`` as epoch milliseconds."""
+        return None if self.start_at is None else round(self.start_at.timestamp() * 1000)
 
     @model_validator(mode="after")
     def _control_is_authenticated_off_loopback(self) -> Config:

@@ -7,6 +7,10 @@ next, in order. The result (``Plan``) names, by batch index, what replaces each 
 stage touched; every other record is produced as it was consumed. Items a holding stage
 releases later (``due``) continue through the stages after it. All state is per source
 partition, so a partition can move between bridge processes.
+
+The schedules follow the bridge's clock (``now``, once per loop turn), or under the event
+clock (``clock.py``) each record's own time: a run is then planned in segments of equal
+experiment time, and the watermark moves the episodes.
 """
 
 from __future__ import annotations
@@ -15,7 +19,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from streamchaos.engine.clock import WALL, EpisodeEvent, WallClock
 from streamchaos.engine.stage import Hits, Stage
+from streamchaos.engine.windows import Marks
 from streamchaos.faults import FaultConfig
 from streamchaos.faults.actions import KEEP
 from streamchaos.faults.base import FaultContext
@@ -23,13 +29,6 @@ from streamchaos.faults.picks import Decodes, Picks
 from streamchaos.record import Item
 
 Cells = dict[int, list[Item]]  # batch index (or release order) -> what takes its place
-
-
-@dataclass(slots=True)
-class EpisodeEvent:
-    stage: Stage
-    kind: str  # episode_start | episode_end
-    at: float
 
 
 @dataclass(slots=True)
@@ -45,19 +44,29 @@ class Pipeline:
     """The fault pipeline of one route."""
 
     def __init__(
-        self, topic: str, faults: Iterable[FaultConfig], seed: int, ctx: FaultContext | None = None
+        self,
+        topic: str,
+        faults: Iterable[FaultConfig],
+        seed: int,
+        ctx: FaultContext | None = None,
+        clock: WallClock = WALL,
     ) -> None:
-        self.topic, self.seed, self.ctx = topic, seed, ctx
-        self.stages = [Stage(cfg, topic, seed, ctx) for cfg in faults]
+        self.topic, self.seed, self.ctx, self.clock = topic, seed, ctx, clock
+        self.stages = [self._new(cfg) for cfg in faults]
         self.codec = ctx.codec if ctx is not None else None
         self.paused = False
+        self.marks = Marks()  # event clock: how far each partition's records reached
+
+    def _new(self, config: FaultConfig) -> Stage:
+        return Stage(config, self.topic, self.seed, self.ctx, self.clock.by_event)
 
     # -- live changes (at a batch boundary) ----------------------------------------------
 
     def add(self, config: FaultConfig, now: float, at: int | None = None) -> Stage:
-        """A new stage (last, or at index ``at``) whose schedule counts from ``now``."""
-        stage = Stage(config, self.topic, self.seed, self.ctx)
-        stage.origin = now
+        """A new stage (last, or at index ``at``) whose schedule counts from ``now`` (the
+        watermark, under the event clock)."""
+        stage = self._new(config)
+        stage.origin = self.clock.origin(now, self.marks)
         self.stages.insert(len(self.stages) if at is None else at, stage)
         return stage
 
@@ -75,21 +84,12 @@ class Pipeline:
     # -- time ---------------------------------------------------------------------------
 
     def tick(self, now: float) -> list[EpisodeEvent]:
-        """Update intensities; an intensity crossing zero starts or ends an episode."""
-        events = []
-        for stage in self.stages:
-            off = self.paused or stage.stopped
-            new = 0.0 if off else stage.config.schedule.intensity(now - stage.origin)
-            if (new > 0) != (stage.intensity > 0):
-                if new > 0:
-                    stage.seen = stage.injected = 0
-                    stage.started = now
-                    for inst in stage.instances.values():
-                        inst.episode_started()
-                kind = "episode_start" if new > 0 else "episode_end"
-                events.append(EpisodeEvent(stage, kind, now))
-            stage.set_intensity(new)
-        return events
+        """Episodes that start or end by ``now`` (the bridge's clock, once per turn)."""
+        return self.clock.episodes(self.stages, now, self.marks, self.paused)
+
+    def close(self, now: float) -> list[EpisodeEvent]:
+        """At shutdown: every open episode ends (the ledger pairs every start)."""
+        return self.clock.close(self.stages, now, self.marks, self.paused)
 
     def active(self) -> list[Stage]:
         return [] if self.paused else [s for s in self.stages if s.probability > 0]
@@ -97,8 +97,26 @@ class Pipeline:
     # -- consumed runs ------------------------------------------------------------------
 
     def plan(self, partition: int, msgs: Sequence[Any], start: int, count: int, now: float) -> Plan:
-        """The stages over ``msgs[start:start+count]``: consecutive offsets of one partition."""
+        """The stages over ``msgs[start:start+count]``: consecutive offsets of one partition,
+        planned at the clock's time (under the event clock, in runs of equal time)."""
+        self.consumed(count)
+        segments = self.clock.segments(msgs, start, start + count, now, self.marks, partition)
+        plans = [self._plan(partition, msgs, lo, hi - lo, now, at) for lo, hi, at in segments]
+        if len(plans) == 1:
+            return plans[0]
+        return Plan(
+            {i: out for plan in plans for i, out in plan.outputs.items()},
+            [item for plan in plans for item in plan.dropped],
+        )
+
+    def _plan(
+        self, partition: int, msgs: Sequence[Any], start: int, count: int, now: float, at: float
+    ) -> Plan:
+        self.clock.enter(self.stages, at, self.paused)
         stages = self.active()
+        for stage in stages:  # event clock: counted into its window, acted on or not
+            if stage.windows is not None:
+                stage.windows.count(at - stage.origin, count, 0)
         if not stages:
             return Plan({}, [])
         first = msgs[start].offset()
@@ -120,7 +138,7 @@ class Pipeline:
         dropped: list[Item] = []
         decodes = Decodes(self.codec) if self.codec is not None else None
         for stage, stage_hits in zip(stages, batch, strict=True):
-            self._stage(stage, partition, cells, now, dropped, decodes, stage_hits)
+            self._stage(stage, partition, cells, (now, at), dropped, decodes, stage_hits)
         for i in [i for i, items in cells.items() if len(items) == 1 and items[0].as_consumed]:
             del cells[i]  # picked, but passed on as it came: produced as the others
         return Plan(cells, dropped)
@@ -130,12 +148,14 @@ class Pipeline:
         stage: Stage,
         partition: int,
         cells: Cells,
-        now: float,
+        times: tuple[float, float],
         dropped: list[Item],
         decodes: Decodes | None,
         batch: Hits | None = None,
     ) -> None:
-        """One stage over the items in ``cells`` (in order), which it updates in place."""
+        """One stage over the items in ``cells`` (in order), which it updates in place.
+        ``times``: the bridge's clock (holds) and the schedules' (the budget)."""
+        now, at = times
         keys, items = [], []
         for key, here in cells.items():
             for item in here:
@@ -143,7 +163,7 @@ class Pipeline:
                 items.append(item)
         if not items:
             return
-        chosen = stage.chooses(partition, items, now, batch, decodes)
+        chosen = stage.chooses(partition, items, at, batch, decodes)
         inst, seeds = stage.instance(partition), stage.seeds_of(partition)
         if stage.observes:
             picked: Sequence[int] = range(len(items))
@@ -153,9 +173,11 @@ class Pipeline:
             if not picked:
                 return
             actions = inst.act(Picks([items[i] for i in picked], seeds, decodes), now)
+        acted = 0
         for i, action in zip(picked, actions, strict=True):
             if action is KEEP:
                 continue
+            acted += 1
             key, item = keys[i], items[i]
             here = cells[key]
             if len(here) == 1:  # the common case: the record is still one item
@@ -163,6 +185,8 @@ class Pipeline:
             else:
                 j = next(n for n, it in enumerate(here) if it is item)
                 cells[key] = [*here[:j], *action.apply(item, dropped), *here[j + 1 :]]
+        if stage.windows is not None and acted:
+            stage.windows.count(at - stage.origin, 0, acted)
 
     # -- held items ---------------------------------------------------------------------
 
@@ -185,14 +209,29 @@ class Pipeline:
     def resume(
         self, after: int, partition: int, items: list[Item], now: float, dropped: list[Item]
     ) -> list[Item]:
-        """``items`` through the stages from index ``after`` on, in order."""
+        """``items`` through the stages from index ``after`` on, in order (under the event
+        clock, each at its own time)."""
+        out = []
+        for at, group in self.clock.groups(items, now, self.marks.last(partition)):
+            self.clock.enter(self.stages, at, self.paused)
+            out += self._resume(after, partition, group, (now, at), dropped)
+        return out
+
+    def _resume(
+        self,
+        after: int,
+        partition: int,
+        items: list[Item],
+        times: tuple[float, float],
+        dropped: list[Item],
+    ) -> list[Item]:
         later = [] if self.paused else [s for s in self.stages[after:] if s.probability > 0]
         if not later:
             return items
         cells = {n: [item] for n, item in enumerate(items)}
         decodes = Decodes(self.codec) if self.codec is not None else None
         for stage in later:
-            self._stage(stage, partition, cells, now, dropped, decodes)
+            self._stage(stage, partition, cells, times, dropped, decodes)
         return [item for key in sorted(cells) for item in cells[key]]
 
     def drain(self, now: float, partitions: Iterable[int] | None = None) -> dict[int, list[Item]]:
@@ -226,8 +265,13 @@ class Pipeline:
     def held(self, stage: Stage) -> int:
         return sum(inst.held() for p in stage.instances if (inst := stage.holding(p)) is not None)
 
+    def assigned(self, partitions: Iterable[int], now: float) -> None:
+        """Partitions of the route this bridge now reads: the watermark waits for them."""
+        self.marks.assigned(list(partitions), now)
+
     def forget(self, partitions: Iterable[int]) -> None:
         parts = list(partitions)
+        self.marks.forget(parts)
         for stage in self.stages:
             for part in parts:
                 stage.forget(part)

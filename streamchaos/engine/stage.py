@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from streamchaos.codec.wire import Undecodable
+from streamchaos.engine.windows import Windows
 from streamchaos.faults import Fault, FaultConfig
 from streamchaos.faults.base import FaultContext, HoldingFault, ObservingFault
 from streamchaos.faults.picks import Decodes
@@ -47,8 +48,8 @@ class Budget:
     def admit(self, count: int, now: float) -> int:
         """How many of ``count`` selections at ``now`` the bucket lets through (the first
         ones: tokens taken one by one at the same instant)."""
-        self.tokens = min(self.rate, self.tokens + (now - self.last) * self.rate)
-        self.last = now
+        self.tokens = min(self.rate, self.tokens + max(0.0, now - self.last) * self.rate)
+        self.last = max(self.last, now)
         taken = min(count, int(self.tokens))
         self.tokens -= taken
         return taken
@@ -58,7 +59,12 @@ class Stage:
     """Selection plus one fault instance per source partition."""
 
     def __init__(
-        self, config: FaultConfig, topic: str, seed: int, ctx: FaultContext | None = None
+        self,
+        config: FaultConfig,
+        topic: str,
+        seed: int,
+        ctx: FaultContext | None = None,
+        event_clock: bool = False,
     ) -> None:
         self.config = config
         self.ctx = ctx
@@ -73,8 +79,13 @@ class Stage:
         self.by_key = config.select == "key"
         self.where = Predicate.of(config.where) if config.where else None
         self.instances: dict[int, Fault] = {}
-        rate = config.max_injections_per_second
-        self.budget = Budget(rate) if rate is not None else None  # None: no limit
+        self.rate = config.max_injections_per_second  # None: no limit
+        self.budgets: dict[int, Budget] = {}  # one for the stage (-1), or per partition
+        self.budget_per_partition = event_clock
+        # under the event clock: its episodes, and one bucket per partition (the only
+        # order of records a replay repeats)
+        self.windows = Windows(config.schedule) if event_clock else None
+        self.in_episode = False
         self.intensity = 0.0
         self.origin = 0.0  # experiment time its schedule counts from (a live add: then)
         self.started = 0.0  # experiment time its current (or last) episode started
@@ -170,13 +181,17 @@ class Stage:
                 c and matches(where, item, partition, decodes, ctx)
                 for c, item in zip(chosen, items, strict=True)
             ]
-        return self._within_budget(chosen, now)
+        return self._within_budget(chosen, partition, now)
 
-    def _within_budget(self, chosen: list[bool], now: float) -> list[bool]:
+    def _within_budget(self, chosen: list[bool], partition: int, now: float) -> list[bool]:
         wanted = chosen.count(True)
-        if self.budget is None or wanted == 0:  # the bucket is asked once per selection
+        if self.rate is None or wanted == 0:  # the bucket is asked once per selection
             return chosen
-        allowed = self.budget.admit(wanted, now)
+        key = partition if self.budget_per_partition else -1
+        budget = self.budgets.get(key)
+        if budget is None:
+            budget = self.budgets[key] = Budget(self.rate)
+        allowed = budget.admit(wanted, now)
         for i, c in enumerate(chosen):
             if c:
                 chosen[i] = allowed > 0
@@ -187,13 +202,34 @@ class Stage:
         self.instances.pop(partition, None)
         self._draws.pop(partition, None)
 
+    def begin_episode(self, now: float) -> None:
+        """An episode starts at ``now`` (the bridge's clock): its counts start from 0."""
+        self.in_episode = True
+        self.seen = self.injected = 0
+        self.started = now
+        for inst in self.instances.values():
+            inst.episode_started()
+
+    def stop(self) -> None:
+        """Off for the rest of the run (its ``stop_on`` alert fired); the caller ended
+        its episode."""
+        self.stopped, self.in_episode = True, False
+        self.set_intensity(0.0)
+        if self.windows is not None:
+            self.windows.stop()
+
     def episode_stats(self) -> dict[str, float | int]:
-        share = self.injected / self.seen if self.seen else 0.0
-        return {
-            "records": self.seen,
-            "injected": self.injected,
-            "realised_fraction": round(share, 6),
-        }
+        """The current episode's records and injections (under the event clock: the
+        records in its window, and those the fault acted on)."""
+        seen, injected = (
+            self.windows.stats() if self.windows is not None else (self.seen, self.injected)
+        )
+        return stats(seen, injected)
+
+
+def stats(records: int, injected: int) -> dict[str, float | int]:
+    share = injected / records if records else 0.0
+    return {"records": records, "injected": injected, "realised_fraction": round(share, 6)}
 
 
 def matches(

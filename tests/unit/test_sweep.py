@@ -97,6 +97,8 @@ def test_the_experiment_gets_one_fault_per_cell_on_the_named_route():
     assert first["schedule"] == {"start": cells[0].start, "duration": 5.0}
     assert raw["ledger"]["path"].endswith("out/sweep/sweep-ledger.jsonl")
     assert base["routes"][0]["faults"] == [{"type": "drop"}]  # the base is left alone
+    with pytest.raises(ConfigError, match="clock: a sweep runs live"):
+        experiment_for(grid(route="a"), base | {"clock": "event"}, cells)
 
 
 def test_bootstrap_brackets_the_median_and_needs_two_values():
