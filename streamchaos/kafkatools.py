@@ -186,7 +186,9 @@ def read_all(
     expect: int | None = None,
     strict: bool = False,
 ) -> list[Any]:
-    """Every record of ``topic`` from the beginning up to its current end offsets.
+    """Every record of ``topic`` from the beginning up to its current end offsets
+    (committed records only: a partition's end may be a transaction marker, which the
+    partition's end-of-file event passes).
 
     With ``expect``, keeps reading (until ``timeout``) until at least that many arrived.
     ``strict``: not reaching the end offsets in time is a BridgeError, not a short list.
@@ -197,7 +199,7 @@ def read_all(
             "group.id": unique_name("reader"),
             "enable.auto.commit": False,
             "auto.offset.reset": "earliest",
-            "enable.partition.eof": False,
+            "enable.partition.eof": True,
         }
     )
     try:
@@ -221,7 +223,10 @@ def _drain(
         if done:  # more may still be on the way
             ends = end_offsets(bootstrap, topic)
         for msg in consumer.consume(1000, 0.2):
-            if msg.error() is not None:
+            err = msg.error()
+            if err is not None:
+                if err.code() == KafkaError._PARTITION_EOF:  # past markers too
+                    position[msg.partition()] = max(position[msg.partition()], msg.offset())
                 continue
             position[msg.partition()] = msg.offset() + 1
             got += 1

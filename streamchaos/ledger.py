@@ -1,4 +1,5 @@
-"""The ground-truth journal's format, in one place: the lines, their writer and reader.
+"""The ground-truth journal's format, in one place: the lines and their writer (the reader,
+``ledger_read``, is re-exported here).
 
 One line per injection, per episode start/end and per run of records landed (lineage).
 Faults do no I/O; they return injections and the bridge writes them here once their
@@ -7,30 +8,44 @@ JSON Lines file and/or a Kafka topic (``ledger_topic``: the outbox the bridge se
 from). Every line written is also counted in ``streamchaos_injections_total``, so
 counters and ledger agree by construction. The evaluation side reads it back with
 ``read_ledger`` / ``read_ledger_topic``, which check every line against the same shapes.
+
+Under ``delivery: exactly-once`` the topic's lines go in the bridge's transaction, and the
+file's wait for it (``defer``): they are appended once it committed (``commit_lines``) and
+dropped if it aborted, so the file never holds a line of a transaction that did not commit
+(after a crash it may lack the last committed one's: the topic has them).
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from streamchaos.codec import jsontext
-from streamchaos.errors import ConfigError
-from streamchaos.ledger_topic import TopicOutbox, topic_records
+from streamchaos.ledger_read import (
+    EFFECTS,
+    KINDS,
+    PLAN_ACTIONS,
+    read_ledger,
+    read_ledger_topic,
+)
+from streamchaos.ledger_topic import TopicOutbox
 
 if TYPE_CHECKING:
     from streamchaos.record import Injection
 
 log = logging.getLogger(__name__)
 
-KINDS = ("injection", "episode_start", "episode_end", "lineage", "plan_change", "guardrail")
-EFFECTS = ("modify", "extra", "drop")
-PLAN_ACTIONS = ("add", "replace", "remove", "restore", "match")
-_COORDS = ("topic", "partition", "offset")
+__all__ = [
+    "EFFECTS",
+    "KINDS",
+    "PLAN_ACTIONS",
+    "Ledger",
+    "coords",
+    "read_ledger",
+    "read_ledger_topic",
+]
 
 
 def _encode(value: Any) -> str:
@@ -60,6 +75,7 @@ class Ledger(TopicOutbox):
             path.parent.mkdir(parents=True, exist_ok=True)
             self._file = path.open("a", encoding="utf-8")
         self.entries: list[dict[str, Any]] | None = [] if keep else None
+        self._waiting: list[str] | None = None  # file lines of the open transaction
         self.active = keep or self._file is not None or self.producer is not None
         self._heads: dict[tuple[str, str, str, str, str], str] = {}
         self._names: dict[str, str] = {}
@@ -182,9 +198,28 @@ class Ledger(TopicOutbox):
         return False
 
     def _emit(self, line: str, on_delivery: Callable[[Any, Any], None] | None) -> bool:
-        if self._file is not None:
+        if self._waiting is not None:
+            self._waiting.append(line + "\n")
+        elif self._file is not None:
             self._file.write(line + "\n")
         return self._queue(line, on_delivery)
+
+    def defer(self) -> None:
+        """File lines wait for the transaction they belong to (exactly-once)."""
+        self._waiting = []
+
+    def commit_lines(self) -> None:
+        """The transaction committed: its file lines are appended and flushed."""
+        if self._waiting and self._file is not None:
+            self._file.write("".join(self._waiting))
+            self._file.flush()
+        if self._waiting is not None:
+            self._waiting.clear()
+
+    def discard_lines(self) -> None:
+        """The transaction aborted: its file lines go (its records will be read again)."""
+        if self._waiting is not None:
+            self._waiting.clear()
 
     def flush(self) -> None:
         if self._file is not None:
@@ -194,107 +229,3 @@ class Ledger(TopicOutbox):
         if self._file is not None:
             self._file.close()
             self._file = None
-
-
-# -- reading it back ---------------------------------------------------------------------
-
-
-def read_ledger(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
-    """Every entry of a JSON Lines ledger; a malformed line is a ``ConfigError`` naming it.
-
-    An unparsable last line without a newline is a write torn by a crash: it is skipped with
-    a warning, so the audit still runs after the crash it is meant to check.
-    """
-    try:
-        lines = Path(path).read_text(encoding="utf-8").splitlines(keepends=True)
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot read ledger: {exc}") from exc
-    named = [(f"{path}:{lineno}", line) for lineno, line in enumerate(lines, 1)]
-    if named and lines[-1].strip() and not lines[-1].endswith("\n"):
-        try:
-            json.loads(lines[-1])
-        except json.JSONDecodeError as exc:
-            log.warning("%s: skipping torn last line (%s)", named[-1][0], exc.msg)
-            named.pop()
-    return _entries(named)
-
-
-def read_ledger_topic(
-    bootstrap: str, topic: str, timeout: float = 60.0, experiment: str | None = None
-) -> list[dict[str, Any]]:
-    """Every entry of a ledger topic (the bridge's ``ledger.topic``: one JSON line per
-    record, keyed by experiment), in order; a bad record is a ``ConfigError`` naming it.
-    ``experiment``: only records with that key are parsed (a topic may hold several). No
-    entry at all is a ``ConfigError`` too: auditing or scoring an empty journal (a
-    mistyped topic or experiment) would pass for nothing."""
-    named = []
-    for where, value in topic_records(bootstrap, topic, timeout, experiment):
-        try:
-            named.append((where, value.decode("utf-8")))
-        except UnicodeDecodeError as exc:
-            raise ConfigError(f"{where}: cannot read ledger entry: {exc}") from exc
-    entries = _entries(named)
-    if not entries:
-        of = f" of experiment {experiment!r}" if experiment is not None else ""
-        raise ConfigError(f"{topic}: no ledger entries{of}")
-    return entries
-
-
-def _entries(named: Iterable[tuple[str, str]]) -> list[dict[str, Any]]:
-    """Ledger entries from (where, JSON text) pairs; ``where`` names a bad one."""
-    entries = []
-    for where, line in named:
-        if not line.strip():
-            continue
-        try:
-            entry = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise ConfigError(f"{where}: not JSON: {exc.msg}") from exc
-        problem = _entry_problem(entry)
-        if problem:
-            raise ConfigError(f"{where}: {problem}")
-        entries.append(entry)
-    return entries
-
-
-def _entry_problem(entry: Any) -> str | None:
-    if not isinstance(entry, dict):
-        return "not a JSON object"
-    if entry.get("kind") not in KINDS:
-        return f"kind must be one of {', '.join(KINDS)}, got {entry.get('kind')!r}"
-    if entry["kind"] == "lineage":
-        return _lineage_problem(entry)
-    if entry["kind"] == "plan_change":
-        detail = entry.get("detail")
-        action = detail.get("action") if isinstance(detail, dict) else None
-        if action not in PLAN_ACTIONS:
-            return f"a plan_change needs detail.action, one of {', '.join(PLAN_ACTIONS)}"
-        return None
-    if entry["kind"] != "injection":
-        return None
-    src = entry.get("source")
-    shape = [type(src.get(k)) for k in _COORDS] if isinstance(src, dict) else None
-    if shape != [str, int, int]:
-        return "source: an injection needs {topic: str, partition: int, offset: int}"
-    if entry.get("effect") not in EFFECTS:
-        return f"effect must be one of {', '.join(EFFECTS)}, got {entry.get('effect')!r}"
-    return None
-
-
-def _lineage_problem(entry: dict[str, Any]) -> str | None:
-    src, dst = entry.get("source"), entry.get("shadow")
-    segments = src.get("offsets") if isinstance(src, dict) else None
-    ok = (
-        isinstance(src, dict)
-        and [type(src.get(k)) for k in ("topic", "partition")] == [str, int]
-        and isinstance(segments, list)
-        and all(isinstance(s, list) and [type(v) for v in s] == [int, int] for s in segments)
-        and isinstance(dst, dict)
-        and [type(dst.get(k)) for k in _COORDS] == [str, int, int]
-    )
-    if not ok:
-        return (
-            "a lineage line needs source {topic, partition, offsets: [[first, count], ...]} "
-            "and shadow {topic, partition, offset}"
-        )
-    return None

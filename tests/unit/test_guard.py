@@ -21,7 +21,8 @@ from streamchaos.config.plan import added, parse_fault
 from streamchaos.errors import ConfigError
 from streamchaos.evaluation.alerts import Alert
 from streamchaos.evaluation.episodes import episodes_from_ledger
-from streamchaos.ledger import Ledger, _entries
+from streamchaos.ledger import Ledger
+from streamchaos.ledger_read import _entries
 from streamchaos.metrics import Metrics
 from tests.fakes import Producer
 
