@@ -12,6 +12,7 @@ from typing import Any
 
 from streamchaos.config import Config
 from streamchaos.config.clients import Scalar, SecuritySettings
+from streamchaos.config.delivery import TRANSACTION_TIMEOUT_MS, transactional_id
 
 CONSUMER_DEFAULTS: dict[str, Any] = {
     "enable.auto.commit": False,
@@ -91,8 +92,12 @@ def producer_conf(cfg: Config) -> dict[str, Any]:
     conf, extra = _shadow_cluster(cfg)
     conf.update(PRODUCER_DEFAULTS)
     conf["client.id"] = f"streamchaos-{cfg.experiment}"
+    if cfg.delivery == "exactly-once":
+        conf["transaction.timeout.ms"] = TRANSACTION_TIMEOUT_MS
     conf.update(extra)
     conf.update(PRODUCER_FIXED)
+    if cfg.delivery == "exactly-once":
+        conf["transactional.id"] = transactional_id(cfg.experiment, cfg.kafka)
     return conf
 
 

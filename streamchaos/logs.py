@@ -7,7 +7,7 @@ import json
 import logging
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 # libraries that log a line per HTTP request at INFO (the registry client): DEBUG only
 QUIET_LIBRARIES = ("httpx", "httpcore", "urllib3")
@@ -107,3 +107,8 @@ class ClientLog:
         facility, client = (str(args[0]), str(args[1])) if len(args) >= 2 else ("", "")
         text = "kafka: " + (msg % args if args else msg)
         self.repeats.log(level, f"librdkafka {facility} {client}", text)  # per cluster too
+
+
+def named(tps: Iterable[tuple[str, int]]) -> str:
+    """``topic[partition], ...`` for a log line."""
+    return ", ".join(f"{t}[{p}]" for t, p in sorted(tps)) or "nothing"

@@ -8,11 +8,10 @@ When their shadow offsets are as far apart as their places in the run, every rec
 landed too, with nothing else in between; the others cost no Python call. A run whose
 offsets do not match (a record lost, or another producer on the shadow partition) fails.
 
-The commit point of a partition is the lowest offset that is not finished:
-  1. the lowest offset of any incomplete batch touching the partition,
-  2. the lowest offset a fault still holds in memory,
-  3. the lowest offset of any batch that failed (never committed, re-read on restart),
-  4. otherwise one past the highest offset consumed.
+The commit point of a partition is the lowest offset that is not finished: the lowest
+offset of any incomplete batch touching the partition, a fault still holds in memory, or
+of any batch that failed (never committed, re-read on restart); otherwise one past the
+highest offset consumed. ``transactions.py`` commits under exactly-once.
 """
 
 from __future__ import annotations
@@ -172,9 +171,8 @@ class Run:
             self.on_landed(self)
 
     def _proven(self) -> int:
-        """How many records of a run that failed did land: each one reported, or (with
-        no other producer on the partition) those between the first and the last reported
-        one, less the gap their offsets show."""
+        """How many records of a failed run landed: each one reported, or (no other producer
+        on the partition) those between the first and last reported, less the gap."""
         if self.each or not self.arrivals:
             return len(self.arrivals)
         (first, low), (last, high) = min(self.arrivals), max(self.arrivals)
@@ -278,6 +276,9 @@ class Checkpoint:
     ) -> None:
         self.tracker, self.consumer = tracker, consumer
         self._serve, self._flush, self._ledger_flush = serve, flush, ledger_flush
+
+    def lost(self, tps: list[TP]) -> None:
+        """Partitions taken away unrevoked: at-least-once leaves them to the new owner."""
 
     def commit(self, tps: Iterable[TP] | None = None, land: bool = False) -> dict[TP, int]:
         """Returns the commit points the broker took."""

@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient
 from prometheus_client import CollectorRegistry
 
@@ -30,11 +30,13 @@ from streamchaos.bridge.sentinel import Sentinel
 from streamchaos.bridge.setup import RouteState, preload_schemas, registry_of, route_states
 from streamchaos.bridge.status import Status
 from streamchaos.bridge.topics import prepare_ledger_topic, prepare_shadows
+from streamchaos.bridge.transactions import checkpoint_of, open_producer
 from streamchaos.config import Config
 from streamchaos.errors import BridgeError
-from streamchaos.kafkaconf import admin_conf, consumer_conf, producer_conf, shadow_admin_conf
+from streamchaos.kafkaconf import admin_conf, consumer_conf, shadow_admin_conf
 from streamchaos.ledger import Ledger
 from streamchaos.ledger_topic import flush_all
+from streamchaos.logs import named
 from streamchaos.metrics import Metrics
 
 log = logging.getLogger(__name__)
@@ -114,7 +116,7 @@ class Bridge(Control):
         self._routes = route_states(cfg, shadows, registry, self.metrics, clock)
         if registry is not None:
             preload_schemas(registry, cfg.routes, cfg.schema_registry.timeout)
-        self._producer = Producer(producer_conf(cfg) | self.callbacks)
+        self._producer = open_producer(cfg, self.callbacks)
         self._t0 = self.clock()
         self.ledger = Ledger(
             cfg.experiment, cfg.ledger.path, cfg.ledger.topic, self._producer, keep=self.keep_ledger
@@ -136,10 +138,8 @@ class Bridge(Control):
         self.sentinel.start()
         self.tracker.held_floor = self._fwd.held_floor
         self._consumer = Consumer(consumer_conf(cfg) | self.callbacks)
-        serve = lambda: self._producer.poll(0)  # noqa: E731 - the reports that came
-        self._checkpoint = Checkpoint(
-            self.tracker, self._consumer, serve, self._flush, self.ledger.flush
-        )
+        duties = (self.tracker, self._consumer, self._producer, self._flush, self.ledger)
+        self._checkpoint = checkpoint_of(cfg, *duties)
         self._subscribe([r.source for r in cfg.routes])
         self.serve_control(cfg)
 
@@ -267,7 +267,7 @@ class Bridge(Control):
         tps = [(tp.topic, tp.partition) for tp in partitions]
         self.assigned.update(tps)
         self.ever_assigned.update(tps)
-        log.info("assigned %s", _fmt(tps))
+        log.info("assigned %s", named(tps))
         if self._fwd is not None:  # the event clock's watermark waits for their records
             self._fwd.assigned(tps, self.now())
         if self.assigned:
@@ -278,7 +278,7 @@ class Bridge(Control):
         produce it; 2.–5. commit with everything landed (``Checkpoint``, flushing first);
         6. forget their state (fault instances included)."""
         tps = [(tp.topic, tp.partition) for tp in partitions]
-        log.info("revoked %s", _fmt(tps))
+        log.info("revoked %s", named(tps))
         if self._fwd is not None:
             self._fwd.release(tps, self.now())
         self._commit(tps, land=self._producer is not None)
@@ -286,7 +286,9 @@ class Bridge(Control):
 
     def _on_lost(self, consumer: Any, partitions: list[TopicPartition]) -> None:
         tps = [(tp.topic, tp.partition) for tp in partitions]
-        log.warning("lost %s (not committed; the new owner re-reads them)", _fmt(tps))
+        log.warning("lost %s (not committed; the new owner re-reads them)", named(tps))
+        if self._checkpoint is not None:
+            self._checkpoint.lost(tps)
         self._forget(tps)
 
     def _forget(self, tps: list[TP]) -> None:
@@ -294,7 +296,3 @@ class Bridge(Control):
         self.assigned.difference_update(tps)
         if self._fwd is not None:
             self._fwd.forget(tps)
-
-
-def _fmt(tps: list[TP]) -> str:
-    return ", ".join(f"{t}[{p}]" for t, p in sorted(tps)) or "nothing"

@@ -147,6 +147,11 @@ class KafkaSettings(ClusterClients):
 
     bootstrap_servers: str = "127.0.0.1:9092"
     group_id: str | None = Field(default=None, description="default: streamchaos.<experiment>")
+    transactional_id: str | None = Field(
+        default=None,
+        description="delivery: exactly-once: this member's id, stable across its restarts "
+        "(default: streamchaos.<experiment>.<hostname>)",
+    )
     consumer: dict[str, Scalar] = Field(default_factory=dict)
     shadow: ShadowCluster | None = Field(
         default=None, description="shadow and ledger topics on another cluster"

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import ipaddress
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import AwareDatetime, Field, model_validator
 
 from streamchaos.config.clients import KafkaSettings, SchemaRegistrySettings, SecretRef, Strict
+from streamchaos.config.delivery import exactly_once_problems
 from streamchaos.config.route import TOPIC_NAME, Route
 from streamchaos.config.watching import AlertSettings, Guardrail, guardrail_name
 from streamchaos.errors import ConfigError
@@ -105,7 +106,7 @@ class Config(Strict):
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     schema_registry: SchemaRegistrySettings = Field(default_factory=SchemaRegistrySettings)
     routes: list[Route] = Field(min_length=1)
-    delivery: Literal["at-least-once"] = "at-least-once"
+    delivery: Literal["at-least-once", "exactly-once"] = "at-least-once"
     ledger: LedgerSettings = Field(default_factory=LedgerSettings)
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
     safety: SafetySettings = Field(default_factory=SafetySettings)
@@ -121,20 +122,14 @@ class Config(Strict):
             raise ValueError("\n".join(problems))
         return self
 
-    @model_validator(mode="before")
-    @classmethod
-    def _exactly_once(cls, data: Any) -> Any:
-        """Say why exactly-once is refused, rather than 'should be at-least-once'."""
-        if isinstance(data, dict) and data.get("delivery") == "exactly-once":
-            kafka = data.get("kafka")
-            if isinstance(kafka, dict) and kafka.get("shadow"):
-                raise ValueError(
-                    "delivery: exactly-once cannot span two clusters (kafka.shadow): one "
-                    "Kafka transaction cannot hold the shadow records on one cluster and "
-                    "the source offsets on the other"
-                )
-            raise ValueError("delivery: exactly-once is not available yet (at-least-once is)")
-        return data
+    @model_validator(mode="after")
+    def _exactly_once(self) -> Config:
+        if self.delivery != "exactly-once":
+            return self
+        problems = exactly_once_problems(self.kafka, self.routes, self.bridge.commit_interval)
+        if problems:
+            raise ValueError("\n".join(problems))
+        return self
 
     @model_validator(mode="after")
     def _start_at_needs_event_clock(self) -> Config:

@@ -27,6 +27,10 @@ class HoldingConfig(FaultConfig):
         default=100_000, ge=1, description="held records before early release (never dropped)"
     )
 
+    @property
+    def holds_records(self) -> bool:
+        return True
+
 
 class HoldBuffer(Generic[T]):
     """Entries ordered by release time. ``ordered``: entries come due in the order they are

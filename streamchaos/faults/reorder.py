@@ -34,6 +34,10 @@ class ReorderConfig(FaultConfig):
     window: int = Field(default=10, ge=2, description="records shuffled together")
     max_wait: Duration = Field(default=1.0, description="release a partial window after this")
 
+    @property
+    def holds_records(self) -> bool:
+        return True
+
 
 class Reorder(HoldingFault):
     Config = ReorderConfig

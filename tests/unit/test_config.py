@@ -94,7 +94,7 @@ def test_ledger_topic_may_not_be_a_source():
         ({"metrics": {"port": 70000}}, "metrics.port"),
         ({"kafka": {"bootstrap": "x"}}, "kafka.bootstrap"),
         ({"bridge": {"commit_interval": "soon"}}, "bridge.commit_interval"),
-        ({"delivery": "exactly-once"}, "delivery"),
+        ({"delivery": "exactly-twice"}, "delivery"),
         ({"experiment": "has space"}, "experiment"),
     ],
 )

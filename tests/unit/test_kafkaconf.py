@@ -1,4 +1,5 @@
 import re
+import socket
 
 import pytest
 
@@ -87,18 +88,45 @@ def test_shadow_cluster_settings_are_checked_like_the_source_ones(kafka, message
 
 
 @pytest.mark.parametrize(
-    ("kafka", "message"),
+    ("changes", "message"),
     [
-        ({}, "delivery: exactly-once is not available yet"),
-        ({"shadow": {"bootstrap_servers": "s:9092"}}, "delivery: exactly-once cannot span two"),
+        ({"kafka": {"shadow": {"bootstrap_servers": "s:9092"}}},
+         "delivery: exactly-once cannot span two"),
+        ({"kafka": {"producer": {"transactional.id": "x"}}},
+         "kafka.producer.transactional.id: 'x' with delivery: exactly-once"),
+        ({"kafka": {"producer": {"max.in.flight.requests.per.connection": 10}}},
+         "kafka.producer.max.in.flight.requests.per.connection: 10"),
+        ({"kafka": {"producer": {"transaction.timeout.ms": 1000}}},
+         "transaction.timeout.ms: 1000 must exceed bridge.commit_interval"),
+        ({"faults": [{"type": "drop"}, {"type": "delay"}]},
+         r"routes\[0\]\.faults\[1\]: delay holds records"),
+        ({"faults": [{"type": "duplicate", "spacing": "1s"}]},
+         r"routes\[0\]\.faults\[0\]: duplicate holds records"),
+        ({"faults": [{"type": "reorder"}]}, r"faults\[0\]: reorder holds records"),
     ],
-    ids=["one cluster", "two clusters"],
-)
-def test_exactly_once_is_refused_saying_why(kafka, message):
-    raw = {"experiment": "e", "delivery": "exactly-once", "kafka": kafka}
-    raw["routes"] = [{"source": "a", "shadow": "a.shadow"}]
+    ids=["two clusters", "transactional.id", "in flight", "timeout", "delay", "spaced copies",
+         "reorder"],
+)  # fmt: skip
+def test_exactly_once_refuses_what_it_cannot_keep_naming_the_field(changes, message):
+    raw = {"experiment": "e", "delivery": "exactly-once", "kafka": changes.get("kafka", {})}
+    raw["routes"] = [{"source": "a", "shadow": "a.shadow", "faults": changes.get("faults", [])}]
     with pytest.raises(ConfigError, match=message):
         config_from_dict(raw, env={})
+
+
+def test_exactly_once_makes_the_producer_transactional_with_a_stable_id():
+    raw = {"experiment": "e", "delivery": "exactly-once"}
+    faults = [{"type": "drop"}, {"type": "corrupt", "fields": ["x"]}, {"type": "duplicate"}]
+    raw["routes"] = [{"source": "a", "shadow": "a.shadow", "format": "json", "faults": faults}]
+    conf = producer_conf(config_from_dict(raw, env={}))
+    assert conf["transactional.id"] == f"streamchaos.e.{socket.gethostname()}"
+    assert conf["transaction.timeout.ms"] == 10_000
+    raw["kafka"] = {"transactional_id": "member-1", "producer": {"transaction.timeout.ms": 30000}}
+    conf = producer_conf(config_from_dict(raw, env={}))
+    assert (conf["transactional.id"], conf["transaction.timeout.ms"]) == ("member-1", 30000)
+    assert "transactional.id" not in producer_conf(
+        config_from_dict(raw | {"delivery": "at-least-once"}, env={})
+    )
 
 
 def test_a_registry_url_with_a_password_is_refused():

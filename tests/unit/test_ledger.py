@@ -254,3 +254,21 @@ def test_flush_gives_up_at_its_deadline_and_counts_what_is_left() -> None:
     ledger.injection("s", inj, SOURCE[:3], None, "delivered", 1, another)
     assert _bridge_with(endless, ledger)._flush() == 1
     assert len(endless.sent) > 1
+
+
+def test_deferred_file_lines_wait_for_their_transaction(tmp_path: Path) -> None:
+    """Under exactly-once the file gets a transaction's lines once it committed, and never
+    those of one that aborted (its records are read again)."""
+    path = tmp_path / "ledger.jsonl"
+    ledger = Ledger("e", path, None)
+    ledger.defer()
+    ledger.event("r", "f", "drop", "episode_start", 1, {})
+    ledger.flush()
+    assert path.read_text() == ""
+    ledger.commit_lines()
+    assert [json.loads(line)["kind"] for line in path.read_text().splitlines()] == ["episode_start"]
+    ledger.event("r", "f", "drop", "episode_end", 2, {})
+    ledger.discard_lines()
+    ledger.commit_lines()
+    ledger.close()
+    assert len(path.read_text().splitlines()) == 1

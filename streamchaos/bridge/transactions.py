@@ -1,0 +1,126 @@
+"""``delivery: exactly-once``: one Kafka transaction per commit interval (KIP-98, KIP-447).
+
+The bridge's producer is transactional. What it produces between two commits (shadow
+records, ledger-topic lines) and the source offsets those records came from commit
+together, the offsets through ``send_offsets_to_transaction`` with the consumer's group
+metadata, so a member whose partitions moved on is fenced rather than committing them.
+A ``read_committed`` consumer of a shadow sees every source record's outputs exactly
+once, whatever crashed or rebalanced. ``Transactions.commit`` takes these steps:
+
+1. land: flush the producer until nothing is in flight, ledger-topic lines included;
+2. work out the commit points (as at-least-once does: behind in-flight and failed
+   records);
+3. send them to the transaction and commit it;
+4. append the transaction's ledger-file lines (``Ledger.defer``);
+5. begin the next transaction.
+
+A transaction that cannot commit (a record refused, the group moved on) is aborted and
+the bridge stops with an error: a restart reads again from the last commit, so nothing of
+the aborted transaction is lost or repeated.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from confluent_kafka import KafkaException, Producer, TopicPartition
+
+from streamchaos.bridge.checkpoint import TP, Checkpoint, OffsetTracker
+from streamchaos.config import Config
+from streamchaos.errors import BridgeError
+from streamchaos.kafkaconf import producer_conf
+from streamchaos.ledger import Ledger
+from streamchaos.logs import named
+
+log = logging.getLogger(__name__)
+
+
+def open_producer(cfg: Config, callbacks: dict[str, Any]) -> Any:
+    """The bridge's producer; under exactly-once, transactional with one transaction
+    begun (a restarted member's first call fences its crashed self and aborts what that
+    one left open)."""
+    producer = Producer(producer_conf(cfg) | callbacks)
+    if cfg.delivery == "exactly-once":
+        producer.init_transactions(cfg.bridge.shutdown_timeout)
+        producer.begin_transaction()
+    return producer
+
+
+def checkpoint_of(
+    cfg: Config,
+    tracker: OffsetTracker,
+    consumer: Any,
+    producer: Any,
+    flush: Callable[[], int],
+    ledger: Ledger,
+) -> Checkpoint:
+    """The commit sequence of the experiment's delivery."""
+    if cfg.delivery == "exactly-once":
+        return Transactions(tracker, consumer, producer, flush, ledger, cfg.bridge.shutdown_timeout)
+    return Checkpoint(tracker, consumer, lambda: producer.poll(0), flush, ledger.flush)
+
+
+class Transactions(Checkpoint):
+    """The commit sequence under exactly-once: every partition commits together."""
+
+    def __init__(
+        self,
+        tracker: OffsetTracker,
+        consumer: Any,
+        producer: Any,
+        flush: Callable[[], int],
+        ledger: Ledger,
+        timeout: float,
+    ) -> None:
+        super().__init__(tracker, consumer, lambda: producer.poll(0), flush, ledger.flush)
+        self.producer, self.ledger, self.timeout = producer, ledger, timeout
+        self.broken = False  # aborted: nothing commits any more, the bridge stops
+        ledger.defer()
+
+    def commit(self, tps: Iterable[TP] | None = None, land: bool = False) -> dict[TP, int]:
+        """Commit the open transaction with every partition's commit point (``tps`` and
+        ``land`` are moot: a transaction holds all, and always lands first)."""
+        if self.broken:
+            return {}
+        try:
+            if self._flush():
+                raise BridgeError(f"records still in flight after {self.timeout:g}s")
+            points = self.tracker.to_commit()
+            if points:
+                offsets = [TopicPartition(t, p, o) for (t, p), o in points.items()]
+                metadata = self.consumer.consumer_group_metadata()
+                self.producer.send_offsets_to_transaction(offsets, metadata, self.timeout)
+            self.producer.commit_transaction(self.timeout)
+        except (KafkaException, BridgeError) as exc:
+            err = exc.args[0] if isinstance(exc, KafkaException) else None
+            if err is not None and err.retriable() and not err.txn_requires_abort():
+                log.warning("transaction commit failed, retried next time: %s", err)
+                return {}
+            self._abort(str(err or exc))
+        self.ledger.commit_lines()
+        self.tracker.committed(points)
+        self.producer.begin_transaction()
+        return points
+
+    def lost(self, tps: list[TP]) -> None:
+        """Partitions taken away without a revocation: the open transaction holds their
+        records, which their new owner reads again, so it must not commit."""
+        self._abort(f"partitions lost: {named(tps)}")
+
+    def _abort(self, why: str) -> None:
+        """Abort the open transaction and stop: nothing of it is visible to a
+        ``read_committed`` consumer, and a restart reads it again. A transaction is begun
+        again for what the shutdown writes; it never commits."""
+        self.ledger.discard_lines()
+        self.broken = True
+        try:
+            self.producer.abort_transaction(self.timeout)
+            self.producer.begin_transaction()
+        except KafkaException as exc:  # fenced or fatal: the broker aborts it by timeout
+            log.error("transaction abort failed: %s", exc.args[0])
+        raise BridgeError(
+            f"exactly-once: the transaction could not commit ({why}); it was aborted, and "
+            "a restart reads its records again from the last commit"
+        )
