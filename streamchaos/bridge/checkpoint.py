@@ -241,8 +241,8 @@ class OffsetTracker:
             return 0
         return max(0, nxt - max(self._committed.get(tp, 0), 0))
 
-    def partitions(self) -> list[TP]:
-        return list(self._next)
+    def reads(self) -> dict[TP, int]:
+        return dict(self._next)  # the next offset to read, per partition read
 
     def forget(self, tps: Iterable[TP]) -> None:
         """Drop state of partitions this process no longer owns."""

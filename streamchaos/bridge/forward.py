@@ -16,9 +16,11 @@ from confluent_kafka import KafkaException, Message
 
 from streamchaos.bridge.checkpoint import TP, Batch, OffsetTracker, Report, Run
 from streamchaos.bridge.journal import Journal
+from streamchaos.bridge.replay import Progress
 from streamchaos.bridge.runs import runs
 from streamchaos.bridge.setup import RouteState
 from streamchaos.config import Config
+from streamchaos.engine import Plan
 from streamchaos.kafkatools import produce_with_room
 from streamchaos.lineage import LINEAGE_HEADER, origin_prefix
 from streamchaos.record import Item
@@ -42,6 +44,9 @@ class Forwarder:
         self.refresh()
         self.only_topic = next(iter(routes)) if len(routes) == 1 else ""
         self.on_consume_error: Callable[[Any], None] = lambda err: None
+        self.progress: Progress | None = None  # exactly-once: what commits say (replay.py)
+        self.committed: Callable[[list[TP]], dict[TP, tuple[int, str | None]]] = lambda _: {}
+        self.now = 0.0  # the bridge's clock at the last batch or turn
 
     def refresh(self) -> None:
         """The routes that have a pipeline (again, after a live change)."""
@@ -51,6 +56,7 @@ class Forwarder:
 
     def forward(self, msgs: list[Any], now: float) -> None:
         """Produce each consumed record to its shadow; one ``Batch`` tracks what landed."""
+        self.now = now
         if any(map(_ERROR, msgs)):  # rare: the client's events among the records
             msgs = self._records_only(msgs)
         batch = self.tracker.new_batch()
@@ -76,12 +82,12 @@ class Forwarder:
         if state.taps and state.ctx is not None:  # faults on other routes join by key
             for table in state.taps:
                 table.observe(msgs, start, end, state.ctx.codec, state.ctx.undecodable)
-        outputs: dict[int, list[Item]] = {}
-        if state.pipeline is not None:
-            plan = state.pipeline.plan(part, msgs, start, count, now)
-            outputs = plan.outputs
-            if plan.dropped:
-                self.journal.dropped(state.name, plan.dropped, batch, now)
+        plan = self._plan(state, part, msgs, start, end, now)
+        outputs = plan.outputs
+        if self.progress is not None:  # a picked record passed as it came is an output too
+            self.progress.passed((state.name, part), [msgs[i].offset() for i in plan.passed])
+        if plan.dropped:
+            self.journal.dropped(state.name, plan.dropped, batch, now)
         total = count - len(outputs) + sum(map(len, outputs.values()))
         if total == 0:
             return
@@ -95,6 +101,19 @@ class Forwarder:
             lo = i + 1
         self._segment(run, msgs, lo, end, pos)
         run.close()
+
+    def _plan(
+        self, state: RouteState, part: int, msgs: list[Any], start: int, end: int, now: float
+    ) -> Plan:
+        """What the route's faults make of the run; read again after a crash (exactly-once),
+        without what was done before it."""
+        progress, pipeline = self.progress, state.pipeline
+        replay = progress.replay((state.name, part), msgs[start].offset()) if progress else None
+        if replay is not None:
+            return replay.plan(pipeline, part, msgs, start, end, now)
+        return (
+            Plan({}, []) if pipeline is None else pipeline.plan(part, msgs, start, end - start, now)
+        )
 
     def _new_run(self, batch: Batch, state: RouteState, part: int, total: int, now: float) -> Run:
         """The shadow partition is the source partition's when the shadow has it, else the
@@ -179,6 +198,8 @@ class Forwarder:
             origin = (self.header, origin_prefix(topic, partition) + b"%d" % offset)
             headers = [*(headers or ()), origin]
         run.batch.cover(run.source, offset)  # a released item may be older than the run
+        if self.progress is not None:
+            self.progress.produced(run.source, offset)
         if not run.each:
             run.trace(offset, 1)
         self._send(run, value, key, report, ts, headers)
@@ -221,6 +242,8 @@ class Forwarder:
         """Produce items the pipeline released, one run per partition; returns how many."""
         batch = self.tracker.new_batch()
         for part, items in released.items():
+            if self.progress is not None:  # read again: what was produced before goes
+                items = [it for it in items if self.progress.keep((state.name, part), it)]
             if not items:  # what was released was held or dropped again by a later stage
                 continue
             run = self._new_run(batch, state, part, len(items), now)
@@ -254,11 +277,16 @@ class Forwarder:
         return total
 
     def assigned(self, tps: list[TP], now: float) -> None:
+        if self.progress is not None:  # exactly-once: what the last commits say
+            for tp, (point, metadata) in self.committed(tps).items():
+                self.progress.resume(tp, point, metadata)
         for state, pipeline in self.pipelines:
             pipeline.assigned([p for t, p in tps if t == state.name], now)
 
     def forget(self, tps: list[TP]) -> None:
         """Partitions this bridge reads no more: their fault state goes."""
+        if self.progress is not None:
+            self.progress.forget(tps)
         for state, pipeline in self.pipelines:
             pipeline.forget([p for t, p in tps if t == state.name])
 

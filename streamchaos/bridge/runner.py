@@ -138,7 +138,7 @@ class Bridge(Control):
         self.sentinel.start()
         self.tracker.held_floor = self._fwd.held_floor
         self._consumer = Consumer(consumer_conf(cfg) | self.callbacks)
-        duties = (self.tracker, self._consumer, self._producer, self._flush, self.ledger)
+        duties = (self.tracker, self._consumer, self._producer, self._flush, self.ledger, self._fwd)
         self._checkpoint = checkpoint_of(cfg, *duties)
         self._subscribe([r.source for r in cfg.routes])
         self.serve_control(cfg)
@@ -260,7 +260,7 @@ class Bridge(Control):
         if self._checkpoint is not None:
             self._checkpoint.commit(tps, land)
         for name in self._routes:
-            lag = sum(self.tracker.lag(tp) for tp in self.tracker.partitions() if tp[0] == name)
+            lag = sum(self.tracker.lag(tp) for tp in self.tracker.reads() if tp[0] == name)
             self.metrics.commit_lag.labels(route=name).set(lag)
 
     def _on_assign(self, consumer: Any, partitions: list[TopicPartition]) -> None:

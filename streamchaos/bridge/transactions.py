@@ -28,6 +28,8 @@ from typing import Any
 from confluent_kafka import KafkaException, Producer, TopicPartition
 
 from streamchaos.bridge.checkpoint import TP, Checkpoint, OffsetTracker
+from streamchaos.bridge.forward import Forwarder
+from streamchaos.bridge.replay import MAX_METADATA, Progress
 from streamchaos.config import Config
 from streamchaos.errors import BridgeError
 from streamchaos.kafkaconf import producer_conf
@@ -55,10 +57,12 @@ def checkpoint_of(
     producer: Any,
     flush: Callable[[], int],
     ledger: Ledger,
+    fwd: Forwarder,
 ) -> Checkpoint:
     """The commit sequence of the experiment's delivery."""
     if cfg.delivery == "exactly-once":
-        return Transactions(tracker, consumer, producer, flush, ledger, cfg.bridge.shutdown_timeout)
+        timeout = cfg.bridge.shutdown_timeout
+        return Transactions(tracker, consumer, producer, flush, ledger, fwd, timeout)
     return Checkpoint(tracker, consumer, lambda: producer.poll(0), flush, ledger.flush)
 
 
@@ -72,12 +76,24 @@ class Transactions(Checkpoint):
         producer: Any,
         flush: Callable[[], int],
         ledger: Ledger,
+        fwd: Forwarder,
         timeout: float,
     ) -> None:
         super().__init__(tracker, consumer, lambda: producer.poll(0), flush, ledger.flush)
-        self.producer, self.ledger, self.timeout = producer, ledger, timeout
+        self.producer, self.ledger, self.fwd, self.timeout = producer, ledger, fwd, timeout
         self.broken = False  # aborted: nothing commits any more, the bridge stops
+        self.progress = fwd.progress = Progress()
+        fwd.committed = self._committed
         ledger.defer()
+
+    def _committed(self, tps: list[TP]) -> dict[TP, tuple[int, str | None]]:
+        """The committed offset and metadata of each of ``tps`` that has one."""
+        asked = [TopicPartition(t, p) for t, p in tps]
+        return {
+            (tp.topic, tp.partition): (tp.offset, tp.metadata)
+            for tp in self.consumer.committed(asked, timeout=self.timeout)
+            if tp.offset >= 0
+        }
 
     def commit(self, tps: Iterable[TP] | None = None, land: bool = False) -> dict[TP, int]:
         """Commit the open transaction with every partition's commit point (``tps`` and
@@ -87,9 +103,8 @@ class Transactions(Checkpoint):
         try:
             if self._flush():
                 raise BridgeError(f"records still in flight after {self.timeout:g}s")
-            points = self.tracker.to_commit()
-            if points:
-                offsets = [TopicPartition(t, p, o) for (t, p), o in points.items()]
+            points, offsets = self._offsets()
+            if offsets:
                 metadata = self.consumer.consumer_group_metadata()
                 self.producer.send_offsets_to_transaction(offsets, metadata, self.timeout)
             self.producer.commit_transaction(self.timeout)
@@ -103,6 +118,33 @@ class Transactions(Checkpoint):
         self.tracker.committed(points)
         self.producer.begin_transaction()
         return points
+
+    def _offsets(self) -> tuple[dict[TP, int], list[TopicPartition]]:
+        """Each partition's commit point, with what it leaves undone as metadata. Where
+        that would not fit, the partition's held records are released (marked so in the
+        ledger) and produced first, so its point moves up to them."""
+        points, offsets, full = {}, [], []
+        for tp, end in self.tracker.reads().items():
+            point = self.tracker.commit_point(tp)
+            if point is None:
+                continue
+            text = self.progress.metadata(tp, point, end, self._held(tp))
+            if len(text) > MAX_METADATA:
+                full.append(tp)
+            points[tp] = point
+            offsets.append(TopicPartition(tp[0], tp[1], point, text))
+        if not full:
+            return points, offsets
+        log.warning("releasing what %s hold: the commit could not say it", named(full))
+        self.fwd.release(full, self.fwd.now)
+        if self._flush():
+            raise BridgeError(f"records still in flight after {self.timeout:g}s")
+        return self._offsets()
+
+    def _held(self, tp: TP) -> list[int]:
+        state = self.fwd.routes.get(tp[0])
+        pipeline = state.pipeline if state is not None else None
+        return pipeline.held_offsets(tp[1]) if pipeline is not None else []
 
     def lost(self, tps: list[TP]) -> None:
         """Partitions taken away without a revocation: the open transaction holds their

@@ -10,7 +10,6 @@ from __future__ import annotations
 import socket
 
 from streamchaos.config.clients import KafkaSettings
-from streamchaos.config.route import Route
 
 # producer properties a transaction needs as the bridge sets them: why each is refused
 TRANSACTION_KEYS = {
@@ -22,9 +21,7 @@ TRANSACTION_KEYS = {
 TRANSACTION_TIMEOUT_MS = 10_000  # a crashed member's open transaction is aborted by then
 
 
-def exactly_once_problems(
-    kafka: KafkaSettings, routes: list[Route], commit_interval: float
-) -> list[str]:
+def exactly_once_problems(kafka: KafkaSettings, commit_interval: float) -> list[str]:
     """Why an experiment cannot run exactly-once, one line per field (empty: it can)."""
     if kafka.shadow is not None:
         return [
@@ -47,14 +44,6 @@ def exactly_once_problems(
             f"bridge.commit_interval ({commit_interval:g}s): a transaction lasts "
             "one commit interval"
         )
-    for i, route in enumerate(routes):
-        for j, fault in enumerate(route.faults):
-            if fault.holds_records:
-                problems.append(
-                    f"routes[{i}].faults[{j}]: {fault.type} holds records, which "
-                    "exactly-once does not cover yet (a restart would re-read records "
-                    "whose outputs already committed); use delivery: at-least-once"
-                )
     return problems
 
 

@@ -126,7 +126,7 @@ class Config(Strict):
     def _exactly_once(self) -> Config:
         if self.delivery != "exactly-once":
             return self
-        problems = exactly_once_problems(self.kafka, self.routes, self.bridge.commit_interval)
+        problems = exactly_once_problems(self.kafka, self.bridge.commit_interval)
         if problems:
             raise ValueError("\n".join(problems))
         return self

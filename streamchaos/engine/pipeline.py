@@ -16,7 +16,7 @@ experiment time, and the watermark moves the episodes.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from streamchaos.engine.clock import WALL, EpisodeEvent, WallClock
@@ -34,10 +34,12 @@ Cells = dict[int, list[Item]]  # batch index (or release order) -> what takes it
 @dataclass(slots=True)
 class Plan:
     """What the stages made of a run: ``outputs[i]`` replaces the record at batch index
-    ``i`` (empty: held or dropped); ``dropped`` items are ledgered at once."""
+    ``i`` (empty: held or dropped); ``dropped`` items are ledgered at once; ``passed``:
+    records a stage picked that go on as they came (a spaced duplicate's original)."""
 
     outputs: Cells
     dropped: list[Item]
+    passed: list[int] = field(default_factory=list)
 
 
 class Pipeline:
@@ -107,6 +109,7 @@ class Pipeline:
         return Plan(
             {i: out for plan in plans for i, out in plan.outputs.items()},
             [item for plan in plans for item in plan.dropped],
+            [i for plan in plans for i in plan.passed],
         )
 
     def _plan(
@@ -139,9 +142,10 @@ class Pipeline:
         decodes = Decodes(self.codec) if self.codec is not None else None
         for stage, stage_hits in zip(stages, batch, strict=True):
             self._stage(stage, partition, cells, (now, at), dropped, decodes, stage_hits)
-        for i in [i for i, items in cells.items() if len(items) == 1 and items[0].as_consumed]:
+        passed = [i for i, items in cells.items() if len(items) == 1 and items[0].as_consumed]
+        for i in passed:
             del cells[i]  # picked, but passed on as it came: produced as the others
-        return Plan(cells, dropped)
+        return Plan(cells, dropped, passed)
 
     def _stage(
         self,
@@ -261,6 +265,15 @@ class Pipeline:
             if off is not None and (oldest is None or off < oldest):
                 oldest = off
         return oldest
+
+    def held_offsets(self, partition: int) -> list[int]:
+        """The source offset of every item held for ``partition``, by any stage."""
+        return [
+            offset
+            for stage in self.stages
+            if (inst := stage.holding(partition)) is not None
+            for offset in inst.held_offsets()
+        ]
 
     def held(self, stage: Stage) -> int:
         return sum(inst.held() for p in stage.instances if (inst := stage.holding(p)) is not None)

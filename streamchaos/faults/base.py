@@ -97,6 +97,11 @@ class HoldingFault(Fault):
     def oldest_held(self) -> int | None:
         """Lowest source offset held: the partition's commit point stays behind it."""
 
+    @abstractmethod
+    def held_offsets(self) -> list[int]:
+        """The source offset of each item held (exactly-once commits say which records
+        beyond the commit point are not done)."""
+
 
 class BufferedFault(HoldingFault):
     """A holding fault whose items wait in a ``HoldBuffer`` (release by time, size limit)."""
@@ -134,6 +139,9 @@ class BufferedFault(HoldingFault):
 
     def oldest_held(self) -> int | None:
         return self._held.oldest_offset()
+
+    def held_offsets(self) -> list[int]:
+        return self._held.offsets()
 
 
 class ObservingFault(Fault):

@@ -64,9 +64,3 @@ class FaultConfig(BaseModel):
         """The other route whose records this fault joins by key (``feedback``, ``leak``'s
         ``label_from``), if any: the stage keeps a key table for it."""
         return None
-
-    @property
-    def holds_records(self) -> bool:
-        """Whether this fault keeps records to release later (its partition's commit
-        point then stays behind them)."""
-        return False

@@ -31,10 +31,6 @@ class DuplicateConfig(HoldingConfig):
     copies: int = Field(default=1, ge=1, le=100, description="extra copies per record")
     spacing: Duration = Field(default=0.0, description="time between copies (0: at once)")
 
-    @property
-    def holds_records(self) -> bool:
-        return self.spacing > 0  # copies at once go out with the original
-
 
 class Duplicate(BufferedFault):
     Config = DuplicateConfig

@@ -68,10 +68,6 @@ class FeedbackConfig(HoldingConfig):
     delay: Duration | None = Field(default=None, gt=0, description="delay: how long")
 
     @property
-    def holds_records(self) -> bool:
-        return self.action == "delay"
-
-    @property
     def joined(self) -> JoinSpec:
         return JoinSpec(self.join, Predicate.of(self.when), "join.route")
 

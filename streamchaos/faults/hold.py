@@ -27,10 +27,6 @@ class HoldingConfig(FaultConfig):
         default=100_000, ge=1, description="held records before early release (never dropped)"
     )
 
-    @property
-    def holds_records(self) -> bool:
-        return True
-
 
 class HoldBuffer(Generic[T]):
     """Entries ordered by release time. ``ordered``: entries come due in the order they are
@@ -87,3 +83,6 @@ class HoldBuffer(Generic[T]):
 
     def oldest_offset(self) -> int | None:
         return min((row[2] for row in self._rows()), default=None)
+
+    def offsets(self) -> list[int]:
+        return [row[2] for row in self._rows()]

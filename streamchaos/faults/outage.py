@@ -84,3 +84,6 @@ class Outage(HoldingFault):
 
     def oldest_held(self) -> int | None:
         return self._backlog[0].offset if self._backlog else None
+
+    def held_offsets(self) -> list[int]:
+        return [item.offset for item in self._backlog]

@@ -34,10 +34,6 @@ class ReorderConfig(FaultConfig):
     window: int = Field(default=10, ge=2, description="records shuffled together")
     max_wait: Duration = Field(default=1.0, description="release a partial window after this")
 
-    @property
-    def holds_records(self) -> bool:
-        return True
-
 
 class Reorder(HoldingFault):
     Config = ReorderConfig
@@ -87,3 +83,6 @@ class Reorder(HoldingFault):
 
     def oldest_held(self) -> int | None:
         return min((item.offset for item in self._buffer), default=None)
+
+    def held_offsets(self) -> list[int]:
+        return [item.offset for item in self._buffer]

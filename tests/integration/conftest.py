@@ -21,6 +21,9 @@ from confluent_kafka import Producer
 from streamchaos.kafkatools import end_offsets, produce_all
 from streamchaos.ledger import read_ledger
 from streamchaos.lineage import LINEAGE_HEADER, Lineage
+from tests.integration.experiment import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def bridge_config(
@@ -192,3 +195,49 @@ def lineage_of(ledger: Path) -> Lineage:
 
 
 HEADERS = {"lineage_header": LINEAGE_HEADER}  # ``bridge:`` settings: lineage on each record
+
+
+@pytest.fixture
+def private_broker(tmp_path):
+    """A broker of this test's own, so the test can take it away."""
+    env = dict(
+        os.environ,
+        STACK_DIR=str(tmp_path / "stack"),
+        STACK_REGISTRY="0",
+        KAFKA_PORT=str(free_port()),
+        KAFKA_CONTROLLER_PORT=str(free_port()),
+    )
+    env["KAFKA_SASL_PORT"] = str(free_port())
+
+    def up(keep_data: bool = False) -> None:  # again after down(): the same ports and data
+        done = subprocess.run(
+            ["bash", str(ROOT / "scripts/stack.sh"), "up"],
+            env=dict(env, STACK_KEEP_DATA="1" if keep_data else "0"),
+            capture_output=True,
+            text=True,
+            timeout=180,
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+        stack["up"] = True
+
+    stack: dict[str, Any] = {"bootstrap": f"127.0.0.1:{env['KAFKA_PORT']}", "env": env}
+    up()
+
+    def down() -> None:
+        if stack["up"]:
+            subprocess.run(
+                ["bash", str(ROOT / "scripts/stack.sh"), "down"],
+                env=env,
+                capture_output=True,
+                timeout=120,
+            )
+            stack["up"] = False
+
+    def kill() -> None:  # the broker's JVM SIGKILLed, as a crash would
+        pid = (Path(env["STACK_DIR"]) / "kafka.pid").read_text().strip()
+        os.kill(int(pid), signal.SIGKILL)
+        down()  # the stack's own bookkeeping: nothing left to stop
+
+    stack["down"], stack["restart"], stack["kill"] = down, lambda: up(keep_data=True), kill
+    yield stack
+    down()

@@ -3,22 +3,18 @@
 from __future__ import annotations
 
 import logging
-import os
 import re
 import signal
-import subprocess
 import urllib.error
 import urllib.request
 from collections import Counter
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from streamchaos.evaluation.audit import audit
 from streamchaos.kafkatools import create_topics, end_offsets, produce_all, read_all
 from tests.integration.conftest import bridge_config, keyed_records, shadow_count, wait_until
-from tests.integration.experiment import free_port
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
@@ -76,47 +72,6 @@ def test_bridge_in_a_thread_start_assigned_inject_stop_loses_nothing(
         int(re.search(r"injections \+([\d,]+)", line)[1].replace(",", "")) for line in status
     )
     assert 0 < plus <= sum(ledgered.values())  # what landed before the last line
-
-
-@pytest.fixture
-def private_broker(tmp_path):
-    """A broker of this test's own, so the test can take it away."""
-    env = dict(
-        os.environ,
-        STACK_DIR=str(tmp_path / "stack"),
-        STACK_REGISTRY="0",
-        KAFKA_PORT=str(free_port()),
-        KAFKA_CONTROLLER_PORT=str(free_port()),
-    )
-    env["KAFKA_SASL_PORT"] = str(free_port())
-
-    def up(keep_data: bool = False) -> None:  # again after down(): the same ports and data
-        done = subprocess.run(
-            ["bash", str(ROOT / "scripts/stack.sh"), "up"],
-            env=dict(env, STACK_KEEP_DATA="1" if keep_data else "0"),
-            capture_output=True,
-            text=True,
-            timeout=180,
-        )
-        assert done.returncode == 0, done.stdout + done.stderr
-        stack["up"] = True
-
-    stack: dict[str, Any] = {"bootstrap": f"127.0.0.1:{env['KAFKA_PORT']}", "env": env}
-    up()
-
-    def down() -> None:
-        if stack["up"]:
-            subprocess.run(
-                ["bash", str(ROOT / "scripts/stack.sh"), "down"],
-                env=env,
-                capture_output=True,
-                timeout=120,
-            )
-            stack["up"] = False
-
-    stack["down"], stack["restart"] = down, lambda: up(keep_data=True)
-    yield stack
-    down()
 
 
 def get(url: str) -> tuple[int, str]:
