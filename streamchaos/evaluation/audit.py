@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections import Counter
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -59,17 +60,33 @@ def audit(
     shadow_bootstrap = shadow_bootstrap or bootstrap
     shadow_bounds = _bounds(shadow_bootstrap, shadow, {}, {}, timeout)
     lines = Lineage.of(entries)
-    origins = [
-        lines.origin_of(msg, lineage_header)
-        for *_, msg in _scan(shadow_bootstrap, shadow, shadow_bounds, deadline)
-    ]
+    origins, contents = [], Counter[tuple[int, int, int]]()
+    for *_, msg in _scan(shadow_bootstrap, shadow, shadow_bounds, deadline):
+        origin = lines.origin_of(msg, lineage_header)
+        origins.append(origin)
+        if origin is not None:
+            contents[(origin[1], origin[2], _content(msg, lineage_header))] += 1
     lineage = [(o[1], o[2]) for o in origins if o is not None and o[0] == source]
     report = reconcile(offsets, lineage, entries, source, experiment=experiment)
+    repeats = Counter[tuple[int, int]]()
+    for (p, o, _), n in contents.items():
+        repeats[(p, o)] += n - 1
+    report.crash_copies = sum(
+        min(d.actual - d.expected, repeats[(d.partition, d.offset)])
+        for d in report.unexpected_duplicates
+    )
     report.shadow_topic = shadow
     report.unattributed = sum(o is None for o in origins)  # e.g. landed, then a crash
     report.shadow_records += len(origins) - len(lineage)
     report.shadow_ignored += len(origins) - len(lineage) - report.unattributed
     return report
+
+
+def _content(msg: Message, lineage_header: str) -> int:
+    """A hash of what a shadow record holds (key, value, headers but the lineage one): a
+    record produced twice holds the same."""
+    headers = tuple(h for h in msg.headers() or () if h[0] != lineage_header)
+    return hash((msg.key(), msg.value(), headers))
 
 
 def _consumer(bootstrap: str, conf: Mapping[str, Any]) -> Consumer:

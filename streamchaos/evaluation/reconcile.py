@@ -54,6 +54,7 @@ class AuditReport:
     ledger_ignored: int = 0  # other topics or experiments, offsets outside the range
     missing: list[Discrepancy] = field(default_factory=list)
     unexpected_duplicates: list[Discrepancy] = field(default_factory=list)  # incl. drops found
+    crash_copies: int = 0  # of those, records identical to another output of their record
     ledger_conflicts: list[Discrepancy] = field(default_factory=list)  # more drops than emits
     known_failures: list[KnownFailure] = field(default_factory=list)
 
@@ -77,6 +78,12 @@ class AuditReport:
             f"ledger conflicts: {len(self.ledger_conflicts)}; "
             f"known delivery failures: {len(self.known_failures)}",
         ]
+        if self.crash_copies:
+            lines.append(
+                f"crash copies: {self.crash_copies} shadow records repeat another output of "
+                "their source record, as at-least-once delivery does after a crash or a lost "
+                "partition (delivery: exactly-once leaves none)"
+            )
         item = f"  {{}} {self.source_topic}[{{}}]@{{}}: {{}}".format
         labelled = [("ledger conflict", d) for d in self.ledger_conflicts]
         labelled += [("missing", d) for d in self.missing]
