@@ -117,11 +117,13 @@ class Bridge(Control):
         if registry is not None:
             preload_schemas(registry, cfg.routes, cfg.schema_registry.timeout)
         self._producer = open_producer(cfg, self.callbacks)
-        self._t0 = self.clock()
+        self._t0 = self.clock() - setup.started_ago(cfg)  # schedules count from there
         self.ledger = Ledger(
             cfg.experiment, cfg.ledger.path, cfg.ledger.topic, self._producer, keep=self.keep_ledger
         )
-        self.journal = Journal(cfg, self.ledger, self.metrics, time.time(), self._routes)
+        self.journal = Journal(
+            cfg, self.ledger, self.metrics, time.time() - self.now(), self._routes
+        )
         self.tracker.on_complete = self.journal.landed
         for state in self._routes.values():
             if state.pipeline is not None:

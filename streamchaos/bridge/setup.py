@@ -61,6 +61,15 @@ def registry_of(cfg: Config) -> Registry | None:
     return Registry(sr.url, timeout=sr.timeout, backoff=sr.retry_backoff, extra=registry_conf(cfg))
 
 
+def started_ago(cfg: Config) -> float:
+    """Seconds since the experiment's time zero on the wall clock: since ``start_at``
+    (shared by members and restarts), else 0 (it starts now). Event time counts from
+    ``start_at`` in the records' timestamps instead."""
+    if cfg.clock != "wall" or cfg.start_ms is None:
+        return 0.0
+    return time.time() - cfg.start_ms / 1000
+
+
 def clock_of(cfg: Config) -> WallClock:
     """The experiment's clock: the bridge's, or the records' (``clock: event``)."""
     return EventClock(cfg.start_ms) if cfg.clock == "event" else WALL

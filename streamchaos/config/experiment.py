@@ -100,8 +100,9 @@ class Config(Strict):
     )
     start_at: AwareDatetime | None = Field(
         default=None,
-        description="clock: event: the experiment's time zero (with a UTC offset); None: "
-        "the first record's timestamp",
+        description="the experiment's time zero (with a UTC offset), shared by every "
+        "member and restart; None: when the bridge starts (wall), the first record's "
+        "timestamp (event)",
     )
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     schema_registry: SchemaRegistrySettings = Field(default_factory=SchemaRegistrySettings)
@@ -129,15 +130,6 @@ class Config(Strict):
         problems = exactly_once_problems(self.kafka, self.bridge.commit_interval)
         if problems:
             raise ValueError("\n".join(problems))
-        return self
-
-    @model_validator(mode="after")
-    def _start_at_needs_event_clock(self) -> Config:
-        if self.start_at is not None and self.clock != "event":
-            raise ValueError(
-                "start_at: only with clock: event (under the wall clock the experiment "
-                "starts when the bridge does)"
-            )
         return self
 
     @property

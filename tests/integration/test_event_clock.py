@@ -1,11 +1,13 @@
-"""``clock: event`` on the real broker: one recorded window replayed at two speeds gives the
-same injections, episodes and shadow records."""
+"""The experiment's clock on the real broker: one recorded window replayed at two speeds
+under ``clock: event`` gives the same injections, episodes and shadow records; on the wall
+clock, ``start_at`` puts a (re)started bridge where the schedule is."""
 
 from __future__ import annotations
 
 import json
 import time
 from collections import Counter
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -132,3 +134,24 @@ def test_a_recorded_window_replayed_at_two_speeds_gives_the_same_run(
     assert bursts == sorted(
         [5000 + 10000 * k for k in range(6)] + [8000 + 10000 * k for k in range(6)]
     )
+
+
+@pytest.mark.parametrize("started", [None, 100.0])
+def test_start_at_on_the_wall_clock_puts_a_new_bridge_where_the_schedule_is(
+    kafka_bootstrap, topic_factory, tmp_path, started
+):
+    """A bridge started (or restarted) 100 s into an experiment whose fault turned on at
+    50 s injects from its first record; one without start_at starts the schedule over."""
+    source = topic_factory(partitions=1)
+    shadow = topic_factory(partitions=1, suffix=".shadow")
+    produce_all(kafka_bootstrap, recorded_window(source, 300, 1))
+    extra: dict[str, Any] = {"ledger": {"path": str(tmp_path / "ledger.jsonl")}}
+    if started is not None:
+        zero = datetime.fromtimestamp(time.time() - started, UTC)
+        extra["start_at"] = zero.isoformat()
+    fault = {"type": "drop", "fraction": 1.0, "schedule": {"start": "50s", "duration": "1h"}}
+    route = {"source": source, "shadow": shadow, "faults": [fault]}
+    raw = bridge_config(kafka_bootstrap, f"g-{shadow}", [route], **extra)
+    assert Bridge(config_from_dict(raw, env={}), registry=CollectorRegistry()).run(3) == 0
+    drops = [e for e in read_ledger(tmp_path / "ledger.jsonl") if e["kind"] == "injection"]
+    assert len(drops) == (300 if started else 0)

@@ -3,8 +3,11 @@ the same records give the same injections however they are cut into batches."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
+from streamchaos.bridge.setup import started_ago
 from streamchaos.config import config_from_dict
 from streamchaos.engine import EventClock, Pipeline
 from streamchaos.engine.windows import Windows
@@ -157,12 +160,14 @@ def test_schedule_windows(t, index, last):
     assert schedule.last_started(t) == last
 
 
-def test_config_start_at():
+def test_start_at_is_the_experiments_time_zero_on_either_clock():
     base = {"experiment": "e", "routes": [{"source": "a", "shadow": "a.shadow"}]}
     cfg = config_from_dict(base | {"clock": "event", "start_at": "2026-12-07T10:00:00Z"}, env={})
     assert cfg.start_ms == 1_796_637_600_000
-    with pytest.raises(ConfigError, match="start_at: only with clock: event"):
-        config_from_dict(base | {"start_at": "2026-12-07T10:00:00Z"}, env={})
+    wall = config_from_dict(base | {"start_at": "2026-12-07T10:00:00Z"}, env={})
+    assert started_ago(wall) == pytest.approx(time.time() - 1_796_637_600, abs=5)
+    assert started_ago(cfg) == 0.0  # event time counts in the records' timestamps
+    assert started_ago(config_from_dict(base, env={})) == 0.0  # from when the bridge starts
     with pytest.raises(ConfigError, match="start_at"):
         config_from_dict(base | {"clock": "event", "start_at": "2026-12-07T10:00:00"}, env={})
     with pytest.raises(ConfigError, match="clock"):
