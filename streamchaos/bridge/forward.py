@@ -16,7 +16,7 @@ from confluent_kafka import KafkaException, Message
 
 from streamchaos.bridge.checkpoint import TP, Batch, OffsetTracker, Report, Run
 from streamchaos.bridge.journal import Journal
-from streamchaos.bridge.replay import Progress
+from streamchaos.bridge.replay import Progress, output_id
 from streamchaos.bridge.runs import runs
 from streamchaos.bridge.setup import RouteState
 from streamchaos.config import Config
@@ -199,7 +199,7 @@ class Forwarder:
             headers = [*(headers or ()), origin]
         run.batch.cover(run.source, offset)  # a released item may be older than the run
         if self.progress is not None:
-            self.progress.produced(run.source, offset)
+            self.progress.produced(run.source, offset, output_id(item))
         if not run.each:
             run.trace(offset, 1)
         self._send(run, value, key, report, ts, headers)

@@ -5,23 +5,24 @@ from __future__ import annotations
 
 import pytest
 
-from streamchaos.bridge.replay import MAX_METADATA, Progress, Replay, decode, encode
+from streamchaos.bridge.replay import MAX_METADATA, Progress, Replay, decode, encode, output_id
 from streamchaos.config import config_from_dict
 from streamchaos.engine import Pipeline
-from streamchaos.record import Record
+from streamchaos.record import Injection, Item, Record
 from tests.fakes import message
 
 
 @pytest.mark.parametrize(
     "partial",
-    [{}, {100: 0}, {100: 0, 101: 0, 102: 0, 110: 2, 111: 0, 130: 0, 131: 0},
-     {105: 3, 106: 1}, {o: 0 for o in range(100, 5100)}],
+    [{}, {100: set()},
+     {100: set(), 101: set(), 102: set(), 110: {"o", "3fa"}, 111: set(), 130: set()},
+     {105: {"o", "a1", "b2"}, 106: {"c3"}}, {o: set() for o in range(100, 5100)}],
     ids=["nothing held", "one", "runs and counts", "counts", "an outage's backlog"],
 )  # fmt: skip
 def test_metadata_round_trips(partial):
     text = encode(100, 6000, partial)
     assert decode(100, text) == (6000, partial)
-    assert len(encode(100, 6000, {o: 0 for o in range(100, 5100)})) < 40  # one run
+    assert len(encode(100, 6000, {o: set() for o in range(100, 5100)})) < 40  # one run
 
 
 def test_metadata_of_another_tool_is_no_replay():
@@ -32,7 +33,7 @@ def test_metadata_of_another_tool_is_no_replay():
 
 def test_scattered_holds_fit_the_brokers_default_metadata_limit():
     """5 % of records held by a 1 s delay at 10,000 records a second on one partition."""
-    held = {100 + 20 * i: 0 for i in range(500)}
+    held: dict[int, set[str]] = {100 + 20 * i: set() for i in range(500)}
     assert len(encode(100, 100 + 10_000, held)) < MAX_METADATA
 
 
@@ -46,11 +47,11 @@ def pipeline(*faults):
 
 def test_a_replay_skips_done_records_and_what_a_held_one_produced():
     """Read again from 10: 10..19 were read before; 12 was held (none of its outputs out)
-    and 15 had one of its two outputs produced (a duplicate's original, its copy held)."""
+    and 15 had its original produced (a duplicate's, its copy held)."""
     pipe = pipeline({"type": "duplicate", "fraction": 1.0, "copies": 1})
     pipe.tick(0)
     msgs = [message(Record("src", 0, o, b"k", b"v%d" % o)) for o in range(10, 25)]
-    replay = Replay(20, {12: 0, 15: 1})
+    replay = Replay(20, {12: set(), 15: {"o"}})
     plan = replay.plan(pipe, 0, msgs, 0, len(msgs), 0.0)
     produced = {msgs[i].offset(): len(plan.outputs.get(i, [None])) for i in range(len(msgs))}
     assert {o: n for o, n in produced.items() if o < 20} == {
@@ -60,17 +61,26 @@ def test_a_replay_skips_done_records_and_what_a_held_one_produced():
     assert plan.dropped == []
 
 
-def test_progress_counts_outputs_and_says_what_is_held():
+def copy_of(record, n):
+    item = Item(record)
+    item.injections.append(Injection("dup", "duplicate", "extra", {"copy": n}))
+    return item
+
+
+def test_progress_names_outputs_and_says_what_is_held():
     progress = Progress()
-    tp = ("src", 0)
-    for offset in (10, 11, 11, 12):
-        progress.produced(tp, offset)
+    tp, record = ("src", 0), Record("src", 0, 11, b"k", b"v")
+    progress.produced(tp, 10, "o")
+    progress.produced(tp, 11, "o")
+    progress.produced(tp, 11, output_id(copy_of(record, 1)))
     text = progress.metadata(tp, 11, 20, held=[11, 13])
-    assert decode(11, text) == (20, {11: 2, 13: 0})
+    assert decode(11, text) == (20, {11: {"o", output_id(copy_of(record, 1))}, 13: set()})
     progress.resume(tp, 11, text)  # read again by the next owner
     replay = progress.replay(tp, 11)
     assert replay is not None and replay.done(12) and not replay.done(13)
-    assert [replay.keep(11), replay.keep(11), replay.keep(11)] == [False, False, True]
+    # its holds release in another order there: copy 2, copy 1, then the record itself
+    kept = [progress.keep(tp, it) for it in (copy_of(record, 2), copy_of(record, 1), Item(record))]
+    assert kept == [True, False, False]
     assert progress.replay(tp, 20) is None  # read past it, nothing left to drop
 
 
@@ -79,9 +89,9 @@ def test_a_commit_during_a_replay_carries_what_it_has_not_reached():
     that 15..29 were done but 20 (held, one output out): else a crash now repeats them."""
     progress = Progress()
     tp = ("src", 0)
-    progress.resume(tp, 10, encode(10, 30, {12: 0, 20: 1}))
+    progress.resume(tp, 10, encode(10, 30, {12: set(), 20: {"o"}}))
     text = progress.metadata(tp, 12, 15, held=[12])
-    assert decode(12, text) == (30, {12: 0, 20: 1})
+    assert decode(12, text) == (30, {12: set(), 20: {"o"}})
 
 
 def test_an_original_that_passes_while_its_copies_are_held_counts_as_produced():
@@ -95,5 +105,17 @@ def test_an_original_that_passes_while_its_copies_are_held_counts_as_produced():
     progress = Progress()
     progress.passed(("src", 0), [m.offset() for m in msgs])
     assert decode(0, progress.metadata(("src", 0), 0, 3, pipe.held_offsets(0))) == (
-        3, {0: 1, 1: 1, 2: 1}
+        3, {0: {"o"}, 1: {"o"}, 2: {"o"}}
     )  # fmt: skip
+
+
+def test_outputs_of_a_held_record_in_another_records_place_are_dropped_too():
+    """A reorder window released in the place of the record that filled it carries
+    records of other offsets: one produced before must not go out again."""
+    pipe = pipeline({"type": "reorder", "fraction": 1.0, "window": 3, "max_wait": "1h"})
+    pipe.tick(0)
+    msgs = [message(Record("src", 0, o, b"k", b"v%d" % o)) for o in range(10, 13)]
+    replay = Replay(11, {10: {"o"}})  # 10 was held, and had gone out once already
+    plan = replay.plan(pipe, 0, msgs, 0, 3, 0.0)
+    offsets = sorted(item.offset for items in plan.outputs.values() for item in items)
+    assert offsets == [11, 12]  # 10's one output is not repeated; 11 and 12 are new
