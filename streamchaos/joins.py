@@ -98,6 +98,7 @@ class KeyTable:
         self.reader, self.window_ms, self.max_keys = reader, window_ms, max_keys
         self._rows: OrderedDict[bytes, Joined] = OrderedDict()
         self.evicted = 0  # keys pushed out by max_keys
+        self.evictions_counted = 0  # of those, in the metrics already
         self.unreadable = 0  # joined records whose value could not be decoded
 
     def __len__(self) -> int:

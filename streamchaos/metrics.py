@@ -85,6 +85,19 @@ class Metrics:
             ["route", "fault"],
             registry=registry,
         )
+        self.join_keys = Gauge(
+            "streamchaos_join_keys",
+            "Keys a joining fault's table holds (bounded by its join's max_keys).",
+            ["route", "fault"],
+            registry=registry,
+        )
+        self.join_evictions = Counter(
+            "streamchaos_join_evictions",
+            "Keys pushed out of a joining fault's table by its max_keys (a later label of "
+            "such a key misses).",
+            ["route", "fault"],
+            registry=registry,
+        )
         self.detection_delay = Histogram(
             "streamchaos_detection_delay_seconds",
             "Seconds from a fault episode's start to the stop_on alert that ended it.",

@@ -191,6 +191,13 @@ class Journal:
             labels = {"experiment": self.experiment, "route": route, "fault": stage.name}
             self.metrics.fault_intensity.labels(**labels).set(stage.intensity)
             self.metrics.held.labels(route=route, fault=stage.name).set(pipeline.held(stage))
+            table = stage.ctx.joins.get(route, stage.name) if stage.ctx is not None else None
+            if table is not None:  # a joining fault: its key table's size and evictions
+                self.metrics.join_keys.labels(route=route, fault=stage.name).set(len(table))
+                new = table.evicted - table.evictions_counted
+                if new:
+                    self.metrics.join_evictions.labels(route=route, fault=stage.name).inc(new)
+                    table.evictions_counted = table.evicted
 
     def close_episodes(self, route: str, pipeline: Pipeline, now: float) -> None:
         """At shutdown, active episodes end (the ledger must pair every start)."""

@@ -196,3 +196,33 @@ def test_a_join_that_reads_values_needs_a_decodable_joined_route():
     leak = {"type": "leak", "feature": "s", "label_from": {"route": "nope", "field": "y"}}
     with pytest.raises(ConfigError, match=r"faults\[0\]\.label_from\.route: 'nope' is not"):
         config_from_dict(experiment(leak), env={})
+
+
+def test_the_key_tables_size_and_evictions_are_exported():
+    from prometheus_client import CollectorRegistry
+
+    from streamchaos.bridge.journal import Journal
+    from streamchaos.engine import Pipeline
+    from streamchaos.ledger import Ledger
+    from streamchaos.metrics import Metrics
+
+    raw = {"experiment": "e", "routes": [
+        {"source": "preds", "shadow": "preds.shadow", "format": "json"},
+        {"source": "labels", "shadow": "labels.shadow", "format": "json", "faults": [
+            {"type": "feedback", "join": {"route": "preds", "max_keys": 3},
+             "when": {"decision": "decline"}}]}]}  # fmt: skip
+    cfg = config_from_dict(raw, env={})
+    registry = CollectorRegistry()
+    journal = Journal(cfg, Ledger("e", None, None), Metrics(registry, cfg), 0.0)
+    ctx = FaultContext(CODEC, "labels", "labels.shadow")
+    pipeline = Pipeline("labels", cfg.routes[1].faults, 7, ctx)
+    [table] = ctx.joins.taps("preds")
+    labels = {"route": "labels", "fault": "feedback"}
+    for keys in (2, 5, 7):
+        preds = [prediction(b"k%d" % i, "decline", i) for i in range(keys)]
+        table.observe(preds, 0, keys, CODEC)
+        journal.gauges("labels", pipeline)
+        assert registry.get_sample_value("streamchaos_join_keys", labels) == min(keys, 3)
+    # k0..k1, then k0..k4 (k0 and k1 pushed out), then k0..k6: each write past 3 keys
+    # pushes the least recently written out, 7 more
+    assert registry.get_sample_value("streamchaos_join_evictions_total", labels) == 9
