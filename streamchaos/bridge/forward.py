@@ -258,7 +258,7 @@ class Forwarder:
         self.journal.settle()
         for state, pipeline in self.pipelines:
             for ev in pipeline.tick(now):
-                self.journal.episode(state.name, ev.stage, ev.kind, ev.at, extra=ev.extra)
+                self.journal.happened(state.name, ev)
             released, dropped = pipeline.due(now)
             if dropped:
                 batch = self.tracker.new_batch()

@@ -16,7 +16,7 @@ from typing import Any
 from streamchaos.bridge.checkpoint import Batch, Run
 from streamchaos.bridge.setup import RouteState
 from streamchaos.config import Config
-from streamchaos.engine import Pipeline, Stage
+from streamchaos.engine import EpisodeEvent, Pipeline, Stage
 from streamchaos.ledger import Ledger, coords
 from streamchaos.metrics import Metrics
 from streamchaos.record import Item
@@ -38,6 +38,8 @@ class Journal:
         self.metrics = metrics
         self.active = ledger.active  # lines are written: outputs report where they landed
         self.epoch = epoch  # wall-clock seconds at experiment time 0
+        start_ms = cfg.start_ms if cfg.clock == "wall" else None  # exact, when start_at given
+        self.zero_ms = start_ms if start_ms is not None else round(epoch * 1000)
         self.routes = routes if routes is not None else {}  # their totals count what landed
         self._consumed = {r.source: metrics.consumed.labels(route=r.source) for r in cfg.routes}
         self._tallies: dict[tuple[str, str, str], list[Any]] = {}  # counter, stage, pending
@@ -171,15 +173,19 @@ class Journal:
         at: float,
         reason: str | None = None,
         extra: dict[str, Any] | None = None,
+        bound: float | None = None,
     ) -> None:
         """An episode line; ``reason``: why an episode ended before its schedule did
-        (``extra``: what goes with it, e.g. the detection delay)."""
+        (``extra``: what goes with it, e.g. the detection delay); ``bound``: the
+        schedule's time of it, written as ``scheduled_at`` (epoch ms)."""
         cfg = stage.config
         detail = cfg.model_dump(mode="json", exclude={"type", "name"})
         if kind == "episode_end":
             detail.update(stage.episode_stats())
         if reason is not None:
             detail["reason"] = reason
+        if bound is not None:
+            detail["scheduled_at"] = self.zero_ms + round(bound * 1000)
         detail.update(extra or {})
         self.ledger.event(route, stage.name, cfg.type, kind, self.at_ms(at), detail)
         labels = {"experiment": self.experiment, "route": route, "fault": stage.name}
@@ -202,7 +208,11 @@ class Journal:
     def close_episodes(self, route: str, pipeline: Pipeline, now: float) -> None:
         """At shutdown, active episodes end (the ledger must pair every start)."""
         for ev in pipeline.close(now):
-            self.episode(route, ev.stage, ev.kind, ev.at, extra=ev.extra)
+            self.happened(route, ev)
+
+    def happened(self, route: str, ev: EpisodeEvent) -> None:
+        """An episode's start or end the clock found."""
+        self.episode(route, ev.stage, ev.kind, ev.at, extra=ev.extra, bound=ev.bound)
 
 
 def _coords(msg: Any) -> dict[str, Any]:

@@ -40,6 +40,7 @@ class EpisodeEvent:
     kind: str  # episode_start | episode_end
     at: float  # the bridge's clock
     extra: dict[str, Any] | None = None  # event clock: the bound's timestamp; an end's counts
+    bound: float | None = None  # wall clock: the schedule's time of it (see ``scheduled``)
 
 
 class WallClock:
@@ -69,11 +70,12 @@ class WallClock:
             off = paused or stage.stopped
             new = 0.0 if off else stage.config.schedule.intensity(now - stage.origin)
             if (new > 0) != stage.in_episode:
+                bound = None if off else scheduled(stage, now - stage.origin, new > 0)
                 if new > 0:
                     stage.begin_episode(now)
                 stage.in_episode = new > 0
                 kind = "episode_start" if new > 0 else "episode_end"
-                events.append(EpisodeEvent(stage, kind, now))
+                events.append(EpisodeEvent(stage, kind, now, bound=bound))
             stage.set_intensity(new)
         return events
 
@@ -203,3 +205,21 @@ class EventClock(WallClock):
 
 
 WALL = WallClock()
+
+
+def scheduled(stage: Stage, t: float, starting: bool) -> float | None:
+    """The schedule's time of an episode's start or end noticed at schedule time ``t``:
+    bridges that share ``start_at`` each write the episode, with the same bound, and a
+    reader takes it once. None where the schedule did not make it (a start again in the
+    same window, after a pause)."""
+    schedule = stage.config.schedule
+    k = schedule.last_started(t)
+    window = schedule.window(k) if k >= 0 else None
+    if window is None:
+        return None
+    if starting:
+        if stage.window == k:
+            return None
+        stage.window = k
+        return stage.origin + window[0]
+    return stage.origin + window[1] if t >= window[1] else None

@@ -86,6 +86,7 @@ class Stage:
         # order of records a replay repeats)
         self.windows = Windows(config.schedule) if event_clock else None
         self.in_episode = False
+        self.window: int | None = None  # wall clock: the schedule window it last started in
         self.intensity = 0.0
         self.origin = 0.0  # experiment time its schedule counts from (a live add: then)
         self.started = 0.0  # experiment time its current (or last) episode started

@@ -54,7 +54,7 @@ def episodes_from_ledger(entries: Iterable[dict[str, Any]]) -> list[Episode]:
     open_: dict[tuple[Any, Any, Any], tuple[dict[str, Any], float]] = {}
     out: list[Episode] = []
     last = -math.inf
-    for i, entry in enumerate(entries):
+    for i, entry in enumerate(one_per_episode(entries)):
         kind, at_ms = entry.get("kind"), entry.get("at")
         if not is_number(at_ms):
             if kind in ("episode_start", "episode_end"):
@@ -71,6 +71,38 @@ def episodes_from_ledger(entries: Iterable[dict[str, Any]]) -> list[Episode]:
         last = max(last, at)
     out.extend(_episode(entry, start, end=last) for entry, start in open_.values())
     return sorted(out, key=episode_order)
+
+
+def one_per_episode(entries: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The ledger with each episode's start and end once. Bridges that share ``start_at``
+    (a consumer group, a restart) each write the episodes of the schedule, with the bound
+    the schedule gives (``scheduled_at``; ``event_at`` under the event clock): the first
+    line of each is kept, and an end's counts are summed over the bridges, each of which
+    counted the records of its own partitions."""
+    kept: dict[tuple[Any, ...], dict[str, Any]] = {}
+    out = []
+    for entry in entries:
+        kind, detail = entry.get("kind"), entry.get("detail")
+        if kind not in ("episode_start", "episode_end") or not isinstance(detail, dict):
+            out.append(entry)
+            continue
+        bound = detail.get("scheduled_at", detail.get("event_at"))
+        if bound is None:
+            out.append(entry)
+            continue
+        key = (entry.get("experiment"), entry.get("route"), entry.get("fault"), kind, bound)
+        first = kept.get(key)
+        if first is None:
+            kept[key] = first = {**entry, "detail": dict(detail)}
+            out.append(first)
+        elif kind == "episode_end":
+            counts = first["detail"]
+            for name in ("records", "injected"):
+                if is_number(counts.get(name)) and is_number(detail.get(name)):
+                    counts[name] += detail[name]
+            if is_number(counts.get("records")) and counts["records"]:
+                counts["realised_fraction"] = round(counts["injected"] / counts["records"], 6)
+    return out
 
 
 def _episode(entry: dict[str, Any], start: float, *, end: float) -> Episode:

@@ -5,6 +5,7 @@ clock, ``start_at`` puts a (re)started bridge where the schedule is."""
 from __future__ import annotations
 
 import json
+import signal
 import time
 from collections import Counter
 from datetime import UTC, datetime
@@ -17,10 +18,11 @@ from prometheus_client import CollectorRegistry
 from streamchaos.bridge import Bridge
 from streamchaos.bridge.forward import Forwarder
 from streamchaos.config import config_from_dict
-from streamchaos.kafkatools import produce_all, read_all
-from streamchaos.ledger import read_ledger
+from streamchaos.evaluation.episodes import episodes_from_ledger, one_per_episode
+from streamchaos.kafkatools import committed_offsets, end_offsets, produce_all, read_all
+from streamchaos.ledger import read_ledger, read_ledger_topic
 from streamchaos.lineage import LINEAGE_HEADER
-from tests.integration.conftest import bridge_config
+from tests.integration.conftest import SlowProducer, bridge_config, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -155,3 +157,44 @@ def test_start_at_on_the_wall_clock_puts_a_new_bridge_where_the_schedule_is(
     assert Bridge(config_from_dict(raw, env={}), registry=CollectorRegistry()).run(3) == 0
     drops = [e for e in read_ledger(tmp_path / "ledger.jsonl") if e["kind"] == "injection"]
     assert len(drops) == (300 if started else 0)
+
+
+def test_two_bridges_sharing_start_at_write_one_episode(
+    kafka_bootstrap, topic_factory, group_id, bridge_process
+):
+    """Two members of one group, one start_at: each writes the episode of the schedule,
+    with the same bound, and the ground truth a scorer reads holds it once, with the
+    records of both members' partitions."""
+    source = topic_factory(partitions=4)
+    shadow = topic_factory(partitions=4, suffix=".shadow")
+    ledger = topic_factory(partitions=1, suffix=".ledger")
+    zero = datetime.fromtimestamp(time.time() + 3, UTC).isoformat()
+    fault = {"type": "drop", "fraction": 0.1, "schedule": {"start": "4s", "duration": "3s"}}
+    route = {"source": source, "shadow": shadow, "faults": [fault]}
+    cfg = bridge_config(kafka_bootstrap, group_id, [route], start_at=zero, ledger={"topic": ledger})
+    members = [bridge_process(cfg), bridge_process(cfg)]
+    for member in members:
+        member.wait_for_log("assigned", timeout=60)
+    stream = SlowProducer(kafka_bootstrap, source, 8000, 4, chunks=32, pause=0.4)
+    stream.start()
+    stream.join(60)
+    wait_until(
+        lambda: (
+            committed_offsets(kafka_bootstrap, group_id, source)
+            == end_offsets(kafka_bootstrap, source)
+        ),
+        60,
+        "every record committed",
+    )
+    for member in members:
+        member.signal(signal.SIGTERM)
+    assert [member.wait(60) for member in members] == [0, 0]
+    entries = read_ledger_topic(kafka_bootstrap, ledger, experiment="it")
+    starts = [e for e in entries if e["kind"] == "episode_start"]
+    assert len(starts) == 2  # one per member...
+    assert len({e["detail"]["scheduled_at"] for e in starts}) == 1  # ...of the same episode
+    [episode] = episodes_from_ledger(entries)  # read once
+    [end] = [e for e in one_per_episode(entries) if e["kind"] == "episode_end"]
+    drops = sum(1 for e in entries if e["kind"] == "injection")
+    assert end["detail"]["injected"] == drops > 0
+    assert episode.end - episode.start == pytest.approx(3, abs=1.5)

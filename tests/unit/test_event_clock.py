@@ -12,6 +12,7 @@ from streamchaos.config import config_from_dict
 from streamchaos.engine import EventClock, Pipeline
 from streamchaos.engine.windows import Windows
 from streamchaos.errors import ConfigError
+from streamchaos.evaluation.episodes import episodes_from_ledger, one_per_episode
 from streamchaos.record import Record
 from streamchaos.schedule import Schedule
 from tests.fakes import message
@@ -172,3 +173,48 @@ def test_start_at_is_the_experiments_time_zero_on_either_clock():
         config_from_dict(base | {"clock": "event", "start_at": "2026-12-07T10:00:00"}, env={})
     with pytest.raises(ConfigError, match="clock"):
         config_from_dict(base | {"clock": "events"}, env={})
+
+
+def wall_pipeline(fault):
+    raw = {
+        "experiment": "e",
+        "routes": [{"source": "src", "shadow": "src.shadow", "faults": [fault]}],
+    }
+    return Pipeline("src", config_from_dict(raw, env={}).routes[0].faults, 7)
+
+
+def test_wall_clock_episodes_carry_the_schedules_bounds_but_not_after_a_pause():
+    pipe = wall_pipeline({"type": "drop", "schedule": {"start": "10s", "every": "20s", "on": "5s"}})
+    seen = [(ev.kind, ev.bound) for now in (0.0, 10.3, 12.0, 15.2, 30.4) for ev in pipe.tick(now)]
+    assert seen == [
+        ("episode_start", 10.0), ("episode_end", 15.0), ("episode_start", 30.0)
+    ]  # fmt: skip
+    pipe.paused = True
+    [(kind, bound)] = [(ev.kind, ev.bound) for ev in pipe.tick(31.0)]
+    assert (kind, bound) == ("episode_end", None)  # the pause, not the schedule, ended it
+    pipe.paused = False
+    [(kind, bound)] = [(ev.kind, ev.bound) for ev in pipe.tick(32.0)]
+    assert (kind, bound) == ("episode_start", None)  # the same window, again
+
+
+def test_bridges_that_share_a_schedule_give_one_episode_with_their_counts_summed():
+    def line(kind, at, **detail):
+        return {"experiment": "e", "route": "r", "fault": "f", "type": "drift", "kind": kind,
+                "at": at, "detail": {"fraction": 0.1, **detail}}  # fmt: skip
+
+    ledger = [
+        line("episode_start", 10_004, scheduled_at=10_000),  # member 1
+        line("episode_start", 10_009, scheduled_at=10_000),  # member 2
+        line("episode_end", 15_003, scheduled_at=15_000, records=500, injected=50),
+        line("episode_end", 15_011, scheduled_at=15_000, records=300, injected=30),
+        line("episode_start", 40_000),  # a bridge of its own: no bound, kept as it is
+        line("episode_end", 41_000),
+    ]
+    first, second = episodes_from_ledger(ledger)
+    assert (first.start, first.end) == (10.004, 15.003)
+    merged = one_per_episode(ledger)
+    ends = [e["detail"] for e in merged if e["kind"] == "episode_end"]
+    assert ends[0]["records"] == 800 and ends[0]["injected"] == 80
+    assert ends[0]["realised_fraction"] == 0.1
+    assert (second.start, second.end) == (40.0, 41.0)
+    assert len(merged) == 4
