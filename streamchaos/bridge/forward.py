@@ -87,7 +87,7 @@ class Forwarder:
         if self.progress is not None:  # a picked record passed as it came is an output too
             self.progress.passed((state.name, part), [msgs[i].offset() for i in plan.passed])
         if plan.dropped:
-            self.journal.dropped(state.name, plan.dropped, batch, now)
+            self._drop(state.name, plan.dropped, batch, now)
         total = count - len(outputs) + sum(map(len, outputs.values()))
         if total == 0:
             return
@@ -105,15 +105,14 @@ class Forwarder:
     def _plan(
         self, state: RouteState, part: int, msgs: list[Any], start: int, end: int, now: float
     ) -> Plan:
-        """What the route's faults make of the run; read again after a crash (exactly-once),
-        without what was done before it."""
+        """What the route's faults make of the run (read again: without what was written)."""
         progress, pipeline = self.progress, state.pipeline
         replay = progress.replay((state.name, part), msgs[start].offset()) if progress else None
         if replay is not None:
             return replay.plan(pipeline, part, msgs, start, end, now)
-        return (
-            Plan({}, []) if pipeline is None else pipeline.plan(part, msgs, start, end - start, now)
-        )
+        if pipeline is None:
+            return Plan({}, [])
+        return pipeline.plan(part, msgs, start, end - start, now)
 
     def _new_run(self, batch: Batch, state: RouteState, part: int, total: int, now: float) -> Run:
         """The shadow partition is the source partition's when the shadow has it, else the
@@ -199,7 +198,7 @@ class Forwarder:
             headers = [*(headers or ()), origin]
         run.batch.cover(run.source, offset)  # a released item may be older than the run
         if self.progress is not None:
-            self.progress.produced(run.source, offset, output_id(item))
+            self.progress.wrote(run.source, offset, output_id(item))
         if not run.each:
             run.trace(offset, 1)
         self._send(run, value, key, report, ts, headers)
@@ -242,8 +241,8 @@ class Forwarder:
         """Produce items the pipeline released, one run per partition; returns how many."""
         batch = self.tracker.new_batch()
         for part, items in released.items():
-            if self.progress is not None:  # read again: what was produced before goes
-                items = [it for it in items if self.progress.keep((state.name, part), it)]
+            if self.progress is not None:  # read again: what was written before goes
+                items = [it for it in items if self.progress.take((state.name, part), it)]
             if not items:  # what was released was held or dropped again by a later stage
                 continue
             run = self._new_run(batch, state, part, len(items), now)
@@ -262,10 +261,15 @@ class Forwarder:
             released, dropped = pipeline.due(now)
             if dropped:
                 batch = self.tracker.new_batch()
-                self.journal.dropped(state.name, dropped, batch, now)
+                self._drop(state.name, dropped, batch, now)
                 batch.seal()
             if released:
                 self.emit(state, released, now)
+
+    def _drop(self, route: str, items: list[Item], batch: Batch, now: float) -> None:
+        if self.progress is not None:  # read again: not the drops ledgered before
+            items = self.progress.dropped(route, items)
+        self.journal.dropped(route, items, batch, now)
 
     def release(self, tps: list[TP] | None, now: float) -> int:
         """Emit everything held (for ``tps``, or all); returns how many records."""

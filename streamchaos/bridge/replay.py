@@ -4,19 +4,21 @@ A partition's commit point stays behind the oldest record a fault holds, so afte
 or a rebalance the records after it are read again, though most of their outputs are in
 committed transactions already. So each transaction's offset commit carries, in its
 metadata, how far the partition was read (``end``) and which records in [point, end) were
-not done then: those held, each with which of its outputs had been produced. The member
-that reads the partition next skips the done records, and of a held one, the outputs
-produced before (``Replay``); ``Progress`` keeps what was produced and writes the metadata.
+not done then: those held, each with the outputs (and drops) of it already written. The
+member that reads the partition next skips the done records, and of a held one, what was
+written before (``Replay``); ``Progress`` keeps what was written and makes the metadata.
 
-An output is named by what made it (``output_id``): the record itself, or a copy (a
-``duplicate`` copy, a ``stale_replay`` injection), so a replay whose holds release in
-another order (an outage on another member's clock) still drops the right ones.
+An output is named by what made it, never by when (``output_id``): the record itself, or
+a copy by the faults that made it and its number. So a replay whose holds release in
+another order (an outage on the new member's clock) or early (a drain) still drops the
+right ones. Names are counted: two copies may share one.
 """
 
 from __future__ import annotations
 
 import logging
 import zlib
+from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
@@ -28,42 +30,44 @@ log = logging.getLogger(__name__)
 
 PREFIX = "streamchaos1:"
 MAX_METADATA = 3500  # brokers keep offset-commit metadata up to 4096 bytes by default
+Written = Counter[str]  # the names of what a record's outputs and drops wrote, counted
+Partial = dict[int, Written]  # held offset -> what of it was written
 
 
-Partial = dict[int, set[str]]  # held offset -> ids of its outputs produced
+def output_id(item: Item, dropped: bool = False) -> str:
+    """``o`` for the record itself; a copy, a short hash of the faults that made it and
+    its number. A drop's name is its item's, after ``-``.
 
-
-def output_id(item: Item) -> str:
-    """``o`` for the record itself; a copy's id is a short hash of the injections that
-    made it (the fault and the copy's detail)."""
-    extras = [
-        f"{i.fault}:{sorted(i.detail.items())}" for i in item.injections if i.effect == "extra"
-    ]
-    return "%x" % (zlib.crc32("|".join(extras).encode()) & 0xFFFF) if extras else "o"
+    >>> output_id(Item(None)), output_id(Item(None), dropped=True)
+    ('o', '-o')
+    """
+    made = [f"{i.fault}#{i.detail.get('copy', '')}" for i in item.injections if i.effect == "extra"]
+    name = "%x" % (zlib.crc32("|".join(made).encode()) & 0xFFFFFF) if made else "o"
+    return "-" + name if dropped else name
 
 
 def encode(point: int, end: int, partial: Partial) -> str:
     """``streamchaos1:<end - point>:<held>``: each held record as its offset less the
-    point, ``*id.id`` with the outputs produced; runs of held records with none produced
-    as ``first+count``.
+    point, ``*name.name`` with what of it was written; runs of held records with nothing
+    written as ``first+count``.
 
-    >>> encode(100, 130, {100: set(), 101: set(), 102: set(), 110: {"o"}})
+    >>> encode(100, 130, {100: Counter(), 101: Counter(), 102: Counter(), 110: Counter("o")})
     'streamchaos1:30:0+3,10*o'
     """
     parts: list[str] = []
     run_start, run_len = -1, 0
     for offset in sorted(partial):
-        ids, rel = partial[offset], offset - point
-        if not ids and run_len and rel == run_start + run_len:
+        written, rel = partial[offset], offset - point
+        if not written and run_len and rel == run_start + run_len:
             run_len += 1
             continue
         if run_len:
             parts.append(f"{run_start}+{run_len}" if run_len > 1 else str(run_start))
             run_len = 0
-        if not ids:
+        if not written:
             run_start, run_len = rel, 1
         else:
-            parts.append(f"{rel}*{'.'.join(sorted(ids))}")
+            parts.append(f"{rel}*{'.'.join(sorted(written.elements()))}")
     if run_len:
         parts.append(f"{run_start}+{run_len}" if run_len > 1 else str(run_start))
     return f"{PREFIX}{end - point}:{','.join(parts)}"
@@ -78,18 +82,18 @@ def decode(point: int, text: str | None) -> tuple[int, Partial] | None:
     partial: Partial = {}
     for part in filter(None, held.split(",")):
         if "*" in part:
-            rel, ids = part.split("*")
-            partial[point + int(rel)] = set(ids.split("."))
+            rel, names = part.split("*")
+            partial[point + int(rel)] = Counter(names.split("."))
         else:
             rel, _, count = part.partition("+")
             for offset in range(point + int(rel), point + int(rel) + int(count or 1)):
-                partial[offset] = set()
+                partial[offset] = Counter()
     return point + int(span), partial
 
 
 class Replay:
     """A partition read again from its commit point: records in [point, end) that are not
-    in ``partial`` are done (skipped); of a partial one, the outputs produced before go."""
+    in ``partial`` are done (skipped); of a partial one, what was written before goes."""
 
     def __init__(self, end: int, partial: Partial) -> None:
         self.end, self.partial = end, partial
@@ -97,15 +101,18 @@ class Replay:
     def done(self, offset: int) -> bool:
         return offset < self.end and offset not in self.partial
 
-    def keep(self, item: Item) -> bool:
-        """Whether ``item`` is produced (not an output produced before)."""
-        produced = self.partial.get(item.offset)
-        if not produced:
+    def pending(self) -> bool:
+        """Whether something written before is still to be dropped."""
+        return any(n > 0 for written in self.partial.values() for n in written.values())
+
+    def take(self, item: Item, dropped: bool = False) -> bool:
+        """Whether ``item`` (its output, or its drop) is to be written: False, once, for
+        each written before."""
+        written = self.partial.get(item.offset)
+        name = output_id(item, dropped) if written else ""
+        if not written or not written[name]:
             return True
-        name = output_id(item)
-        if name not in produced:
-            return True
-        produced.discard(name)
+        written[name] -= 1
         return False
 
     def plan(
@@ -113,10 +120,11 @@ class Replay:
         now: float,
     ) -> Plan:  # fmt: skip
         """The pipeline over the records of ``msgs[start:end]`` that are not done; a done
-        one produces nothing, and a held one's outputs produced before are dropped."""
+        one writes nothing, and a held one's outputs written before are left out (its
+        drops, by ``Progress.dropped``)."""
         out = Plan({}, [])
         lo = start
-        for i in [*range(start, end), end]:
+        for i in range(start, end + 1):  # each run of records not done, between done ones
             if i < end and not self.done(msgs[i].offset()):
                 continue
             if lo < i and pipeline is not None:
@@ -131,68 +139,82 @@ class Replay:
             if i not in out.outputs and msgs[i].offset() in self.partial:
                 out.outputs[i] = [Item.of(msgs[i])]
         for i, items in out.outputs.items():  # a record's place may hold others' (reorder)
-            out.outputs[i] = [item for item in items if self.keep(item)]
+            out.outputs[i] = [item for item in items if self.take(item)]
         out.passed = [i for i in out.passed if i not in out.outputs]
         return out
 
 
 class Progress:
-    """The outputs produced per source offset beyond the last commit point, and the
-    replays of partitions read again, per partition."""
+    """What was written per source offset beyond the last commit point, and the replays
+    of partitions read again, per partition."""
 
     def __init__(self) -> None:
-        self.outputs: dict[TP, dict[int, set[str]]] = {}
+        self.written: dict[TP, dict[int, Written]] = {}
         self.replays: dict[TP, Replay] = {}
 
-    def produced(self, tp: TP, offset: int, name: str) -> None:
-        self.outputs.setdefault(tp, {}).setdefault(offset, set()).add(name)
+    def wrote(self, tp: TP, offset: int, name: str) -> None:
+        self.written.setdefault(tp, {}).setdefault(offset, Counter())[name] += 1
 
     def passed(self, tp: TP, offsets: list[int]) -> None:
         """Records a stage picked went out as they came (a spaced duplicate's original)."""
         for offset in offsets:
-            self.produced(tp, offset, "o")
+            self.wrote(tp, offset, "o")
 
-    def keep(self, tp: TP, item: Item) -> bool:
-        """Whether a released item is produced (not an output produced before)."""
+    def dropped(self, route: str, items: list[Item]) -> list[Item]:
+        """Of items of ``route`` dropped, those whose drop is written (not one written
+        before)."""
+        kept = []
+        for item in items:
+            tp = (route, item.partition)
+            replay = self.replays.get(tp)
+            if replay is None or replay.take(item, dropped=True):
+                self.wrote(tp, item.offset, output_id(item, dropped=True))
+                kept.append(item)
+        return kept
+
+    def take(self, tp: TP, item: Item) -> bool:
+        """Whether a released item goes out (not an output written before)."""
         replay = self.replays.get(tp)
-        return replay is None or replay.keep(item)
+        return replay is None or replay.take(item)
 
     def metadata(self, tp: TP, point: int, end: int, held: list[int]) -> str:
-        """The commit's metadata: records in [point, end) held, with their outputs so far.
-        A replay not read to its end yet carries on: what it has not reached is as the
-        commit it came from said (done, or held with what it had produced)."""
-        outputs = self.outputs.get(tp, {})
-        self.outputs[tp] = outputs = {o: ids for o, ids in outputs.items() if o >= point}
+        """The commit's metadata: records in [point, end) held, with what of them was
+        written. A replay not read to its end yet carries on: what it has not reached is
+        as the commit it came from said. Only the held records' names are kept after."""
+        written = self.written.get(tp, {})
         undone = [o for o in held if o >= point]
         replay = self.replays.get(tp)
         if replay is not None and replay.end > end:
             undone += [o for o in replay.partial if o >= end]
             end = replay.end
-        return encode(point, end, {o: outputs.get(o, set()) for o in undone})
+        self.written[tp] = kept = {o: written[o] for o in undone if o in written}
+        return encode(point, end, {o: kept.get(o, Counter()) for o in undone})
 
     def resume(self, tp: TP, point: int, metadata: str | None) -> None:
         """``tp`` is read from ``point`` on (an assignment): replay what the commit says."""
-        self.outputs.pop(tp, None)
+        self.written.pop(tp, None)
+        self.replays.pop(tp, None)
         decoded = decode(point, metadata)
-        if decoded is not None and (decoded[0] > point or decoded[1]):
-            end, partial = decoded
-            log.info(
-                "%s[%d]: read again from %d: of the %d records up to %d, %d were held",
-                *tp, point, end - point, end, len(partial),
-            )  # fmt: skip
-            self.outputs[tp] = {o: set(ids) for o, ids in partial.items() if ids}
-            self.replays[tp] = Replay(end, partial)
-        else:
-            self.replays.pop(tp, None)
+        if decoded is None or (decoded[0] <= point and not decoded[1]):
+            return
+        end, partial = decoded
+        log.info(
+            "%s[%d]: read again from %d: of the %d records up to %d, %d were held",
+            *tp, point, end - point, end, len(partial),
+        )  # fmt: skip
+        self.written[tp] = {o: Counter(names) for o, names in partial.items() if names}
+        self.replays[tp] = Replay(end, partial)
 
     def replay(self, tp: TP, first: int) -> Replay | None:
+        """The replay a run from ``first`` on goes through; one read past, with nothing
+        left to drop, is over."""
         replay = self.replays.get(tp)
-        if replay is not None and first >= replay.end and not any(replay.partial.values()):
-            del self.replays[tp]  # read past it, nothing left to drop
+        if replay is not None and first >= replay.end and not replay.pending():
+            del self.replays[tp]
             return None
         return replay
 
     def forget(self, tps: list[TP]) -> None:
         for tp in tps:
-            self.outputs.pop(tp, None)
+            self.written.pop(tp, None)
             self.replays.pop(tp, None)

@@ -22,6 +22,7 @@ the aborted transaction is lost or repeated.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -82,6 +83,7 @@ class Transactions(Checkpoint):
         super().__init__(tracker, consumer, lambda: producer.poll(0), flush, ledger.flush)
         self.producer, self.ledger, self.fwd, self.timeout = producer, ledger, fwd, timeout
         self.broken = False  # aborted: nothing commits any more, the bridge stops
+        # the forwarder keeps what each record wrote, and reads what commits say of it
         self.progress = fwd.progress = Progress()
         fwd.committed = self._committed
         ledger.defer()
@@ -89,10 +91,12 @@ class Transactions(Checkpoint):
     def _committed(self, tps: list[TP]) -> dict[TP, tuple[int, str | None]]:
         """The committed offset and metadata of each of ``tps`` that has one."""
         asked = [TopicPartition(t, p) for t, p in tps]
+        found = self.consumer.committed(asked, timeout=self.timeout)
+        for tp in found:
+            if tp.error is not None:  # reading on without it would write what is done again
+                raise BridgeError(f"{tp.topic}[{tp.partition}]: no committed offset: {tp.error}")
         return {
-            (tp.topic, tp.partition): (tp.offset, tp.metadata)
-            for tp in self.consumer.committed(asked, timeout=self.timeout)
-            if tp.offset >= 0
+            (tp.topic, tp.partition): (tp.offset, tp.metadata) for tp in found if tp.offset >= 0
         }
 
     def commit(self, tps: Iterable[TP] | None = None, land: bool = False) -> dict[TP, int]:
@@ -103,21 +107,33 @@ class Transactions(Checkpoint):
         try:
             if self._flush():
                 raise BridgeError(f"records still in flight after {self.timeout:g}s")
+            if self.tracker.failed_outputs:  # a record refused: not done, so no commit
+                raise BridgeError("a record of it was refused or not delivered")
             points, offsets = self._offsets()
             if offsets:
                 metadata = self.consumer.consumer_group_metadata()
                 self.producer.send_offsets_to_transaction(offsets, metadata, self.timeout)
-            self.producer.commit_transaction(self.timeout)
+            self._commit_transaction()
         except (KafkaException, BridgeError) as exc:
-            err = exc.args[0] if isinstance(exc, KafkaException) else None
-            if err is not None and err.retriable() and not err.txn_requires_abort():
-                log.warning("transaction commit failed, retried next time: %s", err)
-                return {}
-            self._abort(str(err or exc))
+            self._abort(str(exc.args[0]))
         self.ledger.commit_lines()
         self.tracker.committed(points)
         self.producer.begin_transaction()
         return points
+
+    def _commit_transaction(self) -> None:
+        """Commit, again after a retriable error (librdkafka takes nothing else until the
+        commit is done) until the timeout is spent."""
+        deadline = time.monotonic() + self.timeout
+        while True:
+            try:
+                self.producer.commit_transaction(max(0.0, deadline - time.monotonic()))
+                return
+            except KafkaException as exc:
+                err = exc.args[0]
+                if not err.retriable() or err.txn_requires_abort() or time.monotonic() > deadline:
+                    raise
+                log.warning("transaction commit failed, retrying: %s", err)
 
     def _offsets(self) -> tuple[dict[TP, int], list[TopicPartition]]:
         """Each partition's commit point, with what it leaves undone as metadata. Where

@@ -3,6 +3,8 @@ commit point were not done, and the replay that skips what was."""
 
 from __future__ import annotations
 
+from collections import Counter
+
 import pytest
 
 from streamchaos.bridge.replay import MAX_METADATA, Progress, Replay, decode, encode, output_id
@@ -14,15 +16,19 @@ from tests.fakes import message
 
 @pytest.mark.parametrize(
     "partial",
-    [{}, {100: set()},
-     {100: set(), 101: set(), 102: set(), 110: {"o", "3fa"}, 111: set(), 130: set()},
-     {105: {"o", "a1", "b2"}, 106: {"c3"}}, {o: set() for o in range(100, 5100)}],
+    [
+        {},
+        {100: Counter()},
+        {100: Counter(), 101: Counter(), 102: Counter(), 110: Counter(["o", "3fa"])},
+        {105: Counter(["o", "a1", "b2", "b2"]), 106: Counter(["c3"])},
+        {o: Counter() for o in range(100, 5100)},
+    ],
     ids=["nothing held", "one", "runs and counts", "counts", "an outage's backlog"],
 )  # fmt: skip
 def test_metadata_round_trips(partial):
     text = encode(100, 6000, partial)
     assert decode(100, text) == (6000, partial)
-    assert len(encode(100, 6000, {o: set() for o in range(100, 5100)})) < 40  # one run
+    assert len(encode(100, 6000, {o: Counter() for o in range(100, 5100)})) < 40  # one run
 
 
 def test_metadata_of_another_tool_is_no_replay():
@@ -33,7 +39,7 @@ def test_metadata_of_another_tool_is_no_replay():
 
 def test_scattered_holds_fit_the_brokers_default_metadata_limit():
     """5 % of records held by a 1 s delay at 10,000 records a second on one partition."""
-    held: dict[int, set[str]] = {100 + 20 * i: set() for i in range(500)}
+    held: dict[int, Counter[str]] = {100 + 20 * i: Counter() for i in range(500)}
     assert len(encode(100, 100 + 10_000, held)) < MAX_METADATA
 
 
@@ -51,7 +57,7 @@ def test_a_replay_skips_done_records_and_what_a_held_one_produced():
     pipe = pipeline({"type": "duplicate", "fraction": 1.0, "copies": 1})
     pipe.tick(0)
     msgs = [message(Record("src", 0, o, b"k", b"v%d" % o)) for o in range(10, 25)]
-    replay = Replay(20, {12: set(), 15: {"o"}})
+    replay = Replay(20, {12: Counter(), 15: Counter(["o"])})
     plan = replay.plan(pipe, 0, msgs, 0, len(msgs), 0.0)
     produced = {msgs[i].offset(): len(plan.outputs.get(i, [None])) for i in range(len(msgs))}
     assert {o: n for o, n in produced.items() if o < 20} == {
@@ -70,18 +76,47 @@ def copy_of(record, n):
 def test_progress_names_outputs_and_says_what_is_held():
     progress = Progress()
     tp, record = ("src", 0), Record("src", 0, 11, b"k", b"v")
-    progress.produced(tp, 10, "o")
-    progress.produced(tp, 11, "o")
-    progress.produced(tp, 11, output_id(copy_of(record, 1)))
+    progress.wrote(tp, 10, "o")
+    progress.wrote(tp, 11, "o")
+    progress.wrote(tp, 11, output_id(copy_of(record, 1)))
     text = progress.metadata(tp, 11, 20, held=[11, 13])
-    assert decode(11, text) == (20, {11: {"o", output_id(copy_of(record, 1))}, 13: set()})
+    assert decode(11, text) == (
+        20, {11: Counter(["o", output_id(copy_of(record, 1))]), 13: Counter()}
+    )  # fmt: skip
     progress.resume(tp, 11, text)  # read again by the next owner
     replay = progress.replay(tp, 11)
     assert replay is not None and replay.done(12) and not replay.done(13)
     # its holds release in another order there: copy 2, copy 1, then the record itself
-    kept = [progress.keep(tp, it) for it in (copy_of(record, 2), copy_of(record, 1), Item(record))]
-    assert kept == [True, False, False]
+    taken = [progress.take(tp, it) for it in (copy_of(record, 2), copy_of(record, 1), Item(record))]
+    assert taken == [True, False, False]
     assert progress.replay(tp, 20) is None  # read past it, nothing left to drop
+
+
+def test_a_copy_is_named_the_same_released_on_time_or_early():
+    record = Record("src", 0, 11, b"k", b"v")
+    on_time = copy_of(record, 1)
+    early = Item(record)
+    early.injections.append(
+        Injection("dup", "duplicate", "extra", {"copy": 1, "released_early": True})
+    )
+    assert output_id(on_time) == output_id(early) != output_id(copy_of(record, 2))
+
+
+def test_outputs_of_one_name_are_counted():
+    """Two copies may share a name (a second duplicate copies the record and the first's
+    copy, and a copy keeps no injection of its parent): each one written is dropped once."""
+    record = Record("src", 0, 11, b"k", b"v")
+    twin = output_id(copy_of(record, 1))
+    replay = Replay(12, {11: Counter([twin, twin])})
+    assert [replay.take(copy_of(record, 1)) for _ in range(3)] == [False, False, True]
+
+
+def test_a_drop_written_before_is_not_ledgered_again():
+    progress = Progress()
+    tp, item = ("src", 0), Item(Record("src", 0, 11, b"k", b"v"))
+    assert progress.dropped("src", [item]) == [item]
+    progress.resume(tp, 11, progress.metadata(tp, 11, 12, held=[11]))
+    assert progress.dropped("src", [Item(Record("src", 0, 11, b"k", b"v"))]) == []
 
 
 def test_a_commit_during_a_replay_carries_what_it_has_not_reached():
@@ -89,9 +124,9 @@ def test_a_commit_during_a_replay_carries_what_it_has_not_reached():
     that 15..29 were done but 20 (held, one output out): else a crash now repeats them."""
     progress = Progress()
     tp = ("src", 0)
-    progress.resume(tp, 10, encode(10, 30, {12: set(), 20: {"o"}}))
+    progress.resume(tp, 10, encode(10, 30, {12: Counter(), 20: Counter(["o"])}))
     text = progress.metadata(tp, 12, 15, held=[12])
-    assert decode(12, text) == (30, {12: set(), 20: {"o"}})
+    assert decode(12, text) == (30, {12: Counter(), 20: Counter(["o"])})
 
 
 def test_an_original_that_passes_while_its_copies_are_held_counts_as_produced():
@@ -105,7 +140,7 @@ def test_an_original_that_passes_while_its_copies_are_held_counts_as_produced():
     progress = Progress()
     progress.passed(("src", 0), [m.offset() for m in msgs])
     assert decode(0, progress.metadata(("src", 0), 0, 3, pipe.held_offsets(0))) == (
-        3, {0: {"o"}, 1: {"o"}, 2: {"o"}}
+        3, {0: Counter(["o"]), 1: Counter(["o"]), 2: Counter(["o"])}
     )  # fmt: skip
 
 
@@ -115,7 +150,7 @@ def test_outputs_of_a_held_record_in_another_records_place_are_dropped_too():
     pipe = pipeline({"type": "reorder", "fraction": 1.0, "window": 3, "max_wait": "1h"})
     pipe.tick(0)
     msgs = [message(Record("src", 0, o, b"k", b"v%d" % o)) for o in range(10, 13)]
-    replay = Replay(11, {10: {"o"}})  # 10 was held, and had gone out once already
+    replay = Replay(11, {10: Counter(["o"])})  # 10 was held, and had gone out once already
     plan = replay.plan(pipe, 0, msgs, 0, 3, 0.0)
     offsets = sorted(item.offset for items in plan.outputs.values() for item in items)
     assert offsets == [11, 12]  # 10's one output is not repeated; 11 and 12 are new
