@@ -12,6 +12,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from streamchaos.bridge import Bridge
+from streamchaos.cli import main as cli
 from streamchaos.config import config_from_dict
 from streamchaos.evaluation.audit import audit
 from streamchaos.kafkatools import committed_offsets, create_topics, end_offsets, produce_all
@@ -130,6 +131,9 @@ def test_members_killed_mid_stream_leave_no_duplicate_under_exactly_once(
     if delivery == "exactly-once":
         assert report.ok, report.summary()
         assert report.shadow_records == total - changed(report)
+        command = ["audit", "--source", source, "--shadow", shadow, "--ledger-topic", ledger_topic]
+        command += ["--experiment", "it", "--bootstrap-servers", kafka_bootstrap]
+        assert cli(command) == 0
     else:  # every surplus record repeats one before it: the audit names them crash copies
         assert report.unexpected_duplicates, "no crash copy: the kills hit nothing in flight"
         surplus = sum(d.actual - d.expected for d in report.unexpected_duplicates)
@@ -176,3 +180,45 @@ def test_a_broker_killed_and_restarted_mid_stream_loses_and_repeats_nothing(
     assert report.ok, report.summary()
     assert report.source_records == 12_000
     assert report.shadow_records == 12_000 - changed(report)
+
+
+def test_a_member_that_stalls_past_its_session_cannot_commit_afterwards(
+    kafka_bootstrap, topic_factory, group_id, bridge_process
+):
+    """Member A is stopped (SIGSTOP) past its session timeout while a live stream goes on;
+    its partitions move to B. When A runs again, its open transaction is fenced: it aborts
+    and exits 1, and the shadow holds every record exactly as the ledger says."""
+    source = topic_factory(partitions=2)
+    shadow = topic_factory(partitions=2, suffix=".shadow")
+    ledger = topic_factory(partitions=1, suffix=".ledger")
+    first = config(kafka_bootstrap, group_id, source, shadow, {"topic": ledger}, "exactly-once")
+    second = config(
+        kafka_bootstrap, group_id, source, shadow, {"topic": ledger}, "exactly-once", "m1"
+    )
+    stalled = bridge_process(first)
+    stalled.wait_for_log("assigned", timeout=60)
+    stream = SlowProducer(kafka_bootstrap, source, 8000, 2, chunks=40, pause=0.4)
+    stream.start()
+    time.sleep(2)
+    stalled.signal(signal.SIGSTOP)  # a stall: a GC pause, a frozen VM
+    taker = bridge_process(second)
+    wait_until(lambda: f"{source}[1]" in taker.log(), 60, "the partitions moved on")
+    stalled.signal(signal.SIGCONT)
+    assert stalled.wait(60) == 1
+    assert "exactly-once: the transaction could not commit" in stalled.log()
+    stream.join(60)
+    assert stream.error is None
+    wait_until(
+        lambda: (
+            committed_offsets(kafka_bootstrap, group_id, source)
+            == end_offsets(kafka_bootstrap, source)
+        ),
+        60,
+        "every record committed",
+    )
+    taker.signal(signal.SIGTERM)
+    assert taker.wait(60) == 0
+    entries = read_ledger_topic(kafka_bootstrap, ledger, experiment="it")
+    report = audit(kafka_bootstrap, source, shadow, entries, timeout=120)
+    assert report.ok, report.summary()
+    assert report.shadow_records == 8000 - changed(report)
