@@ -220,10 +220,11 @@ def bridge_passthrough(
     bridge: dict[str, Any] | None = None,
     ledger: bool = False,
     tune_gc: bool = True,
+    exactly_once: bool = False,
 ) -> float:
     """The bridge in the foreground, as the CLI runs it (``tune_gc``), timed from its first
     consumed to its Nth acknowledged record; ``extra``: the route's format and faults;
-    ``ledger``: ground truth to a JSONL file."""
+    ``ledger``: ground truth to a JSONL file; ``exactly_once``: its transactions."""
     raw: dict[str, Any] = {
         "experiment": "bench",
         "kafka": {"bootstrap_servers": bootstrap, "group_id": unique_name("bridge")},
@@ -232,6 +233,9 @@ def bridge_passthrough(
         "bridge": bridge or {},
         "schema_registry": {"url": os.environ.get("SCHEMA_REGISTRY_URL")},
     }
+    if exactly_once:
+        raw["delivery"] = "exactly-once"
+        raw["kafka"]["transactional_id"] = unique_name("bench")
     with tempfile.TemporaryDirectory() as tmp:
         if ledger:
             raw["ledger"] = {"path": str(Path(tmp) / "ledger.jsonl")}
@@ -280,6 +284,8 @@ PASSTHROUGH = {AVRO: "bridge", JSON: "bridge, JSON"}  # what a fault row's extra
 THREE = "bridge + drift, corrupt, delay 10% each (Avro)"
 LINEAGE = "bridge, ledger file (lineage lines)"  # passthrough, every record traced
 HEADER_ROW = "bridge, lineage header on every record"
+EXACTLY_ONCE = "bridge, exactly-once"
+EXACTLY_ONCE_DELAY = "bridge + delay 5% (20 ms), exactly-once"
 SCENARIOS: dict[str, Loop] = {
     PLAIN[AVRO]: Loop(plain_passthrough),
     PLAIN_GC[AVRO]: Loop(partial(plain_passthrough, tune_gc=True)),
@@ -296,6 +302,8 @@ SCENARIOS: dict[str, Loop] = {
     THREE: faulty(DRIFT, NAN, DELAY, fraction=TEN, fmt="avro"),
     "bridge + corrupt 5% (Avro), ledger file": faulty(NAN, fraction=FIVE, fmt="avro", ledger=True),
     "bridge + delay 5% (20 ms), ledger file": faulty(DELAY, fraction=FIVE, ledger=True),
+    EXACTLY_ONCE: Loop(partial(bridge_passthrough, exactly_once=True)),
+    EXACTLY_ONCE_DELAY: faulty(DELAY, fraction=FIVE, exactly_once=True),
     PASSTHROUGH[JSON]: Loop(partial(bridge_passthrough, extra={"format": "json"}), JSON),
     "bridge + corrupt 5% (nan, 1 field, JSON)": faulty(NAN, fraction=FIVE, fmt="json"),
 }
@@ -379,6 +387,8 @@ TARGETS = {
     ),
     "bridge + corrupt 5% (Avro), ledger file": Target(0.80, 16, "5 % `corrupt`, ledger file", FIVE),
     "bridge + delay 5% (20 ms), ledger file": Target(0.80, 16, "5 % `delay`, ledger file", FIVE),
+    EXACTLY_ONCE: Target(0.85, 18, "passthrough, exactly-once", 0.0),
+    EXACTLY_ONCE_DELAY: Target(0.80, 18, "5 % `delay`, exactly-once", FIVE),
 }
 README_BEGIN = "<!-- written by make bench: begin -->"
 README_END = "<!-- written by make bench: end -->"
@@ -587,7 +597,13 @@ its records independently, by record; the three-fault row runs `drift`, `corrupt
 meet at least one fault. "bridge" (no ledger), "bridge, default GC", "bridge, lineage
 header on every record" (`bridge.lineage_header: streamchaos-origin`) and the JSON
 passthrough have no target: they show what the ledger, the GC setting and the header are
-worth, and what a fault row's extra cost is measured from.
+worth, and what a fault row's extra cost is measured from. The "exactly-once" rows run
+`delivery: exactly-once`: a transaction per `bridge.commit_interval` (1 s) holding the
+shadow records and the source offsets; a loop's clock stops at its last acknowledged
+record, before the last transaction's commit, as the other rows stop before their last
+offset commit. A loop lasts about half a second here, so it holds at most one periodic
+commit: what the commits cost (a producer flush and the commit's round trips, once a
+`commit_interval`) is mostly outside these two ratios.
 
 Until issue #16 the bench also ran a plain loop doing the bridge's duties (the lineage
 header and a delivery report per record) and two "minimal" 5 % fault loops on top of it,
