@@ -46,7 +46,6 @@ class Forwarder:
         self.on_consume_error: Callable[[Any], None] = lambda err: None
         self.progress: Progress | None = None  # exactly-once: what commits say (replay.py)
         self.committed: Callable[[list[TP]], dict[TP, tuple[int, str | None]]] = lambda _: {}
-        self.now = 0.0  # the bridge's clock at the last batch or turn
 
     def refresh(self) -> None:
         """The routes that have a pipeline (again, after a live change)."""
@@ -56,7 +55,6 @@ class Forwarder:
 
     def forward(self, msgs: list[Any], now: float) -> None:
         """Produce each consumed record to its shadow; one ``Batch`` tracks what landed."""
-        self.now = now
         if any(map(_ERROR, msgs)):  # rare: the client's events among the records
             msgs = self._records_only(msgs)
         batch = self.tracker.new_batch()
@@ -239,7 +237,7 @@ class Forwarder:
 
     def emit(self, state: RouteState, released: dict[int, list[Item]], now: float) -> int:
         """Produce items the pipeline released, one run per partition; returns how many."""
-        batch = self.tracker.new_batch()
+        batch, produced = self.tracker.new_batch(), 0
         for part, items in released.items():
             if self.progress is not None:  # read again: what was written before goes
                 items = [it for it in items if self.progress.take((state.name, part), it)]
@@ -249,8 +247,9 @@ class Forwarder:
             for pos, item in enumerate(items):
                 self._item(run, item, pos)
             run.close()
+            produced += len(items)
         batch.seal()
-        return sum(map(len, released.values()))
+        return produced
 
     def tick(self, now: float) -> None:
         """Schedules, episodes and releases of held records, once per loop turn."""

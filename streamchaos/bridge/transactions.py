@@ -152,7 +152,7 @@ class Transactions(Checkpoint):
         if not full:
             return points, offsets
         log.warning("releasing what %s hold: the commit could not say it", named(full))
-        self.fwd.release(full, self.fwd.now)
+        self.fwd.release(full, time.time() - self.fwd.journal.epoch)  # the bridge's clock
         if self._flush():
             raise BridgeError(f"records still in flight after {self.timeout:g}s")
         return self._offsets()
