@@ -58,7 +58,9 @@ class WallClock:
     ) -> Iterable[tuple[float, list[Item]]]:
         return [(now, items)]
 
-    def enter(self, stages: list[Stage], at: float, paused: bool) -> None:
+    def enter(
+        self, stages: list[Stage], at: float, paused: bool, partition: int, records: int
+    ) -> None:
         """The intensities were set by ``episodes`` for this loop turn."""
 
     def episodes(
@@ -150,11 +152,20 @@ class EventClock(WallClock):
         """Released items, in runs of equal experiment time."""
         return [(at, list(g)) for at, g in groupby(items, lambda it: self.at(it.timestamp, last))]
 
-    def enter(self, stages: list[Stage], at: float, paused: bool) -> None:
-        """Each stage's intensity at experiment time ``at``."""
+    def enter(
+        self, stages: list[Stage], at: float, paused: bool, partition: int, records: int
+    ) -> None:
+        """Each stage's intensity at experiment time ``at``, where ``records`` records of
+        ``partition`` are: they count into the stage's window, and a window the partition
+        enters starts the fault's per-episode state over there (by the records' time, not
+        the watermark's)."""
         for stage in stages:
             off = paused or stage.stopped
-            stage.set_intensity(0.0 if off else stage.config.schedule.intensity(at - stage.origin))
+            t = at - stage.origin
+            stage.set_intensity(0.0 if off else stage.config.schedule.intensity(t))
+            if not off and stage.windows is not None:
+                stage.windows.count(t, records, 0)
+                stage.enter_window(partition, t)
 
     def episodes(
         self, stages: list[Stage], now: float, marks: Marks, paused: bool
@@ -171,8 +182,8 @@ class EventClock(WallClock):
         events = [] if furthest is None else self._advance(stages, now, furthest, paused)
         for stage in stages:
             assert stage.windows is not None
-            if stage.in_episode:
-                end = (furthest or 0.0) - stage.origin
+            if stage.in_episode:  # no bound when no record told the time (all revoked)
+                end = None if furthest is None else furthest - stage.origin
                 change = ("episode_end", end, stage.windows.stats())
                 stage.windows.stop()
                 events.append(EpisodeEvent(stage, "episode_end", now, self._detail(stage, change)))
@@ -181,7 +192,8 @@ class EventClock(WallClock):
         return events
 
     def origin(self, now: float, marks: Marks) -> float:
-        return marks.low(now) or 0.0
+        low = marks.low(now)
+        return low if low is not None else marks.furthest() or 0.0
 
     def _advance(
         self, stages: list[Stage], now: float, mark: float, paused: bool
@@ -200,7 +212,9 @@ class EventClock(WallClock):
     def _detail(self, stage: Stage, change: Change) -> dict[str, Any]:
         """An episode line's event-clock detail: its bound's timestamp; an end's counts."""
         _, bound, counts = change
-        detail: dict[str, Any] = {"event_at": self.epoch_ms(stage.origin + bound)}
+        detail: dict[str, Any] = {}
+        if bound is not None:
+            detail["event_at"] = self.epoch_ms(stage.origin + bound)
         return detail | stats(*counts) if counts is not None else detail
 
 

@@ -115,11 +115,8 @@ class Pipeline:
     def _plan(
         self, partition: int, msgs: Sequence[Any], start: int, count: int, now: float, at: float
     ) -> Plan:
-        self.clock.enter(self.stages, at, self.paused)
+        self.clock.enter(self.stages, at, self.paused, partition, count)
         stages = self.active()
-        for stage in stages:  # event clock: counted into its window, acted on or not
-            if stage.windows is not None:
-                stage.windows.count(at - stage.origin, count, 0)
         if not stages:
             return Plan({}, [])
         first = msgs[start].offset()
@@ -217,7 +214,7 @@ class Pipeline:
         clock, each at its own time)."""
         out = []
         for at, group in self.clock.groups(items, now, self.marks.last(partition)):
-            self.clock.enter(self.stages, at, self.paused)
+            self.clock.enter(self.stages, at, self.paused, partition, 0)  # counted when read
             out += self._resume(after, partition, group, (now, at), dropped)
         return out
 

@@ -87,6 +87,7 @@ class Stage:
         self.windows = Windows(config.schedule) if event_clock else None
         self.in_episode = False
         self.window: int | None = None  # wall clock: the schedule window it last started in
+        self._entered: dict[int, int] = {}  # event clock: the window each partition is in
         self.intensity = 0.0
         self.origin = 0.0  # experiment time its schedule counts from (a live add: then)
         self.started = 0.0  # experiment time its current (or last) episode started
@@ -202,14 +203,26 @@ class Stage:
     def forget(self, partition: int) -> None:
         self.instances.pop(partition, None)
         self._draws.pop(partition, None)
+        self.budgets.pop(partition, None)
+        self._entered.pop(partition, None)
+
+    def enter_window(self, partition: int, t: float) -> None:
+        """Event clock: a window ``partition`` enters starts the fault's episode state over."""
+        k = self.config.schedule.window_index(t)
+        if k is not None and self._entered.get(partition) != k:
+            self._entered[partition] = k
+            inst = self.instances.get(partition)
+            if inst is not None:
+                inst.episode_started()
 
     def begin_episode(self, now: float) -> None:
         """An episode starts at ``now`` (the bridge's clock): its counts start from 0."""
         self.in_episode = True
         self.seen = self.injected = 0
         self.started = now
-        for inst in self.instances.values():
-            inst.episode_started()
+        if self.windows is None:  # event clock: by the records' time (``enter_window``)
+            for inst in self.instances.values():
+                inst.episode_started()
 
     def stop(self) -> None:
         """Off for the rest of the run (its ``stop_on`` alert fired); the caller ended

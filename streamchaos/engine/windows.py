@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from streamchaos.schedule import Schedule
 
-Change = tuple[str, float, tuple[int, int] | None]  # kind, schedule time, (records, acted)
+Change = tuple[str, float | None, tuple[int, int] | None]  # kind, schedule time, counts
 IDLE = 5.0  # seconds without records after which a partition holds the watermark back no more
 
 

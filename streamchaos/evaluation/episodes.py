@@ -46,15 +46,20 @@ def episodes_from_ledger(entries: Iterable[dict[str, Any]]) -> list[Episode]:
     """Pair each ``episode_start`` with the next ``episode_end`` of its (experiment, route,
     fault); ledger ``at`` is epoch ms. Injection entries only advance the clock.
 
+    Bridges that share ``start_at`` (a consumer group) each write the episodes of the
+    schedule, with the schedule's bound (``scheduled_at``; ``event_at`` under the event
+    clock): a start with the bound of the episode open joins it, which then ends with the
+    last of its ends. A restarted bridge's start after that end is an episode of its own.
+
     The ledger is append-only and a run can die between the two entries, so a start left
     open ends at the latest ``at`` seen before that fault's next start, or else at the
     ledger's last ``at``: as far as ground truth knows, the fault was active that long.
     An end with no open start (a ledger cut at the front) says nothing usable: skipped.
     """
-    open_: dict[tuple[Any, Any, Any], tuple[dict[str, Any], float]] = {}
+    open_: dict[tuple[Any, Any, Any], list[Any]] = {}  # start entry, at, bound, bridges
     out: list[Episode] = []
     last = -math.inf
-    for i, entry in enumerate(one_per_episode(entries)):
+    for i, entry in enumerate(entries):
         kind, at_ms = entry.get("kind"), entry.get("at")
         if not is_number(at_ms):
             if kind in ("episode_start", "episode_end"):
@@ -62,47 +67,29 @@ def episodes_from_ledger(entries: Iterable[dict[str, Any]]) -> list[Episode]:
             continue
         at = at_ms / 1000.0
         key = (entry.get("experiment"), entry.get("route"), entry.get("fault"))
+        current = open_.get(key)
         if kind == "episode_start":
-            if key in open_:
-                out.append(_episode(*open_.pop(key), end=last))
-            open_[key] = (entry, at)
-        elif kind == "episode_end" and key in open_:
-            out.append(_episode(*open_.pop(key), end=at))
+            bound = _bound(entry)
+            if current is not None and bound is not None and current[2] == bound:
+                current[3] += 1  # another bridge's start of the same episode
+            else:
+                if current is not None:
+                    out.append(_episode(current[0], current[1], end=last))
+                open_[key] = [entry, at, bound, 1]
+        elif kind == "episode_end" and current is not None:
+            current[3] -= 1
+            if current[3] == 0:
+                out.append(_episode(current[0], current[1], end=at))
+                del open_[key]
         last = max(last, at)
-    out.extend(_episode(entry, start, end=last) for entry, start in open_.values())
+    out.extend(_episode(entry, start, end=last) for entry, start, *_ in open_.values())
     return sorted(out, key=episode_order)
 
 
-def one_per_episode(entries: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The ledger with each episode's start and end once. Bridges that share ``start_at``
-    (a consumer group, a restart) each write the episodes of the schedule, with the bound
-    the schedule gives (``scheduled_at``; ``event_at`` under the event clock): the first
-    line of each is kept, and an end's counts are summed over the bridges, each of which
-    counted the records of its own partitions."""
-    kept: dict[tuple[Any, ...], dict[str, Any]] = {}
-    out = []
-    for entry in entries:
-        kind, detail = entry.get("kind"), entry.get("detail")
-        if kind not in ("episode_start", "episode_end") or not isinstance(detail, dict):
-            out.append(entry)
-            continue
-        bound = detail.get("scheduled_at", detail.get("event_at"))
-        if bound is None:
-            out.append(entry)
-            continue
-        key = (entry.get("experiment"), entry.get("route"), entry.get("fault"), kind, bound)
-        first = kept.get(key)
-        if first is None:
-            kept[key] = first = {**entry, "detail": dict(detail)}
-            out.append(first)
-        elif kind == "episode_end":
-            counts = first["detail"]
-            for name in ("records", "injected"):
-                if is_number(counts.get(name)) and is_number(detail.get(name)):
-                    counts[name] += detail[name]
-            if is_number(counts.get("records")) and counts["records"]:
-                counts["realised_fraction"] = round(counts["injected"] / counts["records"], 6)
-    return out
+def _bound(entry: dict[str, Any]) -> Any:
+    """The schedule's bound an episode line carries, if any."""
+    detail = entry.get("detail")
+    return detail.get("scheduled_at", detail.get("event_at")) if isinstance(detail, dict) else None
 
 
 def _episode(entry: dict[str, Any], start: float, *, end: float) -> Episode:

@@ -12,7 +12,7 @@ from streamchaos.config import config_from_dict
 from streamchaos.engine import EventClock, Pipeline
 from streamchaos.engine.windows import Windows
 from streamchaos.errors import ConfigError
-from streamchaos.evaluation.episodes import episodes_from_ledger, one_per_episode
+from streamchaos.evaluation.episodes import episodes_from_ledger
 from streamchaos.record import Record
 from streamchaos.schedule import Schedule
 from tests.fakes import message
@@ -197,24 +197,57 @@ def test_wall_clock_episodes_carry_the_schedules_bounds_but_not_after_a_pause():
     assert (kind, bound) == ("episode_start", None)  # the same window, again
 
 
-def test_bridges_that_share_a_schedule_give_one_episode_with_their_counts_summed():
-    def line(kind, at, **detail):
-        return {"experiment": "e", "route": "r", "fault": "f", "type": "drift", "kind": kind,
-                "at": at, "detail": {"fraction": 0.1, **detail}}  # fmt: skip
+def line(kind, at, **detail):
+    return {"experiment": "e", "route": "r", "fault": "f", "type": "drift", "kind": kind,
+            "at": at, "detail": {"fraction": 0.1, **detail}}  # fmt: skip
 
+
+def test_bridges_that_share_a_schedule_give_one_episode_ending_with_the_last():
     ledger = [
         line("episode_start", 10_004, scheduled_at=10_000),  # member 1
         line("episode_start", 10_009, scheduled_at=10_000),  # member 2
-        line("episode_end", 15_003, scheduled_at=15_000, records=500, injected=50),
-        line("episode_end", 15_011, scheduled_at=15_000, records=300, injected=30),
-        line("episode_start", 40_000),  # a bridge of its own: no bound, kept as it is
+        line("episode_end", 12_000),  # member 1 leaves early (stopped: no bound)
+        line("episode_end", 15_011, scheduled_at=15_000),  # member 2, at the schedule's end
+        line("episode_start", 40_000),  # a bridge of its own: no bound
         line("episode_end", 41_000),
     ]
     first, second = episodes_from_ledger(ledger)
-    assert (first.start, first.end) == (10.004, 15.003)
-    merged = one_per_episode(ledger)
-    ends = [e["detail"] for e in merged if e["kind"] == "episode_end"]
-    assert ends[0]["records"] == 800 and ends[0]["injected"] == 80
-    assert ends[0]["realised_fraction"] == 0.1
+    assert (first.start, first.end) == (10.004, 15.011)  # not cut short by member 1
     assert (second.start, second.end) == (40.0, 41.0)
-    assert len(merged) == 4
+
+
+def test_a_restart_within_an_episode_is_not_lost():
+    """A bridge stopped at 30 s and started again (same start_at) at 35 s writes the same
+    bound again: that is a second stretch of the episode, not a copy of the first."""
+    ledger = [
+        line("episode_start", 10_000, scheduled_at=10_000),
+        line("episode_end", 30_000),  # stopped
+        line("episode_start", 35_000, scheduled_at=10_000),  # restarted, same schedule
+        line("episode_end", 70_000, scheduled_at=70_000),
+    ]
+    spans = [(ep.start, ep.end) for ep in episodes_from_ledger(ledger)]
+    assert spans == [(10.0, 30.0), (35.0, 70.0)]
+
+
+def test_a_faults_episode_state_starts_over_by_the_records_time_not_the_batches():
+    """``corrupt`` ``stuck`` freezes a field at the first value of each episode: which
+    value that is must not depend on where the batches were cut."""
+    from streamchaos.codec import JsonCodec
+    from streamchaos.faults.base import FaultContext
+
+    raw = {"experiment": "e", "routes": [{"source": "src", "shadow": "src.shadow",
+           "format": "json", "faults": [{"type": "corrupt", "mode": "stuck",
+           "fields": ["amount"], "fraction": 0.5,
+           "schedule": {"start": "1s", "every": "3s", "on": "1s"}}]}]}  # fmt: skip
+    route = config_from_dict(raw, env={}).routes[0]
+    records = [
+        Record("src", 0, i, b"k", b'{"amount": %d}' % i, (), T0 + i * 10) for i in range(1500)
+    ]
+    outputs = []
+    for batch in (7, 500):
+        ctx = FaultContext(JsonCodec(), "src", "src.shadow")
+        pipe = Pipeline("src", route.faults, 7, ctx, EventClock(T0))
+        outputs.append(replay(pipe, records, batch=batch, now_step=0.1)[0])
+    assert outputs[0] == outputs[1]
+    changed = [off for off, out in outputs[0].items() if out not in (None, [])]
+    assert changed
