@@ -18,7 +18,7 @@ import pytest
 import yaml
 from confluent_kafka import Producer
 
-from streamchaos.kafkatools import end_offsets, produce_all
+from streamchaos.kafkatools import committed_offsets, end_offsets, produce_all
 from streamchaos.ledger import read_ledger
 from streamchaos.lineage import LINEAGE_HEADER, Lineage
 from tests.integration.experiment import free_port
@@ -174,6 +174,22 @@ def wait_until(predicate: Callable[[], bool], timeout: float, what: str) -> None
             return
         time.sleep(0.1)
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def wait_committed(bootstrap: str, group: str, topic: str, timeout: float) -> None:
+    """Until ``group`` committed every record of ``topic`` (its end offsets)."""
+    wait_until(
+        lambda: committed_offsets(bootstrap, group, topic) == end_offsets(bootstrap, topic),
+        timeout,
+        f"every record of {topic} committed",
+    )
+
+
+def stop_all(members: list[BridgeProcess]) -> None:
+    """SIGTERM each bridge process: each must exit 0 (nothing left undelivered)."""
+    for member in members:
+        member.signal(signal.SIGTERM)
+    assert [member.wait(60) for member in members] == [0] * len(members)
 
 
 def shadow_count(bootstrap: str, topic: str) -> int:

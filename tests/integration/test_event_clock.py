@@ -5,7 +5,6 @@ clock, ``start_at`` puts a (re)started bridge where the schedule is."""
 from __future__ import annotations
 
 import json
-import signal
 import time
 from collections import Counter
 from datetime import UTC, datetime
@@ -19,10 +18,15 @@ from streamchaos.bridge import Bridge
 from streamchaos.bridge.forward import Forwarder
 from streamchaos.config import config_from_dict
 from streamchaos.evaluation.episodes import episodes_from_ledger
-from streamchaos.kafkatools import committed_offsets, end_offsets, produce_all, read_all
+from streamchaos.kafkatools import produce_all, read_all
 from streamchaos.ledger import read_ledger, read_ledger_topic
 from streamchaos.lineage import LINEAGE_HEADER
-from tests.integration.conftest import SlowProducer, bridge_config, wait_until
+from tests.integration.conftest import (
+    SlowProducer,
+    bridge_config,
+    stop_all,
+    wait_committed,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -178,17 +182,8 @@ def test_two_bridges_sharing_start_at_write_one_episode(
     stream = SlowProducer(kafka_bootstrap, source, 8000, 4, chunks=32, pause=0.4)
     stream.start()
     stream.join(60)
-    wait_until(
-        lambda: (
-            committed_offsets(kafka_bootstrap, group_id, source)
-            == end_offsets(kafka_bootstrap, source)
-        ),
-        60,
-        "every record committed",
-    )
-    for member in members:
-        member.signal(signal.SIGTERM)
-    assert [member.wait(60) for member in members] == [0, 0]
+    wait_committed(kafka_bootstrap, group_id, source, 60)
+    stop_all(members)
     entries = read_ledger_topic(kafka_bootstrap, ledger, experiment="it")
     starts = [e for e in entries if e["kind"] == "episode_start"]
     assert len(starts) == 2  # one per member...

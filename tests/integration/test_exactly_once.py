@@ -22,6 +22,8 @@ from tests.integration.conftest import (
     SlowProducer,
     bridge_config,
     keyed_records,
+    stop_all,
+    wait_committed,
     wait_until,
 )
 
@@ -114,17 +116,8 @@ def test_members_killed_mid_stream_leave_no_duplicate_under_exactly_once(
     assert stream.error is None and not stream.is_alive()
     total = sum(end_offsets(kafka_bootstrap, source).values())
     assert total == 24_000
-    wait_until(
-        lambda: (
-            committed_offsets(kafka_bootstrap, group_id, source)
-            == end_offsets(kafka_bootstrap, source)
-        ),
-        120,
-        "every source record committed",
-    )
-    for member in members:
-        member.signal(signal.SIGTERM)
-    assert [member.wait(60) for member in members] == [0, 0, 0]
+    wait_committed(kafka_bootstrap, group_id, source, 120)
+    stop_all(members)
     entries = read_ledger_topic(kafka_bootstrap, ledger_topic, experiment="it")
     report = audit(kafka_bootstrap, source, shadow, entries, timeout=120)
     assert not report.missing, report.summary()
@@ -173,8 +166,7 @@ def test_a_broker_killed_and_restarted_mid_stream_loses_and_repeats_nothing(
         time.sleep(0.5)
     stream.join(60)
     assert stream.error is None
-    member.signal(signal.SIGTERM)
-    assert member.wait(60) == 0
+    stop_all([member])
     entries = read_ledger_topic(bootstrap, ledger, experiment="it")
     report = audit(bootstrap, source, shadow, entries, timeout=120)
     assert report.ok, report.summary()
@@ -208,16 +200,8 @@ def test_a_member_that_stalls_past_its_session_cannot_commit_afterwards(
     assert "exactly-once: the transaction could not commit" in stalled.log()
     stream.join(60)
     assert stream.error is None
-    wait_until(
-        lambda: (
-            committed_offsets(kafka_bootstrap, group_id, source)
-            == end_offsets(kafka_bootstrap, source)
-        ),
-        60,
-        "every record committed",
-    )
-    taker.signal(signal.SIGTERM)
-    assert taker.wait(60) == 0
+    wait_committed(kafka_bootstrap, group_id, source, 60)
+    stop_all([taker])
     entries = read_ledger_topic(kafka_bootstrap, ledger, experiment="it")
     report = audit(kafka_bootstrap, source, shadow, entries, timeout=120)
     assert report.ok, report.summary()
