@@ -45,19 +45,19 @@ now() { date +%s; }
 
 ensure_engine() { # podman, runc and debootstrap from Debian, once
   local missing=() tool
-  for tool in podman runc debootstrap curl flock; do
+  for tool in podman runc debootstrap curl flock iptables; do
     command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
   done
   ((${#missing[@]})) || return 0
   if [[ $(id -u) -ne 0 ]] || ! command -v apt-get >/dev/null 2>&1; then
-    err "missing ${missing[*]}: install Debian's podman, runc, debootstrap, curl and util-linux (needs root and apt-get)"
+    err "missing ${missing[*]}: install Debian's podman, runc, debootstrap, curl, util-linux and iptables (needs root and apt-get)"
     exit 1
   fi
   log "installing ${missing[*]} from Debian (once)"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq >/dev/null
   apt-get install -y -qq --no-install-recommends podman runc debootstrap uidmap curl \
-    util-linux slirp4netns fuse-overlayfs aardvark-dns netavark >/dev/null
+    util-linux slirp4netns fuse-overlayfs aardvark-dns netavark iptables >/dev/null
 }
 
 write_engine_config() {
