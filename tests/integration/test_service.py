@@ -24,7 +24,7 @@ def test_bridge_in_a_thread_start_assigned_inject_stop_loses_nothing(
     kafka_bootstrap, topic_factory, chaos_bridge, tmp_path, caplog
 ):
     """Also: the status lines and the final summary count what the ledger holds."""
-    caplog.set_level(logging.INFO, logger="streamchaos.bridge.runner")
+    caplog.set_level(logging.INFO, logger="streamchaos.bridge")  # runner and status
     source = topic_factory(partitions=2)
     shadow = topic_factory(partitions=2, suffix=".shadow")
     ledger = tmp_path / "ledger.jsonl"
