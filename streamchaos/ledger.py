@@ -170,6 +170,7 @@ class Ledger(TopicOutbox):
         kind: str,
         at_ms: int,
         detail: dict[str, Any],
+        on_delivery: Callable[[Any, Any], None] | None = None,
     ) -> None:
         """A line about a fault or the experiment, not a record: an episode's start or end,
         a ``plan_change`` (a fault changed on the running bridge, or the plan file's plan
@@ -185,7 +186,8 @@ class Ledger(TopicOutbox):
                 "shadow": None,
                 "at": at_ms,
                 "detail": detail,
-            }
+            },
+            on_delivery,
         )
 
     def write(

@@ -13,8 +13,9 @@ from collections.abc import Callable, Iterable
 from functools import partial
 from typing import Any
 
-from streamchaos.bridge.checkpoint import Batch, Run
+from streamchaos.bridge.checkpoint import Batch, OffsetTracker, Run
 from streamchaos.bridge.setup import RouteState
+from streamchaos.bridge.shared_clock import Scribe
 from streamchaos.config import Config
 from streamchaos.engine import EpisodeEvent, Pipeline, Stage
 from streamchaos.ledger import Ledger, coords
@@ -32,6 +33,7 @@ class Journal:
         metrics: Metrics,
         epoch: float,
         routes: dict[str, RouteState] | None = None,
+        scribe: Scribe | None = None,
     ) -> None:
         self.experiment = cfg.experiment
         self.ledger = ledger
@@ -44,6 +46,7 @@ class Journal:
         self._consumed = {r.source: metrics.consumed.labels(route=r.source) for r in cfg.routes}
         self._tallies: dict[tuple[str, str, str], list[Any]] = {}  # counter, stage, pending
         self._stages: dict[tuple[str, str], Stage] = {}
+        self.scribe = scribe  # a shared clock: one member writes a route's episodes
 
     def watch(self, route: str, pipeline: Pipeline) -> None:
         """Injections of ``pipeline``'s stages count towards their episodes."""
@@ -162,6 +165,8 @@ class Journal:
                     pending[1].injected += pending[2]
                     pending[1].total += pending[2]
                 pending[2] = 0
+        if self.scribe is not None:  # what lines that landed say was written
+            self.scribe.send()
 
     # -- episodes and gauges ------------------------------------------------------------
 
@@ -174,10 +179,20 @@ class Journal:
         reason: str | None = None,
         extra: dict[str, Any] | None = None,
         bound: float | None = None,
+        window: int | None = None,
     ) -> None:
         """An episode line; ``reason``: why an episode ended before its schedule did
         (``extra``: what goes with it, e.g. the detection delay); ``bound``: the
-        schedule's time of it, written as ``scheduled_at`` (epoch ms)."""
+        schedule's time of it, written as ``scheduled_at`` (epoch ms). With a shared
+        clock, only the route's writer writes it, once (``shared_clock.py``)."""
+        labels = {"experiment": self.experiment, "route": route, "fault": stage.name}
+        self.metrics.fault_active.labels(**labels).set(1 if kind == "episode_start" else 0)
+        on_delivery = None
+        if self.scribe is not None:
+            mark = self.scribe.take(route, stage, kind, window)
+            if mark is None:
+                return
+            on_delivery = self.scribe.wrote(route, stage.name, mark)
         cfg = stage.config
         detail = cfg.model_dump(mode="json", exclude={"type", "name"})
         if kind == "episode_end":
@@ -187,10 +202,19 @@ class Journal:
         if bound is not None:
             detail["scheduled_at"] = self.zero_ms + round(bound * 1000)
         detail.update(extra or {})
-        self.ledger.event(route, stage.name, cfg.type, kind, self.at_ms(at), detail)
-        labels = {"experiment": self.experiment, "route": route, "fault": stage.name}
-        self.metrics.fault_active.labels(**labels).set(1 if kind == "episode_start" else 0)
+        self.ledger.event(route, stage.name, cfg.type, kind, self.at_ms(at), detail, on_delivery)
         log.info("%s: fault %s (%s) %s", route, stage.name, cfg.type, kind.replace("_", " "))
+
+    def all_gauges(self, pipelines: Iterable[tuple[RouteState, Pipeline]]) -> None:
+        for state, pipeline in pipelines:
+            self.gauges(state.name, pipeline)
+
+    def lags(self, tracker: OffsetTracker) -> None:
+        """Each route's consumed records not yet covered by a commit."""
+        reads = tracker.reads()
+        for name in self.routes:
+            lag = sum(tracker.lag(tp) for tp in reads if tp[0] == name)
+            self.metrics.commit_lag.labels(route=name).set(lag)
 
     def gauges(self, route: str, pipeline: Pipeline) -> None:
         for stage in pipeline.stages:
@@ -206,13 +230,30 @@ class Journal:
                     table.evictions_counted = table.evicted
 
     def close_episodes(self, route: str, pipeline: Pipeline, now: float) -> None:
-        """At shutdown, active episodes end (the ledger must pair every start)."""
+        """At shutdown, active episodes end (the ledger must pair every start); with a
+        shared clock, only where no other member carries the route's faults on."""
+        state = self.routes.get(route)
+        alone = self.scribe is None or self.scribe.alone(route, state.parts if state else 0)
         for ev in pipeline.close(now):
-            self.happened(route, ev)
+            if alone:
+                self.happened(route, ev)
 
     def happened(self, route: str, ev: EpisodeEvent) -> None:
         """An episode's start or end the clock found."""
-        self.episode(route, ev.stage, ev.kind, ev.at, extra=ev.extra, bound=ev.bound)
+        self.episode(
+            route, ev.stage, ev.kind, ev.at, extra=ev.extra, bound=ev.bound, window=ev.window
+        )
+
+    def assigned(self, tps: list[tuple[str, int]], now: float) -> None:
+        """Partitions came: a route this member now writes gets the lines it misses."""
+        if self.scribe is not None:
+            pipelines = {n: s.pipeline for n, s in self.routes.items() if s.pipeline is not None}
+            for route, ev in self.scribe.assigned(tps, pipelines, now):
+                self.happened(route, ev)
+
+    def revoked(self, tps: list[tuple[str, int]]) -> None:
+        if self.scribe is not None:
+            self.scribe.revoked(tps)
 
 
 def _coords(msg: Any) -> dict[str, Any]:

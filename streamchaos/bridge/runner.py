@@ -28,8 +28,9 @@ from streamchaos.bridge.journal import Journal
 from streamchaos.bridge.live import LivePlan, restored
 from streamchaos.bridge.sentinel import Sentinel
 from streamchaos.bridge.setup import RouteState, preload_schemas, registry_of, route_states
+from streamchaos.bridge.shared_clock import open_clock
 from streamchaos.bridge.status import Status
-from streamchaos.bridge.topics import prepare_ledger_topic, prepare_shadows
+from streamchaos.bridge.topics import prepare_shadows
 from streamchaos.bridge.transactions import checkpoint_of, open_producer
 from streamchaos.config import Config
 from streamchaos.errors import BridgeError
@@ -58,8 +59,7 @@ class Bridge(Control):
         super().__init__()
         self.base, self.cfg = cfg, restored(cfg)  # the plan file's plan, if it keeps one
         self.template = self.cfg  # with its pattern routes (``cfg``: made concrete)
-        self.keep_ledger = keep_ledger
-        self.tune_gc = tune_gc
+        self.keep_ledger, self.tune_gc = keep_ledger, tune_gc
         self.registry = registry if registry is not None else CollectorRegistry()
         self.metrics = Metrics(self.registry, self.cfg)
         self.status = Status(self.registry, cfg.bridge.status_interval, now=0.0)
@@ -106,23 +106,22 @@ class Bridge(Control):
         fatal = lambda: self._fatal  # noqa: E731 - a client callback's verdict, read later
         self.cfg = cfg = expanded(self.cfg, admin, fatal, self.metrics, self.sentinel)
         other = AdminClient(shadow_admin_conf(cfg) | self.callbacks) if cfg.kafka.shadow else None
-        clusters = [admin] if other is None else [admin, other]  # /readyz asks each
+        clusters = [c for c in (admin, other) if c is not None]  # /readyz asks each
         self.health = Health(clusters, lambda: len(self.assigned))
         shadows = prepare_shadows(admin, cfg, fatal=fatal, shadow_admin=other)
-        if cfg.ledger.topic:  # where the shadows are
-            prepare_ledger_topic(admin if other is None else other, cfg.ledger.topic)
         registry = registry_of(cfg)
         clock = setup.clock_of(cfg)
         self._routes = route_states(cfg, shadows, registry, self.metrics, clock)
         if registry is not None:
             preload_schemas(registry, cfg.routes, cfg.schema_registry.timeout)
         self._producer = open_producer(cfg, self.callbacks)
-        self._t0 = self.clock() - setup.started_ago(cfg)  # schedules count from there
+        cfg, scribe = open_clock(cfg, clusters[-1], self._producer)  # the shadows' cluster
+        self.cfg, self._t0 = cfg, self.clock() - setup.started_ago(cfg)  # schedules from t0
         self.ledger = Ledger(
             cfg.experiment, cfg.ledger.path, cfg.ledger.topic, self._producer, keep=self.keep_ledger
         )
         self.journal = Journal(
-            cfg, self.ledger, self.metrics, time.time() - self.now(), self._routes
+            cfg, self.ledger, self.metrics, time.time() - self.now(), self._routes, scribe
         )
         self.tracker.on_complete = self.journal.landed
         for state in self._routes.values():
@@ -182,8 +181,7 @@ class Bridge(Control):
             if now >= next_commit:
                 self._commit()
                 journal.settle()
-                for state, pipeline in fwd.pipelines:
-                    journal.gauges(state.name, pipeline)
+                journal.all_gauges(fwd.pipelines)
                 self.guard.errors(sum(s.failed for s in self._routes.values()), now)
                 next_commit = self.now() + interval
             if self.status.due(now):
@@ -239,6 +237,7 @@ class Bridge(Control):
                 self.journal.gauges(state.name, pipeline)
             if self._producer is not None and self.cfg.ledger.topic:
                 self._flush()
+                self.journal.revoked([])  # marks of the episode lines that landed
         if self._consumer is not None:
             self._commit()
             try:
@@ -261,17 +260,17 @@ class Bridge(Control):
     def _commit(self, tps: list[TP] | None = None, land: bool = False) -> None:
         if self._checkpoint is not None:
             self._checkpoint.commit(tps, land)
-        for name in self._routes:
-            lag = sum(self.tracker.lag(tp) for tp in self.tracker.reads() if tp[0] == name)
-            self.metrics.commit_lag.labels(route=name).set(lag)
+        if self.journal is not None:
+            self.journal.lags(self.tracker)
 
     def _on_assign(self, consumer: Any, partitions: list[TopicPartition]) -> None:
         tps = [(tp.topic, tp.partition) for tp in partitions]
         self.assigned.update(tps)
         self.ever_assigned.update(tps)
         log.info("assigned %s", named(tps))
-        if self._fwd is not None:  # the event clock's watermark waits for their records
-            self._fwd.assigned(tps, self.now())
+        if self._fwd is not None and self.journal is not None:  # the event clock's watermark
+            self._fwd.assigned(tps, self.now())  # waits for their records
+            self.journal.assigned(tps, self.now())  # a route's episodes, when written here
         if self.assigned:
             self._assigned_event.set()
 
@@ -296,5 +295,6 @@ class Bridge(Control):
     def _forget(self, tps: list[TP]) -> None:
         self.tracker.forget(tps)
         self.assigned.difference_update(tps)
-        if self._fwd is not None:
+        if self._fwd is not None and self.journal is not None:
             self._fwd.forget(tps)
+            self.journal.revoked(tps)

@@ -28,6 +28,7 @@ class RouteState:
         "failed",
         "name",
         "narrow",
+        "parts",
         "pipeline",
         "produced",
         "shadow",
@@ -46,6 +47,7 @@ class RouteState:
     ) -> None:
         self.name, self.shadow, self.shadow_parts = route.source, route.shadow, shadow_parts
         self.narrow = source_parts > shadow_parts  # the key chooses for some partitions
+        self.parts = source_parts
         self.ctx = ctx  # kept for faults added while the bridge runs
         self.taps = ctx.joins.taps(route.source) if ctx is not None else []  # joins fed
         self.clock = clock  # the experiment's, shared by every route

@@ -261,6 +261,11 @@ def shadow_only_problems(cfg: Config) -> list[str]:
         shadows.setdefault(route.shadow, i)
     if cfg.ledger.topic is not None and cfg.ledger.topic in sources:
         problems.append(f"ledger.topic: {cfg.ledger.topic!r} is a source topic")
+    if cfg.ledger.topic is not None and f"{cfg.ledger.topic}.clock" in sources:
+        problems.append(
+            f"ledger.topic: {cfg.ledger.topic}.clock, where the experiment's clock is kept, "
+            "is a source topic"
+        )
     for i, route in enumerate(cfg.routes):
         for j, fault in enumerate(route.faults):
             subject = getattr(fault, "subject", None)

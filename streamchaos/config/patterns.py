@@ -33,6 +33,7 @@ def expand(
     fixed = running if running is not None else [r for r in cfg.routes if not r.is_pattern]
     taken = {r.source for r in fixed} | {r.shadow for r in fixed}
     taken |= {t for t in (cfg.ledger.topic, cfg.alerts.topic) if t}
+    taken |= {f"{cfg.ledger.topic}.clock"} if cfg.ledger.topic else set()  # its clock
     suffix = cfg.safety.shadow_suffix
     routes, left_out = list(fixed), []
     for topic in sorted(set(topics)):

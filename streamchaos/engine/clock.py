@@ -41,6 +41,7 @@ class EpisodeEvent:
     at: float  # the bridge's clock
     extra: dict[str, Any] | None = None  # event clock: the bound's timestamp; an end's counts
     bound: float | None = None  # wall clock: the schedule's time of it (see ``scheduled``)
+    window: int | None = None  # wall clock: its schedule window, when not the stage's last
 
 
 class WallClock:

@@ -1,10 +1,12 @@
 """The experiment's clock on the real broker: one recorded window replayed at two speeds
 under ``clock: event`` gives the same injections, episodes and shadow records; on the wall
-clock, ``start_at`` puts a (re)started bridge where the schedule is."""
+clock, ``start_at`` puts a (re)started bridge where the schedule is, and members and
+restarts share one time zero and write each episode once."""
 
 from __future__ import annotations
 
 import json
+import signal
 import time
 from collections import Counter
 from datetime import UTC, datetime
@@ -163,33 +165,73 @@ def test_start_at_on_the_wall_clock_puts_a_new_bridge_where_the_schedule_is(
     assert len(drops) == (300 if started else 0)
 
 
-def test_two_bridges_sharing_start_at_write_one_episode(
+def writer(members: list[Any], route: str, timeout: float = 30) -> int:
+    """The member that writes ``route``'s episodes (its log says so last), once one does
+    (not during a rebalance)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for k, member in enumerate(members):
+            said = [ln for ln in member.log().splitlines() if f"{route}: episodes written" in ln]
+            if said and said[-1].endswith("(its partition 0 is)"):
+                return k
+        time.sleep(0.2)
+    raise AssertionError(f"no member writes the episodes of {route} after {timeout}s")
+
+
+def test_two_members_and_restarts_share_one_clock_and_write_each_episode_once(
     kafka_bootstrap, topic_factory, group_id, bridge_process
 ):
-    """Two members of one group, one start_at: each writes the episode of the schedule,
-    with the same bound, and the ground truth a scorer reads holds it once, with the
-    records of both members' partitions."""
+    """Two members of one group and no start_at: the first writes time zero to the
+    clock topic and both take it; one is SIGKILLed and the other stopped, each started
+    again mid-run. Each of the schedule's episodes is in the ledger once, start and end,
+    at the schedule's times from that zero, with drops only inside them."""
     source = topic_factory(partitions=4)
     shadow = topic_factory(partitions=4, suffix=".shadow")
     ledger = topic_factory(partitions=1, suffix=".ledger")
-    zero = datetime.fromtimestamp(time.time() + 3, UTC).isoformat()
-    fault = {"type": "drop", "fraction": 0.1, "schedule": {"start": "4s", "duration": "3s"}}
+    schedule = {"start": "6s", "every": "8s", "on": "4s", "duration": "30s"}
+    fault = {"type": "drop", "fraction": 0.1, "schedule": schedule}
     route = {"source": source, "shadow": shadow, "faults": [fault]}
-    cfg = bridge_config(kafka_bootstrap, group_id, [route], start_at=zero, ledger={"topic": ledger})
+    cfg = bridge_config(kafka_bootstrap, group_id, [route], ledger={"topic": ledger})
     members = [bridge_process(cfg), bridge_process(cfg)]
     for member in members:
         member.wait_for_log("assigned", timeout=60)
-    stream = SlowProducer(kafka_bootstrap, source, 8000, 4, chunks=32, pause=0.4)
+    stream = SlowProducer(kafka_bootstrap, source, 9000, 4, chunks=90, pause=0.45)
     stream.start()
-    stream.join(60)
-    wait_committed(kafka_bootstrap, group_id, source, 60)
+    time.sleep(8)  # inside the first window (6-10 s), 2 s from its end
+    k = writer(members, source)
+    members[k].kill()  # SIGKILL: nothing ends, the other member takes its partitions
+    members[k] = bridge_process(cfg)
+    time.sleep(8)  # inside the second window (14-18 s)
+    k = writer(members, source)
+    members[k].signal(signal.SIGTERM)  # a clean stop beside another member ends nothing
+    assert members[k].wait(60) == 0
+    members[k] = bridge_process(cfg)
+    stream.join(90)
+    assert stream.error is None
+    wait_committed(kafka_bootstrap, group_id, source, 90)
+    [zero] = [
+        json.loads(m.value())["at"]
+        for m in read_all(kafka_bootstrap, f"{ledger}.clock")
+        if m.key().decode().startswith("zero/it/")
+    ][:1]  # the first proposal is the experiment's time zero
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:  # the last window ends 34 s from zero
+        if time.time() * 1000 > zero + 36_000:
+            break
+        time.sleep(1)
     stop_all(members)
     entries = read_ledger_topic(kafka_bootstrap, ledger, experiment="it")
-    starts = [e for e in entries if e["kind"] == "episode_start"]
-    assert len(starts) == 2  # one per member...
-    assert len({e["detail"]["scheduled_at"] for e in starts}) == 1  # ...of the same episode
-    [episode] = episodes_from_ledger(entries)  # read once
-    ends = [e["detail"] for e in entries if e["kind"] == "episode_end"]
-    drops = sum(1 for e in entries if e["kind"] == "injection")
-    assert sum(end["injected"] for end in ends) == drops > 0  # each member counts its own
-    assert episode.end - episode.start == pytest.approx(3, abs=1.5)
+    windows = [6_000, 14_000, 22_000, 30_000]
+    for kind, side in (("episode_start", 0), ("episode_end", 4_000)):
+        lines = [e for e in entries if e["kind"] == kind]
+        assert sorted(e["detail"]["scheduled_at"] - zero for e in lines) == [
+            w + side for w in windows
+        ], kind  # each once, whichever member wrote it, at the shared times
+    episodes = episodes_from_ledger(entries)
+    assert [(round(e.start * 1000) - zero, round(e.end * 1000) - zero) for e in episodes] == [
+        (pytest.approx(w, abs=2_000), pytest.approx(w + 4_000, abs=2_000)) for w in windows
+    ]
+    drops = [e["at"] - zero for e in entries if e["kind"] == "injection"]
+    assert drops and all(
+        any(w <= at <= w + 4_000 + 1_000 for w in windows) for at in drops
+    )  # the members dropped only in the shared windows

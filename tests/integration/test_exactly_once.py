@@ -127,6 +127,12 @@ def test_members_killed_mid_stream_leave_no_duplicate_under_exactly_once(
         command = ["audit", "--source", source, "--shadow", shadow, "--ledger-topic", ledger_topic]
         command += ["--experiment", "it", "--bootstrap-servers", kafka_bootstrap]
         assert cli(command) == 0
+        for kind in ("episode_start", "episode_end"):  # one clock: each episode once
+            lines = [
+                (e["fault"], e["detail"].get("scheduled_at")) for e in entries if e["kind"] == kind
+            ]
+            assert len(lines) == len(set(lines)), kind
+            assert sum(fault == "outage" for fault, _ in lines) > 2, kind
     else:  # every surplus record repeats one before it: the audit names them crash copies
         assert report.unexpected_duplicates, "no crash copy: the kills hit nothing in flight"
         surplus = sum(d.actual - d.expected for d in report.unexpected_duplicates)
