@@ -32,7 +32,7 @@ import statistics
 import tempfile
 import textwrap
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -41,6 +41,7 @@ from typing import Any
 from confluent_kafka import Consumer, Producer
 from prometheus_client import CollectorRegistry
 
+from benchmarks import latency
 from streamchaos.bridge import Bridge
 from streamchaos.bridge.gc_tuning import GC_THRESHOLDS, fewer_collections
 from streamchaos.codec import AvroCodec, ParsedSchema, Registry, frame
@@ -318,6 +319,9 @@ def main() -> int:
     )
     parser.add_argument("--out", default="docs/benchmarks.md")
     parser.add_argument("--readme", default="README.md", help="'' leaves it alone")
+    parser.add_argument(
+        "--no-latency", action="store_true", help="skip the visibility latency runs (~40 s)"
+    )
     args = parser.parse_args()
     bootstrap = os.environ["KAFKA_BOOTSTRAP_SERVERS"]
     sources = {AVRO: unique_name("bench"), JSON: unique_name("bench-json")}
@@ -328,7 +332,8 @@ def main() -> int:
         rates = measure(bootstrap, sources, shadow, args)
     finally:
         delete_topics(bootstrap, [*sources.values(), shadow])
-    report(args, rates)
+    delays = [] if args.no_latency else latency.measure(bootstrap)
+    report(args, rates, delays)
     return 0
 
 
@@ -413,9 +418,11 @@ def per_round(rates: dict[str, list[float]]) -> dict[str, list[float]]:
     }
 
 
-def report(args: argparse.Namespace, rates: dict[str, list[float]]) -> None:
+def report(
+    args: argparse.Namespace, rates: dict[str, list[float]], delays: list[latency.Latency]
+) -> None:
     """Write the full tables to ``args.out`` and the targets' rows to the README's block,
-    both from the same rates."""
+    both from the same rates; the visibility latencies after them."""
     paired = per_round(rates)
     day = time.strftime("%Y-%m-%d")
     for name, ratios in paired.items():
@@ -424,11 +431,14 @@ def report(args: argparse.Namespace, rates: dict[str, list[float]]) -> None:
             f"{pct(statistics.median(ratios), 1)}"
         )
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(HEADER + results(args, rates, paired, day) + costs(rates))
+    tables = results(args, rates, paired, day) + costs(rates)
+    tables += f"\n{latency.table(delays)}" if delays else ""
+    Path(args.out).write_text(HEADER + tables)
     print(f"\nwrote {args.out}")
     if args.readme:
         readme = Path(args.readme)
-        readme.write_text(with_summary(readme.read_text(), summary(args, paired, day)))
+        block = summary(args, paired, day, delays)
+        readme.write_text(with_summary(readme.read_text(), block))
         print(f"wrote the summary in {args.readme}")
 
 
@@ -530,8 +540,14 @@ def pct(x: float, digits: int = 0) -> str:
     return f"{x * 100:.{digits}f} %"
 
 
-def summary(args: argparse.Namespace, paired: dict[str, list[float]], day: str) -> str:
-    """The README's performance block: what was run, and the targets' rows."""
+def summary(
+    args: argparse.Namespace,
+    paired: dict[str, list[float]],
+    day: str,
+    delays: Sequence[latency.Latency] = (),
+) -> str:
+    """The README's performance block: what was run, the targets' rows, and how long a
+    record takes to be visible on the shadow in each delivery mode."""
     intro = (
         f"Last run ({day}: {args.records:,} records a source, {args.rounds} rounds after "
         f"{args.warmup} warm-up, {os.cpu_count()} cores shared with the broker). A ratio is "
@@ -545,6 +561,14 @@ def summary(args: argparse.Namespace, paired: dict[str, list[float]], day: str) 
             f"| {t.row} | {pct(statistics.median(ratios), 1)} "
             f"| {_rounds_met(ratios, t.want)} of {len(ratios)} | {pct(t.want)} (#{t.issue}) |"
         )
+    if delays:
+        seen = "; ".join(f"{d.delivery} p50 {d.p50:.0f} ms, p99 {d.p99:.0f} ms" for d in delays)
+        interval = f"{delays[0].commit_interval:g} s"
+        text = (
+            f"Visibility latency of a live stream ({latency.RATE:,} records/s, "
+            f"`read_committed` reader, commit interval {interval}): {seen}."
+        )
+        lines += ["", _wrap(text)]
     return "\n".join(lines)
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import fastavro
 import pytest
 
+from benchmarks import latency
 from benchmarks import run as bench
 from streamchaos.codec.wire import split
 
@@ -52,14 +53,27 @@ def test_each_round_is_compared_with_the_faster_plain_loop_of_its_source():
     assert paired[JSON_PLAIN_GC] == [0.8, 0.8]
 
 
-def run_report(tmp_path):
+def run_report(tmp_path, delays=()):
     readme = tmp_path / "README.md"
     readme.write_text(f"intro\n{bench.README_BEGIN}\nOLD BLOCK\n{bench.README_END}\noutro\n")
     args = argparse.Namespace(
         records=1000, rounds=2, warmup=1, out=str(tmp_path / "b.md"), readme=str(readme)
     )
-    bench.report(args, fake_rates())
+    bench.report(args, fake_rates(), list(delays))
     return readme.read_text(), (tmp_path / "b.md").read_text()
+
+
+def test_the_visibility_latency_of_each_mode_is_reported_beside_its_commit_interval(tmp_path):
+    delays = [
+        latency.Latency("at-least-once", 1.0, 20_000, 60.2, 210.0, 290.0),
+        latency.Latency("exactly-once", 1.0, 20_000, 530.0, 1027.4, 1064.0),
+    ]
+    text, table = run_report(tmp_path, delays)
+    assert "| exactly-once | 1 s | 20,000 | 530 ms | 1027 ms | 1064 ms |" in table
+    said = " ".join(text.split())
+    assert "commit interval 1 s): at-least-once p50 60 ms, p99 210 ms; exactly-once p50" in said
+    text, table = run_report(tmp_path)  # --no-latency
+    assert "Visibility" not in text + table
 
 
 def test_the_readme_block_has_each_target_row(tmp_path):
