@@ -35,7 +35,7 @@ class TopicOutbox:
         """Queue a line for the topic; False when there is no topic to send it to."""
         if self.producer is None:
             return False
-        self.outbox.append((line.encode(), on_delivery or self._delivered))
+        self.outbox.append((line.encode(), on_delivery or self.delivered))
         return True
 
     def send(self, deadline: float | None = None) -> int:
@@ -68,7 +68,7 @@ class TopicOutbox:
                 break
         return sent
 
-    def _delivered(self, err: Any, msg: Any) -> None:
+    def delivered(self, err: Any, msg: Any) -> None:
         """Delivery report of a line with no callback of its own (an episode's)."""
         if err is not None:
             self.failed += 1

@@ -253,7 +253,7 @@ class Forwarder:
 
     def tick(self, now: float) -> None:
         """Schedules, episodes and releases of held records, once per loop turn."""
-        self.journal.settle()
+        self.journal.settle(now)
         for state, pipeline in self.pipelines:
             for ev in pipeline.tick(now):
                 self.journal.happened(state.name, ev)

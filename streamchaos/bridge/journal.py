@@ -155,7 +155,7 @@ class Journal:
         stage = self._stages.get((route, fault))
         return stage if stage is not None and stage.config.type == kind else None
 
-    def settle(self) -> None:
+    def settle(self, now: float | None = None) -> None:
         """Counters and episode tallies catch up with the injections since the last call
         (once per loop turn, and before episodes end)."""
         for pending in self._tallies.values():
@@ -167,6 +167,10 @@ class Journal:
                 pending[2] = 0
         if self.scribe is not None:  # what lines that landed say was written
             self.scribe.send()
+            if self.scribe.owed and now is not None:  # routes this member writes now
+                pipelines = {n: s.pipeline for n, s in self.routes.items() if s.pipeline}
+                for route, ev in self.scribe.take_over(pipelines, now):
+                    self.happened(route, ev)
 
     # -- episodes and gauges ------------------------------------------------------------
 
@@ -189,10 +193,10 @@ class Journal:
         self.metrics.fault_active.labels(**labels).set(1 if kind == "episode_start" else 0)
         on_delivery = None
         if self.scribe is not None:
-            mark = self.scribe.take(route, stage, kind, window)
+            mark = self.scribe.take(route, stage, kind, window, reason == "detected")
             if mark is None:
                 return
-            on_delivery = self.scribe.wrote(route, stage.name, mark)
+            on_delivery = self.scribe.wrote(route, stage.name, mark, self.ledger.delivered)
         cfg = stage.config
         detail = cfg.model_dump(mode="json", exclude={"type", "name"})
         if kind == "episode_end":
@@ -244,16 +248,13 @@ class Journal:
             route, ev.stage, ev.kind, ev.at, extra=ev.extra, bound=ev.bound, window=ev.window
         )
 
-    def assigned(self, tps: list[tuple[str, int]], now: float) -> None:
-        """Partitions came: a route this member now writes gets the lines it misses."""
+    def assigned(self, tps: list[tuple[str, int]]) -> None:
         if self.scribe is not None:
-            pipelines = {n: s.pipeline for n, s in self.routes.items() if s.pipeline is not None}
-            for route, ev in self.scribe.assigned(tps, pipelines, now):
-                self.happened(route, ev)
+            self.scribe.assigned(tps)
 
-    def revoked(self, tps: list[tuple[str, int]]) -> None:
+    def revoked(self, tps: list[tuple[str, int]], lost: bool = False) -> None:
         if self.scribe is not None:
-            self.scribe.revoked(tps)
+            self.scribe.revoked(tps, lost)
 
 
 def _coords(msg: Any) -> dict[str, Any]:

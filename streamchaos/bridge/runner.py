@@ -115,7 +115,7 @@ class Bridge(Control):
         if registry is not None:
             preload_schemas(registry, cfg.routes, cfg.schema_registry.timeout)
         self._producer = open_producer(cfg, self.callbacks)
-        cfg, scribe = open_clock(cfg, clusters[-1], self._producer)  # the shadows' cluster
+        cfg, scribe = open_clock(cfg, clusters[-1], self._producer, self._commit)
         self.cfg, self._t0 = cfg, self.clock() - setup.started_ago(cfg)  # schedules from t0
         self.ledger = Ledger(
             cfg.experiment, cfg.ledger.path, cfg.ledger.topic, self._producer, keep=self.keep_ledger
@@ -270,7 +270,7 @@ class Bridge(Control):
         log.info("assigned %s", named(tps))
         if self._fwd is not None and self.journal is not None:  # the event clock's watermark
             self._fwd.assigned(tps, self.now())  # waits for their records
-            self.journal.assigned(tps, self.now())  # a route's episodes, when written here
+            self.journal.assigned(tps)  # a route's episodes, when written here
         if self.assigned:
             self._assigned_event.set()
 
@@ -290,11 +290,11 @@ class Bridge(Control):
         log.warning("lost %s (not committed; the new owner re-reads them)", named(tps))
         if self._checkpoint is not None:
             self._checkpoint.lost(tps)
-        self._forget(tps)
+        self._forget(tps, lost=True)
 
-    def _forget(self, tps: list[TP]) -> None:
+    def _forget(self, tps: list[TP], lost: bool = False) -> None:
         self.tracker.forget(tps)
         self.assigned.difference_update(tps)
         if self._fwd is not None and self.journal is not None:
             self._fwd.forget(tps)
-            self.journal.revoked(tps)
+            self.journal.revoked(tps, lost)

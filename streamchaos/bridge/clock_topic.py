@@ -1,0 +1,141 @@
+"""The clock topic beside the ledger topic, ``<ledger topic>.clock`` (one partition,
+compacted): the experiment's time zero and the marks of the episodes written
+(``shared_clock.py`` says what they are for). Reads wait for the transactions open there,
+so a mark is read once its line's transaction committed."""
+
+from __future__ import annotations
+
+import json
+import logging
+import socket
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient
+from confluent_kafka.cimpl import NewTopic
+
+from streamchaos.errors import BridgeError
+from streamchaos.kafkatools import submit_topics
+
+log = logging.getLogger(__name__)
+
+SUFFIX = ".clock"
+READ_TIMEOUT = 30.0
+
+
+def clock_topic(ledger_topic: str) -> str:
+    return ledger_topic + SUFFIX
+
+
+@dataclass(slots=True)
+class Mark:
+    """The episode written last for a fault: its schedule window, whether it is open, and
+    whether a detection stopped the fault (for the rest of the run)."""
+
+    window: int | None
+    open: bool
+    stopped: bool = False
+
+
+class ClockTopic:
+    """Reads and writes the clock topic (one partition, compacted)."""
+
+    def __init__(self, name: str, experiment: str, conf: dict[str, Any]) -> None:
+        self.name, self.experiment, self.conf = name, experiment, conf
+
+    def prepare(self, admin: AdminClient, timeout: float = 30.0) -> None:
+        config = {"cleanup.policy": "compact"}
+        topic = NewTopic(self.name, num_partitions=1, config=config)
+        submit_topics(admin, [topic], timeout, exist_ok=True)
+
+    def read(self, prefix: str, strict: bool = True) -> Iterator[tuple[str, dict[str, Any]]]:
+        """Committed records whose key starts with ``prefix``, in the topic's order, up to
+        the topic's end: transactions still open there (a member's commit interval, or a
+        crashed member's until it times out) are waited for. Not ``strict``: what could
+        be read in ``READ_TIMEOUT``, with a warning."""
+        conf = self.conf | {"group.id": f"streamchaos-clock-{uuid.uuid4().hex}"}
+        conf |= {"enable.auto.commit": False, "enable.partition.eof": True}
+        tp = TopicPartition(self.name, 0)
+        ends = Consumer(conf | {"isolation.level": "read_uncommitted"})
+        try:  # a read_committed client's end would be the last stable offset
+            low, high = ends.get_watermark_offsets(tp, timeout=READ_TIMEOUT)
+        finally:
+            ends.close()
+        if high <= low:
+            return
+        consumer = Consumer(conf | {"isolation.level": "read_committed"})
+        try:
+            consumer.assign([TopicPartition(self.name, 0, low)])
+            deadline = time.monotonic() + READ_TIMEOUT
+            while time.monotonic() < deadline:
+                for msg in consumer.consume(500, 0.5):
+                    err, offset, value = msg.error(), msg.offset() or 0, msg.value()
+                    if err is not None and err.code() == KafkaError._PARTITION_EOF:
+                        if offset >= high:
+                            return
+                        continue
+                    if err is not None:
+                        raise BridgeError(f"{self.name}: {err.str()}")
+                    key = (msg.key() or b"").decode("utf-8", "replace")
+                    if key.startswith(prefix) and value:
+                        try:
+                            yield key, json.loads(value)
+                        except ValueError:
+                            log.warning("%s: record %d is not JSON, skipped", self.name, offset)
+                    if offset + 1 >= high:
+                        return
+            if strict:
+                raise BridgeError(f"could not read {self.name} to its end in {READ_TIMEOUT}s")
+            log.warning(
+                "%s: not read to its end in %ss: an episode line may be written twice",
+                self.name,
+                READ_TIMEOUT,
+            )
+        finally:
+            consumer.close()
+
+    def time_zero(self, now_ms: int) -> tuple[int, bool]:
+        """The experiment's time zero (epoch ms), and whether it was there before."""
+        prefix = f"zero/{self.experiment}/"
+        found = next(self.read(prefix), None)
+        if found is not None:
+            return int(found[1]["at"]), True
+        member = f"{socket.gethostname()}-{uuid.uuid4().hex[:8]}"
+        producer = Producer(self.conf | {"enable.idempotence": True})
+        value = json.dumps({"at": now_ms, "member": member})
+        producer.produce(self.name, value.encode(), (prefix + member).encode())
+        if producer.flush(READ_TIMEOUT):
+            raise BridgeError(f"could not write time zero to {self.name}")
+        first = next(self.read(prefix), None)  # another member's, written a moment before?
+        if first is None or not isinstance(first[1].get("at"), int):
+            raise BridgeError(f"time zero written to {self.name} cannot be read back")
+        return int(first[1]["at"]), first[1].get("member") != member
+
+    def marks(self) -> dict[str, dict[str, Mark]]:
+        """The episode each fault of each route wrote last: route → fault → mark."""
+        prefix = f"episode/{self.experiment}/"
+        out: dict[str, dict[str, Mark]] = {}
+        for key, value in self.read(prefix, strict=False):
+            route, _, fault = key[len(prefix) :].partition("/")  # a topic has no "/"
+            window = value.get("window")
+            stopped = bool(value.get("stopped"))
+            window = window if isinstance(window, int) else None
+            mark = Mark(window, bool(value.get("open")), stopped)
+            out.setdefault(route, {})[fault] = mark
+        return out
+
+
+def describe_zero(zero_ms: int, before: bool, topic: str) -> str:
+    when = datetime.fromtimestamp(zero_ms / 1000, UTC).isoformat()
+    if not before:
+        return f"clock: time zero is now, {when} (in {topic})"
+    ago = time.time() - zero_ms / 1000
+    return (
+        f"clock: time zero {when}, {ago:.0f}s ago, from {topic}: the schedules continue "
+        "from there (a fresh start: another experiment name, or start_at)"
+    )
