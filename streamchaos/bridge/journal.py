@@ -199,7 +199,7 @@ class Journal:
             on_delivery = self.scribe.wrote(route, stage.name, mark, self.ledger.delivered)
         cfg = stage.config
         detail = cfg.model_dump(mode="json", exclude={"type", "name"})
-        if kind == "episode_end":
+        if kind == "episode_end" and not (extra or {}).get("late"):  # late: not this one's
             detail.update(stage.episode_stats())
         if reason is not None:
             detail["reason"] = reason

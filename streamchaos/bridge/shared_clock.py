@@ -51,6 +51,8 @@ from streamchaos.kafkatools import produce_with_room
 
 log = logging.getLogger(__name__)
 
+LATE = {"late": True}  # a line a new writer owed: written after its time, counts not kept
+
 
 class Scribe:
     """Which episode lines this member writes, and the marks that say what was written."""
@@ -196,7 +198,7 @@ def missing(
     if stage.in_episode and not (mark is not None and mark.open and mark.window == current):
         again = mark is not None and mark.window == current  # a start after a pause
         if again:
-            out.append(EpisodeEvent(stage, "episode_start", now, window=current))
+            out.append(EpisodeEvent(stage, "episode_start", now, dict(LATE), window=current))
         else:
             out.append(_event(stage, "episode_start", current, now))
     return out
@@ -207,7 +209,7 @@ def _event(stage: Stage, kind: str, window: int | None, now: float) -> EpisodeEv
     bound = _bound(stage, window, 0 if kind == "episode_start" else 1)
     bound = bound if bound is not None and bound <= now else None
     at = bound if bound is not None else now
-    return EpisodeEvent(stage, kind, at, bound=bound, window=window)
+    return EpisodeEvent(stage, kind, at, dict(LATE), bound=bound, window=window)
 
 
 def _bound(stage: Stage, window: int | None, side: int) -> float | None:

@@ -61,7 +61,9 @@ def lines(events: list[Any]) -> list[tuple[str, float, float | None, int | None]
 
 def test_a_new_writer_owes_the_start_of_the_episode_no_one_wrote():
     stage = at(pipeline(), 31.0)  # in window 1 since 30 s
-    assert lines(missing(stage, None, 31.0)) == [("episode_start", 30.0, 30.0, 1)]
+    [ev] = missing(stage, None, 31.0)
+    assert lines([ev]) == [("episode_start", 30.0, 30.0, 1)]
+    assert ev.extra == {"late": True}  # the ledger says it was written after its time
 
 
 def test_a_new_writer_ends_its_predecessors_episode_at_the_windows_end():
