@@ -15,10 +15,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
 
+from streamchaos.bridge.topics import partition_counts
 from streamchaos.errors import BridgeError
 from streamchaos.kafkatools import submit_topics
 
@@ -49,9 +50,35 @@ class ClockTopic:
         self.name, self.experiment, self.conf = name, experiment, conf
 
     def prepare(self, admin: AdminClient, timeout: float = 30.0) -> None:
+        """Created when missing (one partition, compacted)."""
+        if self.name in partition_counts(admin, [self.name], timeout):
+            return
         config = {"cleanup.policy": "compact"}
         topic = NewTopic(self.name, num_partitions=1, config=config)
         submit_topics(admin, [topic], timeout, exist_ok=True)
+        for _ in range(50):  # metadata shows a new topic's partition a moment later
+            if self.name in partition_counts(admin, [self.name], timeout):
+                return
+            time.sleep(0.1)
+
+    def _ends(self, conf: dict[str, Any]) -> tuple[int, int]:
+        """The partition's low and high watermarks (a read_committed client's high one
+        would be the last stable offset); a partition not known yet is asked again."""
+        ends = Consumer(conf | {"isolation.level": "read_uncommitted"})
+        deadline = time.monotonic() + READ_TIMEOUT
+        try:
+            while True:
+                try:
+                    low, high = ends.get_watermark_offsets(
+                        TopicPartition(self.name, 0), timeout=READ_TIMEOUT
+                    )
+                    return low, high
+                except KafkaException as exc:
+                    if time.monotonic() > deadline:
+                        raise BridgeError(f"{self.name}: {exc.args[0]}") from exc
+                    time.sleep(0.2)
+        finally:
+            ends.close()
 
     def read(self, prefix: str, strict: bool = True) -> Iterator[tuple[str, dict[str, Any]]]:
         """Committed records whose key starts with ``prefix``, in the topic's order, up to
@@ -60,12 +87,7 @@ class ClockTopic:
         be read in ``READ_TIMEOUT``, with a warning."""
         conf = self.conf | {"group.id": f"streamchaos-clock-{uuid.uuid4().hex}"}
         conf |= {"enable.auto.commit": False, "enable.partition.eof": True}
-        tp = TopicPartition(self.name, 0)
-        ends = Consumer(conf | {"isolation.level": "read_uncommitted"})
-        try:  # a read_committed client's end would be the last stable offset
-            low, high = ends.get_watermark_offsets(tp, timeout=READ_TIMEOUT)
-        finally:
-            ends.close()
+        low, high = self._ends(conf)
         if high <= low:
             return
         consumer = Consumer(conf | {"isolation.level": "read_committed"})
