@@ -83,7 +83,9 @@ class Outage(HoldingFault):
         return len(self._backlog)
 
     def oldest_held(self) -> int | None:
-        return self._backlog[0].offset if self._backlog else None
+        """Not the backlog's first: records an earlier stage held (a ``delay``) come in
+        after newer ones."""
+        return min((item.offset for item in self._backlog), default=None)
 
     def held_offsets(self) -> list[int]:
         return [item.offset for item in self._backlog]

@@ -208,6 +208,26 @@ def test_outage_holds_during_window_then_bursts_in_order():
     assert burst[0].injection.detail["burst"] == 10
 
 
+def test_an_outage_keeps_the_commit_point_behind_an_older_record_a_delay_released_into_it():
+    """Behind a ``delay``, an outage's backlog is not in offset order: record 868 comes
+    out of the delay after 900 went in. The partition's commit point must stay behind
+    868, or a crash during the outage loses it (seen in the exactly-once crash test)."""
+    pipe = engine(
+        {"type": "delay", "fraction": 1.0, "delay": "1s", "where": {"key": "slow"}},
+        {"type": "outage", "schedule": {"start": 0, "duration": "1h"}},
+    )
+    pipe.tick(0.0)
+    early = [message(rec(868, key=b"slow"))]
+    assert pipe.plan(0, early, 0, 1, now=0.0).outputs == {0: []}  # held by the delay
+    late = [message(rec(900))]
+    pipe.plan(0, late, 0, 1, now=0.5)  # 900: straight into the outage
+    released, _ = pipe.due(1.0)  # 868 leaves the delay, into the outage after 900
+    assert released == {0: []}  # held again
+    outage = pipe.stages[1].holding(0)
+    assert outage.held_offsets() == [900, 868]
+    assert pipe.oldest_held(0) == 868
+
+
 def test_stale_replay_replace_and_inject():
     f = StaleReplay(StaleReplay.Config(lag=10, mode="replace"), random.Random(1))
     history = [rec(i, ts=1000 * i) for i in range(20)]  # event time drives the lag
