@@ -46,8 +46,10 @@ class Mark:
 class ClockTopic:
     """Reads and writes the clock topic (one partition, compacted)."""
 
-    def __init__(self, name: str, experiment: str, conf: dict[str, Any]) -> None:
-        self.name, self.experiment, self.conf = name, experiment, conf
+    def __init__(self, name: str, scope: str, conf: dict[str, Any]) -> None:
+        """``scope``: ``<experiment>/<group id>``, one run of the experiment (members and
+        restarts share the group; a new group is a new run, with a new time zero)."""
+        self.name, self.scope, self.conf = name, scope, conf
 
     def prepare(self, admin: AdminClient, timeout: float = 30.0) -> None:
         """Created when missing (one partition, compacted)."""
@@ -123,7 +125,7 @@ class ClockTopic:
 
     def time_zero(self, now_ms: int) -> tuple[int, bool]:
         """The experiment's time zero (epoch ms), and whether it was there before."""
-        prefix = f"zero/{self.experiment}/"
+        prefix = f"zero/{self.scope}/"
         found = next(self.read(prefix), None)
         if found is not None:
             return int(found[1]["at"]), True
@@ -140,7 +142,7 @@ class ClockTopic:
 
     def marks(self) -> dict[str, dict[str, Mark]]:
         """The episode each fault of each route wrote last: route → fault → mark."""
-        prefix = f"episode/{self.experiment}/"
+        prefix = f"episode/{self.scope}/"
         out: dict[str, dict[str, Mark]] = {}
         for key, value in self.read(prefix, strict=False):
             route, _, fault = key[len(prefix) :].partition("/")  # a topic has no "/"
@@ -159,5 +161,5 @@ def describe_zero(zero_ms: int, before: bool, topic: str) -> str:
     ago = time.time() - zero_ms / 1000
     return (
         f"clock: time zero {when}, {ago:.0f}s ago, from {topic}: the schedules continue "
-        "from there (a fresh start: another experiment name, or start_at)"
+        "from there (a fresh start: another consumer group or experiment name, or start_at)"
     )

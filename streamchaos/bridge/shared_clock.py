@@ -3,13 +3,15 @@ one writer of each route's episode lines (the wall clock, with a ledger topic).
 
 Both live in a small compacted topic beside the ledger topic, ``<ledger topic>.clock``:
 
-- ``zero/<experiment>/<member>``: a member's proposal of time zero. The first in the topic
-  is the experiment's. A starting member reads the topic; when it finds none, it writes
-  its own and reads again, so members that start together agree on the one written first,
-  and a restart continues the schedules instead of starting them over.
-- ``episode/<experiment>/<route>/<fault>``: the episode written last, ``{"window": k,
-  "open": bool, "stopped": bool}``. A route's episode lines are written by the member
-  that owns its partition 0. One that gets the partition reads, on its loop's next turn,
+- ``zero/<experiment>/<group>/<member>``: a member's proposal of time zero. The first in
+  the topic is the run's (a run of an experiment is its consumer group: members and
+  restarts share it; a new group starts the schedules over). A starting member reads the
+  topic; when it finds none, it writes its own and reads again, so members that start
+  together agree on the one written first, and a restart continues the schedules.
+- ``episode/<experiment>/<group>/<route>/<fault>``: the episode written last,
+  ``{"window": k, "open": bool, "stopped": bool}``. A route's episode lines are written
+  by the member that owns its partition 0. One that gets the partition reads, on its
+  loop's next turn,
   what its predecessor wrote, and writes what is missing at the schedule's times: the
   predecessor's open episode's end, the windows it saw itself since then (a window no
   writing member saw ran while the whole group was down: no record met the fault), and
@@ -148,7 +150,7 @@ class Scribe:
         marks = self.writes.get(route, {})
         before = marks.get(fault)
         marks[fault] = mark
-        key = f"episode/{self.topic.experiment}/{route}/{fault}".encode()
+        key = f"episode/{self.topic.scope}/{route}/{fault}".encode()
         fields = {"window": mark.window, "open": mark.open, "stopped": mark.stopped}
         value = json.dumps(fields).encode()
         if self.exactly_once:
@@ -228,7 +230,8 @@ def open_clock(
         prepare_ledger_topic(admin, cfg.ledger.topic)
     if cfg.clock != "wall" or not cfg.ledger.topic:
         return cfg, None
-    topic = ClockTopic(clock_topic(cfg.ledger.topic), cfg.experiment, shadow_admin_conf(cfg))
+    scope = f"{cfg.experiment}/{cfg.group_id}"
+    topic = ClockTopic(clock_topic(cfg.ledger.topic), scope, shadow_admin_conf(cfg))
     topic.prepare(admin)
     if cfg.start_at is None:
         zero, before = topic.time_zero(round(time.time() * 1000))

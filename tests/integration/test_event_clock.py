@@ -212,7 +212,7 @@ def test_two_members_and_restarts_share_one_clock_and_write_each_episode_once(
     [zero] = [
         json.loads(m.value())["at"]
         for m in read_all(kafka_bootstrap, f"{ledger}.clock")
-        if m.key().decode().startswith("zero/it/")
+        if m.key().decode().startswith(f"zero/it/{group_id}/")
     ][:1]  # the first proposal is the experiment's time zero
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:  # the last window ends 34 s from zero

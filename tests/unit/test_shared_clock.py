@@ -25,7 +25,7 @@ def pipeline() -> Pipeline:
 class Topic:
     """The clock topic: the marks a predecessor left (of route ``src``)."""
 
-    name, experiment = "ledger.clock", "e"
+    name, scope = "ledger.clock", "e/g"
 
     def __init__(self, marks: dict[str, Mark] | None = None) -> None:
         self.left = {"src": marks or {}, "other": {"f": Mark(9, True)}}
@@ -126,7 +126,7 @@ def test_only_the_owner_of_partition_0_writes_and_each_line_once():
     assert mark == Mark(1, False)
     scribe.wrote("src", "f", mark, failed=None)  # in the line's transaction
     [(topic_name, key, value)] = producer.sent
-    assert (topic_name, key) == ("ledger.clock", b"episode/e/src/f")
+    assert (topic_name, key) == ("ledger.clock", b"episode/e/g/src/f")
     assert value == b'{"window": 1, "open": false, "stopped": false}'
     assert scribe.take("src", stage, "episode_end", None) is None  # ended once
     scribe.revoked([("src", 0)])
@@ -158,7 +158,7 @@ def test_at_least_once_the_mark_follows_only_a_line_that_landed():
     landed = scribe.wrote(route, "f", mark, failed=failures.append)
     landed(None, object())
     scribe.send()
-    assert [key for _, key, _ in producer.sent] == [b"episode/e/src/f"]
+    assert [key for _, key, _ in producer.sent] == [b"episode/e/g/src/f"]
 
 
 def test_marks_of_a_route_lost_to_another_member_are_not_sent():
