@@ -16,21 +16,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
-from confluent_kafka.admin import AdminClient
-from confluent_kafka.cimpl import NewTopic
 
-from streamchaos.bridge.topics import partition_counts
 from streamchaos.errors import BridgeError
-from streamchaos.kafkatools import submit_topics
 
 log = logging.getLogger(__name__)
 
-SUFFIX = ".clock"
 READ_TIMEOUT = 30.0
-
-
-def clock_topic(ledger_topic: str) -> str:
-    return ledger_topic + SUFFIX
 
 
 @dataclass(slots=True)
@@ -50,18 +41,6 @@ class ClockTopic:
         """``scope``: ``<experiment>/<group id>``, one run of the experiment (members and
         restarts share the group; a new group is a new run, with a new time zero)."""
         self.name, self.scope, self.conf = name, scope, conf
-
-    def prepare(self, admin: AdminClient, timeout: float = 30.0) -> None:
-        """Created when missing (one partition, compacted)."""
-        if self.name in partition_counts(admin, [self.name], timeout):
-            return
-        config = {"cleanup.policy": "compact"}
-        topic = NewTopic(self.name, num_partitions=1, config=config)
-        submit_topics(admin, [topic], timeout, exist_ok=True)
-        for _ in range(50):  # metadata shows a new topic's partition a moment later
-            if self.name in partition_counts(admin, [self.name], timeout):
-                return
-            time.sleep(0.1)
 
     def _ends(self, conf: dict[str, Any]) -> tuple[int, int]:
         """The partition's low and high watermarks (a read_committed client's high one
@@ -126,9 +105,9 @@ class ClockTopic:
     def time_zero(self, now_ms: int) -> tuple[int, bool]:
         """The experiment's time zero (epoch ms), and whether it was there before."""
         prefix = f"zero/{self.scope}/"
-        found = next(self.read(prefix), None)
+        found = _zero(next(self.read(prefix), None))
         if found is not None:
-            return int(found[1]["at"]), True
+            return found, True
         member = f"{socket.gethostname()}-{uuid.uuid4().hex[:8]}"
         producer = Producer(self.conf | {"enable.idempotence": True})
         value = json.dumps({"at": now_ms, "member": member})
@@ -136,9 +115,16 @@ class ClockTopic:
         if producer.flush(READ_TIMEOUT):
             raise BridgeError(f"could not write time zero to {self.name}")
         first = next(self.read(prefix), None)  # another member's, written a moment before?
-        if first is None or not isinstance(first[1].get("at"), int):
+        zero = _zero(first)
+        if first is None or zero is None:
             raise BridgeError(f"time zero written to {self.name} cannot be read back")
-        return int(first[1]["at"]), first[1].get("member") != member
+        return zero, first[1].get("member") != member
+
+    def mark_record(self, route: str, fault: str, mark: Mark) -> tuple[bytes, bytes]:
+        """The key and value that keep ``mark`` (``marks`` reads them back)."""
+        key = f"episode/{self.scope}/{route}/{fault}".encode()
+        value = {"window": mark.window, "open": mark.open, "stopped": mark.stopped}
+        return key, json.dumps(value).encode()
 
     def marks(self) -> dict[str, dict[str, Mark]]:
         """The episode each fault of each route wrote last: route → fault → mark."""
@@ -147,11 +133,16 @@ class ClockTopic:
         for key, value in self.read(prefix, strict=False):
             route, _, fault = key[len(prefix) :].partition("/")  # a topic has no "/"
             window = value.get("window")
-            stopped = bool(value.get("stopped"))
             window = window if isinstance(window, int) else None
-            mark = Mark(window, bool(value.get("open")), stopped)
+            mark = Mark(window, bool(value.get("open")), bool(value.get("stopped")))
             out.setdefault(route, {})[fault] = mark
         return out
+
+
+def _zero(found: tuple[str, dict[str, Any]] | None) -> int | None:
+    """The time zero a ``zero/`` record proposes (None: none, or not a number)."""
+    at = found[1].get("at") if found is not None else None
+    return at if isinstance(at, int) else None
 
 
 def describe_zero(zero_ms: int, before: bool, topic: str) -> str:

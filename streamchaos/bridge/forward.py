@@ -15,7 +15,9 @@ from typing import Any
 from confluent_kafka import KafkaException, Message
 
 from streamchaos.bridge.checkpoint import TP, Batch, OffsetTracker, Report, Run
+from streamchaos.bridge.held import Held
 from streamchaos.bridge.journal import Journal
+from streamchaos.bridge.long_hold import LongHolds
 from streamchaos.bridge.replay import Progress, output_id
 from streamchaos.bridge.runs import runs
 from streamchaos.bridge.setup import RouteState
@@ -29,7 +31,9 @@ log = logging.getLogger(__name__)
 _ERROR = Message.error
 
 
-class Forwarder:
+class Forwarder(Held):
+    """Consumed batches to shadow produce calls; held records and partitions: ``Held``."""
+
     def __init__(
         self,
         cfg: Config,
@@ -37,12 +41,20 @@ class Forwarder:
         tracker: OffsetTracker,
         journal: Journal,
         routes: dict[str, RouteState],
+        counts: dict[str, int] | None = None,
     ) -> None:
+        """``counts``: partitions of the topics the bridge reads and writes (its long-hold
+        topics among them)."""
         self.producer, self.tracker, self.journal, self.routes = producer, tracker, journal, routes
         self.lineage = cfg.bridge.lineage_header  # a header too, beside the ledger's lines
         self.header = self.lineage or LINEAGE_HEADER  # also where the key picks partitions
         self.refresh()
-        self.only_topic = next(iter(routes)) if len(routes) == 1 else ""
+        self.holds = LongHolds(cfg, producer, routes, counts or {})  # beyond the horizon
+        tracker.held_floor = self.held_floor  # commit points stay behind what is held
+        self.holds.emit, self.holds.drop = self.emit, self._drop
+        self.holds.consumed, self.holds.progress = tracker.consumed, lambda: self.progress
+        one = len(routes) == 1 and not self.holds.topics
+        self.only_topic = next(iter(routes)) if one else ""
         self.on_consume_error: Callable[[Any], None] = lambda err: None
         self.progress: Progress | None = None  # exactly-once: what commits say (replay.py)
         self.committed: Callable[[list[TP]], dict[TP, tuple[int, str | None]]] = lambda _: {}
@@ -59,7 +71,10 @@ class Forwarder:
             msgs = self._records_only(msgs)
         batch = self.tracker.new_batch()
         for start, end in runs(msgs, self.only_topic):
-            self._run(batch, msgs, start, end, now)
+            if msgs[start].topic() in self.holds.topics:  # held records, maybe due
+                self.holds.release(batch, msgs, start, end, now)
+            else:
+                self._run(batch, msgs, start, end, now)
         batch.seal()
 
     def _records_only(self, msgs: list[Any]) -> list[Any]:
@@ -86,6 +101,8 @@ class Forwarder:
             self.progress.passed((state.name, part), [msgs[i].offset() for i in plan.passed])
         if plan.dropped:
             self._drop(state.name, plan.dropped, batch, now)
+        if plan.deferred:
+            self.holds.park(batch, state.name, plan.deferred)
         total = count - len(outputs) + sum(map(len, outputs.values()))
         if total == 0:
             return
@@ -232,68 +249,3 @@ class Forwarder:
         except KafkaException as exc:  # refused, and no report to tell
             log.error("%s[%d]: record refused: %s", topic, part, exc.args[0])
             run.refused()
-
-    # -- held items ---------------------------------------------------------------------
-
-    def emit(self, state: RouteState, released: dict[int, list[Item]], now: float) -> int:
-        """Produce items the pipeline released, one run per partition; returns how many."""
-        batch, produced = self.tracker.new_batch(), 0
-        for part, items in released.items():
-            if self.progress is not None:  # read again: what was written before goes
-                items = [it for it in items if self.progress.take((state.name, part), it)]
-            if not items:  # what was released was held or dropped again by a later stage
-                continue
-            run = self._new_run(batch, state, part, len(items), now)
-            for pos, item in enumerate(items):
-                self._item(run, item, pos)
-            run.close()
-            produced += len(items)
-        batch.seal()
-        return produced
-
-    def tick(self, now: float) -> None:
-        """Schedules, episodes and releases of held records, once per loop turn."""
-        self.journal.settle(now)
-        for state, pipeline in self.pipelines:
-            for ev in pipeline.tick(now):
-                self.journal.happened(state.name, ev)
-            released, dropped = pipeline.due(now)
-            if dropped:
-                batch = self.tracker.new_batch()
-                self._drop(state.name, dropped, batch, now)
-                batch.seal()
-            if released:
-                self.emit(state, released, now)
-
-    def _drop(self, route: str, items: list[Item], batch: Batch, now: float) -> None:
-        if self.progress is not None:  # read again: not the drops ledgered before
-            items = self.progress.dropped(route, items)
-        self.journal.dropped(route, items, batch, now)
-
-    def release(self, tps: list[TP] | None, now: float) -> int:
-        """Emit everything held (for ``tps``, or all); returns how many records."""
-        total = 0
-        for state, pipeline in self.pipelines:
-            parts = None if tps is None else [p for t, p in tps if t == state.name]
-            if parts != []:
-                total += self.emit(state, pipeline.drain(now, parts), now)
-        return total
-
-    def assigned(self, tps: list[TP], now: float) -> None:
-        if self.progress is not None:  # exactly-once: what the last commits say
-            for tp, (point, metadata) in self.committed(tps).items():
-                self.progress.resume(tp, point, metadata)
-        for state, pipeline in self.pipelines:
-            pipeline.assigned([p for t, p in tps if t == state.name], now)
-
-    def forget(self, tps: list[TP]) -> None:
-        """Partitions this bridge reads no more: their fault state goes."""
-        if self.progress is not None:
-            self.progress.forget(tps)
-        for state, pipeline in self.pipelines:
-            pipeline.forget([p for t, p in tps if t == state.name])
-
-    def held_floor(self, tp: TP) -> int | None:
-        state = self.routes.get(tp[0])
-        pipeline = state.pipeline if state is not None else None
-        return pipeline.oldest_held(tp[1]) if pipeline is not None else None

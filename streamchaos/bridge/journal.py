@@ -155,7 +155,7 @@ class Journal:
         stage = self._stages.get((route, fault))
         return stage if stage is not None and stage.config.type == kind else None
 
-    def settle(self, now: float | None = None) -> None:
+    def settle(self) -> None:
         """Counters and episode tallies catch up with the injections since the last call
         (once per loop turn, and before episodes end)."""
         for pending in self._tallies.values():
@@ -167,10 +167,6 @@ class Journal:
                 pending[2] = 0
         if self.scribe is not None:  # what lines that landed say was written
             self.scribe.send()
-            if self.scribe.owed and now is not None:  # routes this member writes now
-                pipelines = {n: s.pipeline for n, s in self.routes.items() if s.pipeline}
-                for route, ev in self.scribe.take_over(pipelines, now):
-                    self.happened(route, ev)
 
     # -- episodes and gauges ------------------------------------------------------------
 
@@ -249,12 +245,19 @@ class Journal:
         )
 
     def assigned(self, tps: list[tuple[str, int]]) -> None:
-        if self.scribe is not None:
-            self.scribe.assigned(tps)
+        if self.scribe is not None:  # routes' partitions (not the long-hold topics')
+            self.scribe.assigned([tp for tp in tps if tp[0] in self.routes])
+
+    def take_over(self, now: float) -> None:
+        """Routes whose partition 0 came since the last turn: the lines they owe."""
+        if self.scribe is not None and self.scribe.owed:
+            pipelines = {n: s.pipeline for n, s in self.routes.items() if s.pipeline is not None}
+            for route, ev in self.scribe.take_over(pipelines, now):
+                self.happened(route, ev)
 
     def revoked(self, tps: list[tuple[str, int]], lost: bool = False) -> None:
         if self.scribe is not None:
-            self.scribe.revoked(tps, lost)
+            self.scribe.revoked([tp for tp in tps if tp[0] in self.routes], lost)
 
 
 def _coords(msg: Any) -> dict[str, Any]:

@@ -132,6 +132,7 @@ class Replay:
                 out.outputs.update(plan.outputs)
                 out.dropped += plan.dropped
                 out.passed += plan.passed
+                out.deferred += [d for d in plan.deferred if self.take(d.item)]
             if i < end:
                 out.outputs[i] = []
             lo = i + 1

@@ -109,13 +109,12 @@ class Bridge(Control):
         clusters = [c for c in (admin, other) if c is not None]  # /readyz asks each
         self.health = Health(clusters, lambda: len(self.assigned))
         shadows = prepare_shadows(admin, cfg, fatal=fatal, shadow_admin=other)
-        registry = registry_of(cfg)
-        clock = setup.clock_of(cfg)
+        registry, clock = registry_of(cfg), setup.clock_of(cfg)
         self._routes = route_states(cfg, shadows, registry, self.metrics, clock)
         if registry is not None:
             preload_schemas(registry, cfg.routes, cfg.schema_registry.timeout)
         self._producer = open_producer(cfg, self.callbacks)
-        cfg, scribe = open_clock(cfg, clusters[-1], self._producer, self._commit)
+        cfg, scribe = open_clock(cfg, clusters[-1], self._producer, self._commit)  # shadows'
         self.cfg, self._t0 = cfg, self.clock() - setup.started_ago(cfg)  # schedules from t0
         self.ledger = Ledger(
             cfg.experiment, cfg.ledger.path, cfg.ledger.topic, self._producer, keep=self.keep_ledger
@@ -127,8 +126,8 @@ class Bridge(Control):
         for state in self._routes.values():
             if state.pipeline is not None:
                 self.journal.watch(state.name, state.pipeline)
-        self._fwd = Forwarder(cfg, self._producer, self.tracker, self.journal, self._routes)
-        self._fwd.on_consume_error = self._consume_error
+        fwd = Forwarder(cfg, self._producer, self.tracker, self.journal, self._routes, shadows)
+        self._fwd, fwd.on_consume_error = fwd, self._consume_error
         args = (self._routes, self._fwd, self.journal, self._paused.is_set)
         self.live = LivePlan(self.base, cfg, *args)
         self.live.restore_lines(0.0)
@@ -137,8 +136,8 @@ class Bridge(Control):
         found = Discovery(self.template, (admin, other), *rest, clock)
         self.guard.on_topics = found.found
         self.sentinel.start()
-        self.tracker.held_floor = self._fwd.held_floor
         self._consumer = Consumer(consumer_conf(cfg) | self.callbacks)
+        self._fwd.holds.bind(self._consumer, self.journal.epoch)  # it reads the hold topics
         duties = (self.tracker, self._consumer, self._producer, self._flush, self.ledger, self._fwd)
         self._checkpoint = checkpoint_of(cfg, *duties)
         self._subscribe([r.source for r in cfg.routes])
@@ -148,6 +147,7 @@ class Bridge(Control):
         if not topics:  # a pattern that matches nothing yet: nothing to read for now
             return
         callbacks = {"on_revoke": self._on_revoke, "on_lost": self._on_lost}
+        topics = topics + list(self._fwd.holds.topics if self._fwd else ())  # long holds
         self._consumer.subscribe(topics, on_assign=self._on_assign, **callbacks)
 
     def _loop(self, idle_exit: float | None) -> None:

@@ -8,6 +8,7 @@ import time
 
 from streamchaos.codec import Registry, RegistryUnavailable, codec_for
 from streamchaos.config import Config, Route
+from streamchaos.config.holds import hold_topic, hold_topics
 from streamchaos.engine import EventClock, Pipeline, WallClock
 from streamchaos.engine.clock import WALL
 from streamchaos.faults.base import FaultContext
@@ -87,17 +88,15 @@ def route_states(
     """Each route's hot-loop state, its faults given the route's codec (``counts``: the
     partitions of each source and shadow topic)."""
     joins = Joins()  # one for the bridge: a route's faults may join another route
-    return {
-        route.source: RouteState(
-            route,
-            counts[route.shadow],
-            cfg.seed,
-            fault_context(route, registry, metrics, joins),
-            counts.get(route.source, 0),
-            clock,
-        )
-        for route in cfg.routes
-    }
+    held = hold_topics(cfg)  # routes whose faults may hold beyond the in-memory horizon
+    states = {}
+    for route in cfg.routes:
+        ctx = fault_context(route, registry, metrics, joins)
+        if hold_topic(route.shadow, cfg.safety.shadow_suffix) in held:
+            ctx.horizon = cfg.bridge.hold_horizon
+        parts = counts.get(route.source, 0)
+        states[route.source] = RouteState(route, counts[route.shadow], cfg.seed, ctx, parts, clock)
+    return states
 
 
 def fault_context(

@@ -28,23 +28,17 @@ the writer's are in the ledger.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
-from collections.abc import Iterable
+from collections import deque
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
 
 from confluent_kafka.admin import AdminClient
 
 from streamchaos.bridge.checkpoint import TP
-from streamchaos.bridge.clock_topic import (
-    READ_TIMEOUT,
-    ClockTopic,
-    Mark,
-    clock_topic,
-    describe_zero,
-)
+from streamchaos.bridge.clock_topic import READ_TIMEOUT, ClockTopic, Mark, describe_zero
 from streamchaos.bridge.topics import prepare_ledger_topic
 from streamchaos.config import Config
 from streamchaos.engine import EpisodeEvent, Pipeline, Stage
@@ -60,7 +54,11 @@ class Scribe:
     """Which episode lines this member writes, and the marks that say what was written."""
 
     def __init__(
-        self, topic: ClockTopic, producer: Any, exactly_once: bool, commit: Any = None
+        self,
+        topic: ClockTopic,
+        producer: Any,
+        exactly_once: bool,
+        commit: Callable[[], object] | None = None,
     ) -> None:
         self.topic, self.producer, self.exactly_once = topic, producer, exactly_once
         self.commit = commit  # exactly-once: ends the open transaction (its marks with it)
@@ -68,7 +66,7 @@ class Scribe:
         self.owed: set[str] = set()  # ... of which the marks are to be read
         self.parts: dict[str, set[int]] = {}  # the partitions of each route read here
         self.pending: list[tuple[str, bytes, bytes]] = []  # marks whose lines landed
-        self.seen: dict[tuple[str, str], list[int]] = {}  # windows this member started
+        self.seen: dict[tuple[str, str], deque[int]] = {}  # windows this member started
 
     def assigned(self, tps: list[TP]) -> None:
         """Partitions came (a rebalance callback: no I/O here); a route's partition 0 is
@@ -97,7 +95,7 @@ class Scribe:
                 mark = mine.get(stage.name)
                 if mark is not None and mark.stopped:
                     stage.stop()  # a detection ended it for the group
-                seen = self.seen.get((route, stage.name), [])
+                seen = self.seen.get((route, stage.name), ())
                 out += [(route, ev) for ev in missing(stage, mark, now, seen)]
         return out
 
@@ -128,9 +126,9 @@ class Scribe:
         writes the route, or the line is written already). ``stopped``: a detection."""
         window = window if window is not None else stage.window
         if kind == "episode_start" and window is not None:  # what this member saw
-            seen = self.seen.setdefault((route, stage.name), [])
+            seen = self.seen.setdefault((route, stage.name), deque(maxlen=64))
             if window not in seen:
-                seen[:] = [*seen[-63:], window]
+                seen.append(window)
         marks = self.writes.get(route)
         if marks is None:
             return None
@@ -150,9 +148,7 @@ class Scribe:
         marks = self.writes.get(route, {})
         before = marks.get(fault)
         marks[fault] = mark
-        key = f"episode/{self.topic.scope}/{route}/{fault}".encode()
-        fields = {"window": mark.window, "open": mark.open, "stopped": mark.stopped}
-        value = json.dumps(fields).encode()
+        key, value = self.topic.mark_record(route, fault, mark)
         if self.exactly_once:
             produce_with_room(self.producer, self.topic.name, value, key)
             return None
@@ -220,7 +216,7 @@ def _bound(stage: Stage, window: int | None, side: int) -> float | None:
 
 
 def open_clock(
-    cfg: Config, admin: AdminClient, producer: Any, commit: Any = None
+    cfg: Config, admin: AdminClient, producer: Any, commit: Callable[[], object] | None = None
 ) -> tuple[Config, Scribe | None]:
     """The ledger topic (``admin``'s cluster; made when missing) and the experiment's
     shared clock, where it has one (the wall clock, a ledger topic): ``cfg`` with its
@@ -228,11 +224,11 @@ def open_clock(
     commit sequence)."""
     if cfg.ledger.topic:
         prepare_ledger_topic(admin, cfg.ledger.topic)
-    if cfg.clock != "wall" or not cfg.ledger.topic:
+    name = cfg.ledger.clock_topic
+    if cfg.clock != "wall" or name is None:
         return cfg, None
-    scope = f"{cfg.experiment}/{cfg.group_id}"
-    topic = ClockTopic(clock_topic(cfg.ledger.topic), scope, shadow_admin_conf(cfg))
-    topic.prepare(admin)
+    prepare_ledger_topic(admin, name, config={"cleanup.policy": "compact"})
+    topic = ClockTopic(name, f"{cfg.experiment}/{cfg.group_id}", shadow_admin_conf(cfg))
     if cfg.start_at is None:
         zero, before = topic.time_zero(round(time.time() * 1000))
         log.info("%s", describe_zero(zero, before, topic.name))

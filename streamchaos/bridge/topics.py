@@ -1,4 +1,5 @@
-"""Shadow topics: check they exist (or create them) and learn their partition counts."""
+"""Shadow topics (and long-hold topics): check they exist (or create them) and learn their
+partition counts."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
 
 from streamchaos.config import Config
+from streamchaos.config.holds import hold_topics
 from streamchaos.errors import BridgeError
 from streamchaos.kafkatools import submit_topics
 
@@ -86,17 +88,43 @@ def prepare_shadows(
             )
         to_create.append(NewTopic(route.shadow, num_partitions=counts[route.source]))
     if to_create:
-        submit_topics(shadow_admin, to_create, timeout, exist_ok=True)
-        for _ in range(50):  # metadata shows a new topic's partitions a moment later
-            counts |= partition_counts(shadow_admin, shadow_names, timeout)
-            if all(t.topic in counts for t in to_create):
-                break
-            time.sleep(0.1)
+        counts |= create_topics_and_wait(shadow_admin, to_create, timeout)
     sources = {r.source: counts[r.source] for r in cfg.routes if r.source in counts}
-    return sources | {r.shadow: counts[r.shadow] for r in cfg.routes}
+    return sources | {r.shadow: counts[r.shadow] for r in cfg.routes} | prepare_holds(admin, cfg)
 
 
-def prepare_ledger_topic(admin: AdminClient, topic: str, timeout: float = 30.0) -> None:
-    """The ledger topic: one partition keeps the journal in order; created when missing."""
+def prepare_holds(admin: AdminClient, cfg: Config, timeout: float = 30.0) -> dict[str, int]:
+    """The long-hold topics (``long_hold.py``), created with ``bridge.hold_lanes``
+    partitions when missing; their partition counts."""
+    wanted = hold_topics(cfg)
+    counts = partition_counts(admin, list(wanted), timeout)
+    missing = [NewTopic(t, num_partitions=n) for t, n in wanted.items() if t not in counts]
+    if missing:
+        counts |= create_topics_and_wait(admin, missing, timeout)
+    return counts
+
+
+def prepare_ledger_topic(
+    admin: AdminClient, topic: str, timeout: float = 30.0, config: dict[str, str] | None = None
+) -> None:
+    """The ledger topic (or its clock topic, compacted: ``config``): one partition keeps
+    the journal in order; created when missing."""
     if topic not in partition_counts(admin, [topic], timeout):
-        submit_topics(admin, [NewTopic(topic, num_partitions=1)], timeout, exist_ok=True)
+        new = NewTopic(topic, num_partitions=1, config=config or {})
+        create_topics_and_wait(admin, [new], timeout)
+
+
+def create_topics_and_wait(
+    admin: AdminClient, topics: list[NewTopic], timeout: float
+) -> dict[str, int]:
+    """Create ``topics`` (those that exist meanwhile are fine) and wait until metadata shows
+    them, a moment later; returns their partition counts (those shown)."""
+    submit_topics(admin, topics, timeout, exist_ok=True)
+    names = [t.topic for t in topics]
+    counts: dict[str, int] = {}
+    for _ in range(50):
+        counts = partition_counts(admin, names, timeout)
+        if all(name in counts for name in names):
+            break
+        time.sleep(0.1)
+    return counts

@@ -10,6 +10,7 @@ from pydantic import AwareDatetime, Field, model_validator
 
 from streamchaos.config.clients import KafkaSettings, SchemaRegistrySettings, SecretRef, Strict
 from streamchaos.config.delivery import exactly_once_problems
+from streamchaos.config.holds import long_hold_problems
 from streamchaos.config.route import TOPIC_NAME, Route
 from streamchaos.config.watching import AlertSettings, Guardrail, guardrail_name
 from streamchaos.errors import ConfigError
@@ -20,6 +21,11 @@ from streamchaos.units import Duration
 class LedgerSettings(Strict):
     path: Path | None = None
     topic: str | None = Field(default=None, pattern=TOPIC_NAME)
+
+    @property
+    def clock_topic(self) -> str | None:
+        """Where the experiment's clock is kept, beside the ledger topic (``shared_clock``)."""
+        return f"{self.topic}.clock" if self.topic else None
 
 
 class MetricsSettings(Strict):
@@ -85,6 +91,13 @@ class BridgeSettings(Strict):
     topic_refresh: Duration = Field(
         default=10.0, gt=0, description="pattern routes: time between looks for new topics"
     )
+    hold_horizon: Duration | None = Field(
+        default=None,
+        gt=0,
+        description="delay/label_delay holds longer than this wait in a Kafka topic "
+        "(<shadow stem>.hold<suffix>), not in memory; None: all in memory",
+    )
+    hold_lanes: int = Field(default=16, ge=1, le=1000, description="long-hold topic partitions")
 
 
 class Config(Strict):
@@ -124,10 +137,10 @@ class Config(Strict):
         return self
 
     @model_validator(mode="after")
-    def _exactly_once(self) -> Config:
-        if self.delivery != "exactly-once":
-            return self
-        problems = exactly_once_problems(self.kafka, self.bridge.commit_interval)
+    def _delivery_and_holds(self) -> Config:
+        problems = long_hold_problems(self)
+        if self.delivery == "exactly-once":
+            problems = exactly_once_problems(self.kafka, self.bridge.commit_interval) + problems
         if problems:
             raise ValueError("\n".join(problems))
         return self
@@ -261,9 +274,9 @@ def shadow_only_problems(cfg: Config) -> list[str]:
         shadows.setdefault(route.shadow, i)
     if cfg.ledger.topic is not None and cfg.ledger.topic in sources:
         problems.append(f"ledger.topic: {cfg.ledger.topic!r} is a source topic")
-    if cfg.ledger.topic is not None and f"{cfg.ledger.topic}.clock" in sources:
+    if cfg.ledger.clock_topic in sources:
         problems.append(
-            f"ledger.topic: {cfg.ledger.topic}.clock, where the experiment's clock is kept, "
+            f"ledger.topic: {cfg.ledger.clock_topic}, where the experiment's clock is kept, "
             "is a source topic"
         )
     for i, route in enumerate(cfg.routes):

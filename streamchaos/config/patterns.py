@@ -32,8 +32,7 @@ def expand(
     against (by default, ``cfg``'s own concrete routes)."""
     fixed = running if running is not None else [r for r in cfg.routes if not r.is_pattern]
     taken = {r.source for r in fixed} | {r.shadow for r in fixed}
-    taken |= {t for t in (cfg.ledger.topic, cfg.alerts.topic) if t}
-    taken |= {f"{cfg.ledger.topic}.clock"} if cfg.ledger.topic else set()  # its clock
+    taken |= {t for t in (cfg.ledger.topic, cfg.ledger.clock_topic, cfg.alerts.topic) if t}
     suffix = cfg.safety.shadow_suffix
     routes, left_out = list(fixed), []
     for topic in sorted(set(topics)):

@@ -5,8 +5,9 @@ whole run at once; only the records some stage selected become ``Item``s. Each s
 fault answers its picks with typed actions, and what comes out of one stage goes into the
 next, in order. The result (``Plan``) names, by batch index, what replaces each record a
 stage touched; every other record is produced as it was consumed. Items a holding stage
-releases later (``due``) continue through the stages after it. All state is per source
-partition, so a partition can move between bridge processes.
+releases later (``due``) continue through the stages after it; items it defers to the
+bridge's long-hold store (``Deferred``) do when the store gives them back (``resume``).
+All state is per source partition, so a partition can move between bridge processes.
 
 The schedules follow the bridge's clock (``now``, once per loop turn), or under the event
 clock (``clock.py``) each record's own time: a run is then planned in segments of equal
@@ -16,10 +17,10 @@ experiment time, and the watermark moves the episodes.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 from streamchaos.engine.clock import WALL, EpisodeEvent, WallClock
+from streamchaos.engine.plan import Cells, Deferred, Plan, Released
 from streamchaos.engine.stage import Hits, Stage
 from streamchaos.engine.windows import Marks
 from streamchaos.faults import FaultConfig
@@ -27,19 +28,6 @@ from streamchaos.faults.actions import KEEP
 from streamchaos.faults.base import FaultContext
 from streamchaos.faults.picks import Decodes, Picks
 from streamchaos.record import Item
-
-Cells = dict[int, list[Item]]  # batch index (or release order) -> what takes its place
-
-
-@dataclass(slots=True)
-class Plan:
-    """What the stages made of a run: ``outputs[i]`` replaces the record at batch index
-    ``i`` (empty: held or dropped); ``dropped`` items are ledgered at once; ``passed``:
-    records a stage picked that go on as they came (a spaced duplicate's original)."""
-
-    outputs: Cells
-    dropped: list[Item]
-    passed: list[int] = field(default_factory=list)
 
 
 class Pipeline:
@@ -110,6 +98,7 @@ class Pipeline:
             {i: out for plan in plans for i, out in plan.outputs.items()},
             [item for plan in plans for item in plan.dropped],
             [i for plan in plans for i in plan.passed],
+            [d for plan in plans for d in plan.deferred],
         )
 
     def _plan(
@@ -135,14 +124,14 @@ class Pipeline:
         cells = {i: [Item.of(msgs[i])] for i in picked}
         if not cells:
             return Plan(cells, [])
-        dropped: list[Item] = []
+        aside = Released()
         decodes = Decodes(self.codec) if self.codec is not None else None
         for stage, stage_hits in zip(stages, batch, strict=True):
-            self._stage(stage, partition, cells, (now, at), dropped, decodes, stage_hits)
+            self._stage(stage, partition, cells, (now, at), aside, decodes, stage_hits)
         passed = [i for i, items in cells.items() if len(items) == 1 and items[0].as_consumed]
         for i in passed:
             del cells[i]  # picked, but passed on as it came: produced as the others
-        return Plan(cells, dropped, passed)
+        return Plan(cells, aside.dropped, passed, aside.deferred)
 
     def _stage(
         self,
@@ -150,12 +139,13 @@ class Pipeline:
         partition: int,
         cells: Cells,
         times: tuple[float, float],
-        dropped: list[Item],
+        aside: Released,
         decodes: Decodes | None,
         batch: Hits | None = None,
     ) -> None:
-        """One stage over the items in ``cells`` (in order), which it updates in place.
-        ``times``: the bridge's clock (holds) and the schedules' (the budget)."""
+        """One stage over the items in ``cells`` (in order), which it updates in place;
+        what it drops or defers goes to ``aside``. ``times``: the bridge's clock (holds)
+        and the schedules' (the budget)."""
         now, at = times
         keys, items = [], []
         for key, here in cells.items():
@@ -182,20 +172,21 @@ class Pipeline:
             key, item = keys[i], items[i]
             here = cells[key]
             if len(here) == 1:  # the common case: the record is still one item
-                cells[key] = action.apply(item, dropped)
+                cells[key] = action.apply(item, aside.dropped)
             else:
                 j = next(n for n, it in enumerate(here) if it is item)
-                cells[key] = [*here[:j], *action.apply(item, dropped), *here[j + 1 :]]
+                cells[key] = [*here[:j], *action.apply(item, aside.dropped), *here[j + 1 :]]
+            if action.until is not None:  # ``Defer``: to the long-hold store
+                seconds = action.until - now
+                aside.deferred.append(Deferred(item, action.until, seconds, stage.name))
         if stage.windows is not None and acted:
             stage.windows.count(at - stage.origin, 0, acted)
 
     # -- held items ---------------------------------------------------------------------
 
-    def due(self, now: float) -> tuple[dict[int, list[Item]], list[Item]]:
-        """What holding stages release at ``now``, per partition, after the stages that
-        follow them; and the items those stages dropped."""
-        out: dict[int, list[Item]] = {}
-        dropped: list[Item] = []
+    def due(self, now: float) -> Released:
+        """What holding stages release at ``now``."""
+        out = Released()
         for k, stage in enumerate(self.stages):
             if not stage.holds:
                 continue
@@ -204,18 +195,25 @@ class Pipeline:
                 released = inst.due(now) if inst is not None else []
                 if released:
                     items = [r.resume() for r in released]
-                    out.setdefault(part, []).extend(self.resume(k + 1, part, items, now, dropped))
-        return out, dropped
+                    resumed = self.resume(k + 1, part, items, now, out)
+                    out.items.setdefault(part, []).extend(resumed)
+        return out
+
+    def after(self, name: str) -> int:
+        """The index of the stage after the one named ``name`` (a deferred item resumes
+        there); past the last when no stage has that name any more (a live change)."""
+        names = [stage.name for stage in self.stages]
+        return names.index(name) + 1 if name in names else len(names)
 
     def resume(
-        self, after: int, partition: int, items: list[Item], now: float, dropped: list[Item]
+        self, after: int, partition: int, items: list[Item], now: float, aside: Released
     ) -> list[Item]:
         """``items`` through the stages from index ``after`` on, in order (under the event
-        clock, each at its own time)."""
+        clock, each at its own time); what they drop or defer goes to ``aside``."""
         out = []
         for at, group in self.clock.groups(items, now, self.marks.last(partition)):
             self.clock.enter(self.stages, at, self.paused, partition, 0)  # counted when read
-            out += self._resume(after, partition, group, (now, at), dropped)
+            out += self._resume(after, partition, group, (now, at), aside)
         return out
 
     def _resume(
@@ -224,7 +222,7 @@ class Pipeline:
         partition: int,
         items: list[Item],
         times: tuple[float, float],
-        dropped: list[Item],
+        aside: Released,
     ) -> list[Item]:
         later = [] if self.paused else [s for s in self.stages[after:] if s.probability > 0]
         if not later:
@@ -232,7 +230,7 @@ class Pipeline:
         cells = {n: [item] for n, item in enumerate(items)}
         decodes = Decodes(self.codec) if self.codec is not None else None
         for stage in later:
-            self._stage(stage, partition, cells, times, dropped, decodes)
+            self._stage(stage, partition, cells, times, aside, decodes)
         return [item for key in sorted(cells) for item in cells[key]]
 
     def drain(self, now: float, partitions: Iterable[int] | None = None) -> dict[int, list[Item]]:

@@ -3,8 +3,10 @@
 ``KEEP`` (pass on unchanged), ``Replace`` (a changed record), ``ReplaceValue`` (a changed
 value, the rest as it came), ``Drop``, ``Extra`` (the record and copies after it) and
 ``Hold`` (the fault keeps the item; it comes back later as a ``Release`` from ``due`` or
-``drain``). The engine applies an action with ``apply``, which gives the items that
-continue, in order, in the picked record's place.
+``drain``), or ``Defer`` (the record leaves the run for the bridge's long-hold store, which
+gives it back when due, after restarts too: ``until`` says when). The engine applies an
+action with ``apply``, which gives the items that continue, in order, in the picked
+record's place.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ class Release(NamedTuple):
 
 class Action(ABC):
     __slots__ = ()
+    until: float | None = None  # ``Defer``: when the long-hold store gives the record back
 
     @abstractmethod
     def apply(self, item: Item, dropped: list[Item]) -> list[Item]:
@@ -128,3 +131,21 @@ class Hold(Action):
 
 
 HOLD = Hold()
+
+
+class Defer(Action):
+    """The record waits in the bridge's long-hold store (a hold longer than its in-memory
+    horizon) until ``until``; ``seconds``: how long it is held. The store carries the
+    injection and resumes the record at the stages after this one."""
+
+    __slots__ = ("injection", "seconds", "until")
+
+    def __init__(self, until: float, seconds: float, injection: Injection) -> None:
+        self.until, self.seconds, self.injection = until, seconds, injection
+
+    def apply(self, item: Item, dropped: list[Item]) -> list[Item]:
+        item.injections.append(self.injection)
+        return []
+
+    def __repr__(self) -> str:
+        return f"Defer({self.until!r}, {self.injection!r})"

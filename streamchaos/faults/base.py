@@ -19,11 +19,12 @@ from typing import Any, ClassVar
 
 from streamchaos.codec.registry import ParsedSchema
 from streamchaos.errors import FieldError
+from streamchaos.faults import actions
 from streamchaos.faults.actions import KEEP, Action, Release, Replace, ReplaceValue
 from streamchaos.faults.config import FaultConfig
+from streamchaos.faults.context import FaultContext
 from streamchaos.faults.hold import HoldBuffer, HoldingConfig
 from streamchaos.faults.picks import Picks
-from streamchaos.joins import Joins, KeyTable
 from streamchaos.record import Describe, Injection, Record, _as_is
 
 __all__ = [
@@ -115,6 +116,15 @@ class BufferedFault(HoldingFault):
         """Whether items come due in the order they are held (every one held as long)."""
         return False
 
+    def _hold_for(self, now: float, seconds: float, release: Release) -> Action:
+        """Hold ``release`` for ``seconds``: in memory, or, beyond the bridge's in-memory
+        horizon (``FaultContext.horizon``), in its long-hold store."""
+        ctx: FaultContext | None = getattr(self, "ctx", None)
+        if ctx is not None and ctx.horizon is not None and seconds > ctx.horizon:
+            return actions.Defer(now + seconds, seconds, release.injection)
+        early = self._hold(now + seconds, release)
+        return actions.Hold(early) if early else actions.HOLD
+
     def _hold(self, release_at: float, release: Release) -> list[Release]:
         """Hold ``release`` until ``release_at``; returns what the size limit released
         early, marked so in the ledger."""
@@ -154,33 +164,6 @@ class ObservingFault(Fault):
 
     def act(self, picks: Picks, now: float) -> Sequence[Action]:
         return self.scan(picks, [True] * len(picks), now)
-
-
-class FaultContext:
-    """What a record-level fault may use: the route's codec and where to report trouble.
-
-    The codec may reach a schema registry; everything else stays pure.
-    """
-
-    def __init__(self, codec: Any, source: str, shadow: str, joins: Joins | None = None) -> None:
-        self.codec = codec
-        self.source = source
-        self.shadow = shadow
-        self.joins = joins if joins is not None else Joins()  # the bridge's, shared by routes
-        self.undecodable: Any = lambda reason: None
-        self.error: Any = lambda fault, reason, message: None
-        self.join_missed: Any = lambda fault: None
-
-    def joined(self, config: FaultConfig) -> KeyTable:
-        """The key table of ``config``'s join on this route (the stage made it; made here
-        for a fault used without one)."""
-        table = self.joins.get(self.source, config.label)
-        if table is not None:
-            return table
-        spec = config.joined
-        if spec is None:
-            raise ValueError(f"fault {config.label} joins no route")
-        return self.joins.table(self.source, config.label, spec)
 
 
 class DecodingFault(Fault):

@@ -18,15 +18,15 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field, model_validator
 
-from streamchaos.faults.actions import HOLD, Action, Hold, Release
+from streamchaos.faults.actions import Action, Release
 from streamchaos.faults.base import BufferedFault
-from streamchaos.faults.hold import HoldingConfig
+from streamchaos.faults.hold import LongHoldingConfig
 from streamchaos.faults.picks import Picks
 from streamchaos.record import Injection
 from streamchaos.units import Duration
 
 
-class DelayConfig(HoldingConfig):
+class DelayConfig(LongHoldingConfig):
     type: Literal["delay"] = "delay"
     example: ClassVar[dict[str, Any]] = {"distribution": "exponential", "delay": 0.2, "cap": 1.0}
     distribution: Literal["fixed", "uniform", "exponential"] = "fixed"
@@ -34,6 +34,13 @@ class DelayConfig(HoldingConfig):
     min: Duration = Field(default=0.0, description="uniform: lower bound")
     max: Duration = Field(default=1.0, description="uniform: upper bound")
     cap: Duration | None = Field(default=None, description="no delay exceeds this")
+
+    def longest(self) -> float | None:
+        if self.distribution == "fixed":
+            return _capped(self.delay, self)
+        if self.distribution == "uniform":
+            return _capped(self.max, self)
+        return self.cap
 
     @model_validator(mode="after")
     def _bounds(self) -> DelayConfig:
@@ -71,8 +78,7 @@ class Delay(BufferedFault):
                 seconds = self.draw()
             assert seconds is not None
             inj = Injection(self._label, self._type, "modify", (seconds, False), describe)
-            early = self._hold(now + seconds, Release(item, inj))
-            out.append(Hold(early) if early else HOLD)
+            out.append(self._hold_for(now, seconds, Release(item, inj)))
         return out
 
     def early(self, release: Release) -> Release:

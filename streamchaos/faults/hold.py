@@ -28,6 +28,15 @@ class HoldingConfig(FaultConfig):
     )
 
 
+class LongHoldingConfig(HoldingConfig):
+    """A fault whose holds beyond the bridge's ``hold_horizon`` wait in the long-hold store
+    (``delay``, ``label_delay``): a Kafka topic, not memory."""
+
+    def longest(self) -> float | None:
+        """The longest it holds a record, in seconds (None: no bound)."""
+        raise NotImplementedError
+
+
 class HoldBuffer(Generic[T]):
     """Entries ordered by release time. ``ordered``: entries come due in the order they are
     pushed (a fixed delay on a clock that never goes back), so a queue serves them; one

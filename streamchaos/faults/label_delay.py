@@ -39,9 +39,9 @@ from typing import Any, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from streamchaos.errors import FieldError
-from streamchaos.faults.actions import HOLD, KEEP, Action, Hold, Release
+from streamchaos.faults.actions import KEEP, Action, Release
 from streamchaos.faults.base import BufferedFault, DecodingFault
-from streamchaos.faults.hold import HoldingConfig
+from streamchaos.faults.hold import LongHoldingConfig
 from streamchaos.faults.picks import Picks
 from streamchaos.predicates import MISSING, field_of
 from streamchaos.units import Duration
@@ -67,6 +67,11 @@ class ClassDelay(BaseModel):
             raise ValueError(f"{self.distribution}: give delay (> 0), not min or max")
         return self
 
+    def longest(self) -> float | None:
+        if self.distribution == "uniform":
+            return self.max
+        return self.delay if self.distribution == "fixed" else None
+
     def draw(self, rng: random.Random) -> float:
         if self.distribution == "uniform":
             return rng.uniform(self.min, self.max)
@@ -75,7 +80,7 @@ class ClassDelay(BaseModel):
         return self.delay
 
 
-class LabelDelayConfig(HoldingConfig):
+class LabelDelayConfig(LongHoldingConfig):
     type: Literal["label_delay"] = "label_delay"
     example: ClassVar[dict[str, Any]] = {
         "label_field": "label",
@@ -95,6 +100,13 @@ class LabelDelayConfig(HoldingConfig):
         if isinstance(classes, dict):
             return {k if isinstance(k, str) else _class_of(k): v for k, v in classes.items()}
         return classes
+
+    def longest(self) -> float | None:
+        specs = [*self.classes.values(), *([self.default] if self.default else [])]
+        bounds = [spec.longest() for spec in specs]
+        if None in bounds:
+            return None
+        return max(b for b in bounds if b is not None) * self.time_scale
 
     @model_validator(mode="after")
     def _some_class(self) -> LabelDelayConfig:
@@ -122,8 +134,7 @@ class LabelDelay(BufferedFault, DecodingFault):
                 continue
             scaled = delay * self.config.time_scale
             note = {"class": cls, "delay_s": delay, "scaled_delay_ms": round(scaled * 1000, 3)}
-            early = self._hold(now + scaled, Release(item, self.injection("modify", note)))
-            out.append(Hold(early) if early else HOLD)
+            out.append(self._hold_for(now, scaled, Release(item, self.injection("modify", note))))
         return out
 
     def _delay_of(self, picks: Picks, i: int) -> tuple[str, float | None]:

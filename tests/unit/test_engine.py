@@ -50,8 +50,7 @@ def one(eng, record, now):
 
 def released(eng, now):
     """What holding stages release at ``now``, all partitions."""
-    out, _ = eng.due(now)
-    return [item for items in out.values() for item in items]
+    return [item for items in eng.due(now).items.values() for item in items]
 
 
 def test_vector_and_scalar_draws_agree():
@@ -221,7 +220,7 @@ def test_an_outage_keeps_the_commit_point_behind_an_older_record_a_delay_release
     assert pipe.plan(0, early, 0, 1, now=0.0).outputs == {0: []}  # held by the delay
     late = [message(rec(900))]
     pipe.plan(0, late, 0, 1, now=0.5)  # 900: straight into the outage
-    released, _ = pipe.due(1.0)  # 868 leaves the delay, into the outage after 900
+    released = pipe.due(1.0).items  # 868 leaves the delay, into the outage after 900
     assert released == {0: []}  # held again
     outage = pipe.stages[1].holding(0)
     assert outage.held_offsets() == [900, 868]

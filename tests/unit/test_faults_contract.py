@@ -67,8 +67,8 @@ def drive(engine, chunks, one_by_one=False):
         table.observe(joined, 0, len(joined), CODEC)
     for chunk, now in chunks:
         engine.tick(now)
-        released, dropped = engine.due(now)
-        out += [item for items in released.values() for item in items] + dropped
+        released = engine.due(now)
+        out += [item for items in released.items.values() for item in items] + released.dropped
         for piece in [[r] for r in chunk] if one_by_one else [chunk]:
             msgs = [message(r) for r in piece]
             plan = engine.plan(piece[0].partition, msgs, 0, len(msgs), now)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from streamchaos.bridge.clock_topic import ClockTopic
 from streamchaos.bridge.shared_clock import Mark, Scribe, missing
 from streamchaos.config import config_from_dict
 from streamchaos.engine import Pipeline
@@ -26,6 +27,7 @@ class Topic:
     """The clock topic: the marks a predecessor left (of route ``src``)."""
 
     name, scope = "ledger.clock", "e/g"
+    mark_record = ClockTopic.mark_record  # the real format
 
     def __init__(self, marks: dict[str, Mark] | None = None) -> None:
         self.left = {"src": marks or {}, "other": {"f": Mark(9, True)}}
