@@ -51,7 +51,7 @@ class Forwarder(Held):
         self.refresh()
         self.holds = LongHolds(cfg, producer, routes, counts or {})  # beyond the horizon
         tracker.held_floor = self.held_floor  # commit points stay behind what is held
-        self.holds.emit, self.holds.drop = self.emit, self._drop
+        self.holds.emit, self.holds.drop = self.emit_from_hold, self._drop
         self.holds.consumed, self.holds.progress = tracker.consumed, lambda: self.progress
         one = len(routes) == 1 and not self.holds.topics
         self.only_topic = next(iter(routes)) if one else ""
@@ -72,7 +72,7 @@ class Forwarder(Held):
         batch = self.tracker.new_batch()
         for start, end in runs(msgs, self.only_topic):
             if msgs[start].topic() in self.holds.topics:  # held records, maybe due
-                self.holds.release(batch, msgs, start, end, now)
+                self.holds.release_due(batch, msgs, start, end, now)
             else:
                 self._run(batch, msgs, start, end, now)
         batch.seal()
@@ -111,6 +111,7 @@ class Forwarder(Held):
         for i in sorted(outputs):
             pos = self._segment(run, msgs, lo, i, pos)
             for item in outputs[i]:
+                self._track(run, item)
                 self._item(run, item, pos)
                 pos += 1
             lo = i + 1
@@ -211,12 +212,17 @@ class Forwarder(Held):
             topic, partition, _ = item.source
             origin = (self.header, origin_prefix(topic, partition) + b"%d" % offset)
             headers = [*(headers or ()), origin]
-        run.batch.cover(run.source, offset)  # a released item may be older than the run
-        if self.progress is not None:
-            self.progress.wrote(run.source, offset, output_id(item))
         if not run.each:
             run.trace(offset, 1)
         self._send(run, value, key, report, ts, headers)
+
+    def _track(self, run: Run, item: Item) -> None:
+        """An item is an output of its source record: the run's batch covers its offset
+        (a released item may be older than the run), and exactly-once commits say so."""
+        offset = item.offset
+        run.batch.cover(run.source, offset)
+        if self.progress is not None:
+            self.progress.wrote(run.source, offset, output_id(item))
 
     def _send(
         self,

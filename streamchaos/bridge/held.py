@@ -34,32 +34,51 @@ class Held(ABC):
     @abstractmethod
     def _item(self, run: Run, item: Item, pos: int) -> None: ...
 
+    @abstractmethod
+    def _track(self, run: Run, item: Item) -> None: ...
+
     # -- held items ---------------------------------------------------------------------
 
-    def emit(
-        self,
-        state: RouteState,
-        released: dict[int, list[Item]],
-        now: float,
-        batch: Batch | None = None,
-    ) -> int:
-        """Produce released items, one run per partition, in ``batch`` (or one of their
-        own); returns how many."""
-        own, produced = batch is None, 0
-        batch = self.tracker.new_batch() if batch is None else batch
+    def emit(self, state: RouteState, released: dict[int, list[Item]], now: float) -> int:
+        """Produce items the route's stages released, one run per partition; returns how
+        many. Each is an output of its source record (read again under exactly-once, what
+        was written before goes)."""
+        batch, produced = self.tracker.new_batch(), 0
         for part, items in released.items():
-            if self.progress is not None:  # read again: what was written before goes
+            if self.progress is not None:
                 items = [it for it in items if self.progress.take((state.name, part), it)]
-            if not items:  # what was released was held or dropped again by a later stage
-                continue
-            run = self._new_run(batch, state, part, len(items), now)
-            for pos, item in enumerate(items):
-                self._item(run, item, pos)
-            run.close()
-            produced += len(items)
-        if own:
-            batch.seal()
+            produced += self._emit_run(batch, state, part, items, now, tracked=True)
+        batch.seal()
         return produced
+
+    def emit_from_hold(
+        self, state: RouteState, released: dict[int, list[Item]], now: float, batch: Batch
+    ) -> int:
+        """Produce items released from the long-hold topic in ``batch``, which covers their
+        hold offsets: their source offsets were committed when they were held."""
+        parts = released.items()
+        return sum(self._emit_run(batch, state, p, items, now, False) for p, items in parts)
+
+    def _emit_run(
+        self, batch: Batch, state: RouteState, part: int, items: list[Item], now: float,
+        tracked: bool,
+    ) -> int:  # fmt: skip
+        if not items:  # what was released was held or dropped again by a later stage
+            return 0
+        run = self._new_run(batch, state, part, len(items), now)
+        for pos, item in enumerate(items):
+            if tracked:
+                self._track(run, item)
+            self._item(run, item, pos)
+        run.close()
+        return len(items)
+
+    def pause(self, paused: bool) -> None:
+        """The kill switch: every route's faults off (or on again); while off, records
+        waiting in long-hold topics go at once too."""
+        for _, pipeline in self.pipelines:
+            pipeline.paused = paused
+        self.holds.drain(paused)
 
     def tick(self, now: float) -> None:
         """Schedules, episodes and releases of held records, once per loop turn."""

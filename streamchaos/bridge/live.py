@@ -223,6 +223,7 @@ class LivePlan:
                 self.journal.episode(source, old, "episode_end", now, reason=f"{action}d")
             self.journal.retire(source, old)
             released = self.fwd.emit(state, held, now)
+            self.fwd.holds.removed(source)  # and what waits in its long-hold topic
         if fault is not None:
             pipeline.add(fault, now, at)
             self.journal.metrics.fault_series(self.cfg.experiment, source, fault)

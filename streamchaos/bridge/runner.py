@@ -137,7 +137,7 @@ class Bridge(Control):
         self.guard.on_topics = found.found
         self.sentinel.start()
         self._consumer = Consumer(consumer_conf(cfg) | self.callbacks)
-        self._fwd.holds.bind(self._consumer, self.journal.epoch)  # it reads the hold topics
+        self._fwd.holds.bind(self._consumer)  # it reads the long-hold topics
         duties = (self.tracker, self._consumer, self._producer, self._flush, self.ledger, self._fwd)
         self._checkpoint = checkpoint_of(cfg, *duties)
         self._subscribe([r.source for r in cfg.routes])
@@ -194,8 +194,7 @@ class Bridge(Control):
 
     def _set_paused(self, paused: bool, now: float) -> bool:
         assert self._fwd is not None
-        for _, pipeline in self._fwd.pipelines:
-            pipeline.paused = paused
+        self._fwd.pause(paused)
         if paused:
             self._fwd.tick(now)  # episodes end
             released = self._fwd.release(None, now)

@@ -9,10 +9,12 @@ from collections.abc import Callable
 
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
+from confluent_kafka.admin._config import ConfigResource
+from confluent_kafka.admin._resource import ResourceType
 from confluent_kafka.cimpl import NewTopic
 
 from streamchaos.config import Config
-from streamchaos.config.holds import hold_topics
+from streamchaos.config.holds import hold_retention_ms, hold_topic, hold_topics, longest_hold
 from streamchaos.errors import BridgeError
 from streamchaos.kafkatools import submit_topics
 
@@ -94,14 +96,43 @@ def prepare_shadows(
 
 
 def prepare_holds(admin: AdminClient, cfg: Config, timeout: float = 30.0) -> dict[str, int]:
-    """The long-hold topics (``long_hold.py``), created with ``bridge.hold_lanes``
-    partitions when missing; their partition counts."""
+    """The long-hold topics (``long_hold.py``), created when missing with
+    ``bridge.hold_lanes`` partitions and a retention that outlasts the route's longest
+    hold; one that exists must keep its records as long. Their partition counts."""
     wanted = hold_topics(cfg)
+    keep = {
+        hold_topic(r.shadow, cfg.safety.shadow_suffix): hold_retention_ms(
+            longest_hold(r.faults, cfg.bridge.hold_horizon) or 0.0
+        )
+        for r in cfg.routes
+    }
     counts = partition_counts(admin, list(wanted), timeout)
-    missing = [NewTopic(t, num_partitions=n) for t, n in wanted.items() if t not in counts]
+    missing = [
+        NewTopic(t, num_partitions=n, config={"retention.ms": str(keep[t])})
+        for t, n in wanted.items()
+        if t not in counts
+    ]
+    for topic in [t for t in wanted if t in counts]:
+        kept = topic_retention_ms(admin, topic, timeout)
+        if 0 <= kept < keep[topic]:
+            raise BridgeError(
+                f"bridge.hold_horizon: long-hold topic {topic!r} keeps records {kept} ms, less "
+                f"than its longest hold and a week ({keep[topic]} ms): raise its retention.ms "
+                "(kafka-configs --alter) or delete it"
+            )
     if missing:
         counts |= create_topics_and_wait(admin, missing, timeout)
     return counts
+
+
+def topic_retention_ms(admin: AdminClient, topic: str, timeout: float) -> int:
+    """A topic's ``retention.ms`` (-1: forever)."""
+    resource = ConfigResource(ResourceType.TOPIC, topic)
+    try:
+        entries = admin.describe_configs([resource])[resource].result(timeout=timeout)
+    except KafkaException as exc:
+        raise BridgeError(f"{topic}: cannot read its configuration: {exc.args[0]}") from exc
+    return int(entries["retention.ms"].value)
 
 
 def prepare_ledger_topic(

@@ -36,6 +36,26 @@ def longest_hold(faults: list[Any], horizon: float | None) -> float | None:
     return longest
 
 
+def shortest_hold(faults: list[Any], horizon: float) -> float:
+    """The shortest hold of ``faults`` that goes beyond ``horizon`` (``horizon`` itself
+    when some are drawn from below it)."""
+    bounds = [
+        max(horizon, fault.shortest())
+        for fault in faults
+        if isinstance(fault, LongHoldingConfig) and longest_hold([fault], horizon) != 0.0
+    ]
+    return min(bounds, default=horizon)
+
+
+RETENTION_MARGIN = 7 * 86_400.0  # a long-hold topic keeps a record this long past its due
+
+
+def hold_retention_ms(longest: float) -> int:
+    """How long a long-hold topic must keep its records (each is stamped when held): its
+    longest hold, and a week for a bridge that was down when they came due."""
+    return round((longest + RETENTION_MARGIN) * 1000)
+
+
 def hold_topics(cfg: Any) -> dict[str, int]:
     """The hold topic of each route that may hold beyond the horizon, with the partitions
     it is created with."""
@@ -63,7 +83,7 @@ def long_hold_problems(cfg: Any) -> list[str]:
         if longest is None:
             problems.append(
                 f"{where}.faults: an exponential delay has no bound beyond "
-                f"bridge.hold_horizon ({horizon:g}s): give it a cap"
+                f"bridge.hold_horizon ({horizon:g}s): give it a cap (label_delay: the class's cap)"
             )
         if cfg.kafka.shadow is not None:
             problems.append(

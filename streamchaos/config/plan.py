@@ -19,6 +19,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from streamchaos.config.experiment import Config, shadow_only_problems
+from streamchaos.config.holds import long_hold_problems
 from streamchaos.config.load import format_validation_error
 from streamchaos.config.route import Route
 from streamchaos.errors import ConfigError
@@ -105,7 +106,11 @@ def with_faults(cfg: Config, source: str, faults: list[FaultConfig]) -> Config:
             )
     routes = [*cfg.routes[:i], new_route, *cfg.routes[i + 1 :]]
     new = cfg.model_copy(update={"routes": routes})
-    problems = [p for p in shadow_only_problems(new) if p.startswith(f"routes[{i}].")]
+    problems = [
+        p
+        for p in shadow_only_problems(new) + long_hold_problems(new)
+        if p.startswith(f"routes[{i}]")
+    ]
     if problems:
         raise ConfigError("\n".join(problems))
     return new

@@ -135,13 +135,13 @@ HOLD = Hold()
 
 class Defer(Action):
     """The record waits in the bridge's long-hold store (a hold longer than its in-memory
-    horizon) until ``until``; ``seconds``: how long it is held. The store carries the
-    injection and resumes the record at the stages after this one."""
+    horizon) until ``until``. The store carries the injection and resumes the record at
+    the stages after this one."""
 
-    __slots__ = ("injection", "seconds", "until")
+    __slots__ = ("injection", "until")
 
-    def __init__(self, until: float, seconds: float, injection: Injection) -> None:
-        self.until, self.seconds, self.injection = until, seconds, injection
+    def __init__(self, until: float, injection: Injection) -> None:
+        self.until, self.injection = until, injection
 
     def apply(self, item: Item, dropped: list[Item]) -> list[Item]:
         item.injections.append(self.injection)

@@ -121,7 +121,7 @@ class BufferedFault(HoldingFault):
         horizon (``FaultContext.horizon``), in its long-hold store."""
         ctx: FaultContext | None = getattr(self, "ctx", None)
         if ctx is not None and ctx.horizon is not None and seconds > ctx.horizon:
-            return actions.Defer(now + seconds, seconds, release.injection)
+            return actions.Defer(now + seconds, release.injection)
         early = self._hold(now + seconds, release)
         return actions.Hold(early) if early else actions.HOLD
 

@@ -35,6 +35,11 @@ class DelayConfig(LongHoldingConfig):
     max: Duration = Field(default=1.0, description="uniform: upper bound")
     cap: Duration | None = Field(default=None, description="no delay exceeds this")
 
+    def shortest(self) -> float:
+        if self.distribution == "fixed":
+            return _capped(self.delay, self)
+        return _capped(self.min, self) if self.distribution == "uniform" else 0.0
+
     def longest(self) -> float | None:
         if self.distribution == "fixed":
             return _capped(self.delay, self)

@@ -36,6 +36,10 @@ class LongHoldingConfig(HoldingConfig):
         """The longest it holds a record, in seconds (None: no bound)."""
         raise NotImplementedError
 
+    def shortest(self) -> float:
+        """The shortest it holds a record it picked, in seconds."""
+        raise NotImplementedError
+
 
 class HoldBuffer(Generic[T]):
     """Entries ordered by release time. ``ordered``: entries come due in the order they are

@@ -55,6 +55,7 @@ class ClassDelay(BaseModel):
     delay: Duration = Field(default=0.0, ge=0, description="fixed delay, or the exponential mean")
     min: Duration = Field(default=0.0, ge=0, description="uniform: lower bound")
     max: Duration = Field(default=0.0, ge=0, description="uniform: upper bound")
+    cap: Duration | None = Field(default=None, gt=0, description="no delay exceeds this")
 
     @model_validator(mode="after")
     def _bounds(self) -> ClassDelay:
@@ -69,15 +70,23 @@ class ClassDelay(BaseModel):
 
     def longest(self) -> float | None:
         if self.distribution == "uniform":
-            return self.max
-        return self.delay if self.distribution == "fixed" else None
+            bound: float | None = self.max
+        else:
+            bound = self.delay if self.distribution == "fixed" else None
+        return bound if self.cap is None else min(bound or self.cap, self.cap)
+
+    def shortest(self) -> float:
+        low = {"uniform": self.min, "fixed": self.delay}.get(self.distribution, 0.0)
+        return low if self.cap is None else min(low, self.cap)
 
     def draw(self, rng: random.Random) -> float:
         if self.distribution == "uniform":
-            return rng.uniform(self.min, self.max)
-        if self.distribution == "exponential":
-            return rng.expovariate(1.0 / self.delay) if self.delay > 0 else 0.0
-        return self.delay
+            drawn = rng.uniform(self.min, self.max)
+        elif self.distribution == "exponential":
+            drawn = rng.expovariate(1.0 / self.delay) if self.delay > 0 else 0.0
+        else:
+            drawn = self.delay
+        return drawn if self.cap is None else min(drawn, self.cap)
 
 
 class LabelDelayConfig(LongHoldingConfig):
@@ -107,6 +116,10 @@ class LabelDelayConfig(LongHoldingConfig):
         if None in bounds:
             return None
         return max(b for b in bounds if b is not None) * self.time_scale
+
+    def shortest(self) -> float:
+        specs = [*self.classes.values(), *([self.default] if self.default else [])]
+        return min(spec.shortest() for spec in specs) * self.time_scale
 
     @model_validator(mode="after")
     def _some_class(self) -> LabelDelayConfig:

@@ -3,6 +3,7 @@ real broker, across SIGKILLs, each held record reaches the shadow once and on ti
 
 from __future__ import annotations
 
+import signal
 import threading
 import time
 from collections import Counter
@@ -11,7 +12,7 @@ import pytest
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 
 from streamchaos.kafkatools import end_offsets
-from streamchaos.ledger import read_ledger_topic
+from streamchaos.ledger import read_ledger, read_ledger_topic
 from streamchaos.lineage import LINEAGE_HEADER
 from tests.integration.conftest import (
     SlowProducer,
@@ -162,3 +163,31 @@ def test_memory_stays_flat_however_many_records_wait(
     stop_all([member])
     grown = sizes[100_000] - sizes[1_000]
     assert grown < 15, f"RSS {sizes} MiB: {grown:.0f} MiB more for 99,000 more held records"
+
+
+def test_the_kill_switch_releases_what_waits_in_the_hold_topic_at_once(
+    kafka_bootstrap, topic_factory, group_id, bridge_process, tmp_path
+):
+    """Half the records delayed an hour, durably held; the kill switch (SIGUSR1) sends
+    them all on at once, each ledgered as released early."""
+    source = topic_factory(partitions=2)
+    shadow = topic_factory(partitions=2, suffix=".shadow")
+    ledger = tmp_path / "ledger.jsonl"
+    faults = [{"type": "delay", "fraction": 0.5, "delay": "1h"}]
+    cfg = route_config(kafka_bootstrap, group_id, source, shadow, format="json", faults=faults)
+    cfg["bridge"] = {"hold_horizon": "1s"}
+    cfg["ledger"] = {"path": str(ledger)}
+    member = bridge_process(cfg)
+    member.wait_for_log("assigned", timeout=60)
+    SlowProducer(kafka_bootstrap, source, 400, 2, chunks=1, pause=0).run()
+    wait_committed(kafka_bootstrap, group_id, source, 60)  # every one passed or held
+    held = 400 - shadow_count(kafka_bootstrap, shadow)
+    assert 100 < held < 300
+    member.signal(signal.SIGUSR1)
+    wait_until(lambda: shadow_count(kafka_bootstrap, shadow) == 400, 60, "the held records")
+    stop_all([member])
+    delays = [
+        e for e in read_ledger(ledger) if e.get("fault") == "delay" and e["kind"] == "injection"
+    ]
+    assert len(delays) == held
+    assert all(e["detail"] == {"delay_ms": 3600000.0, "released_early": True} for e in delays)

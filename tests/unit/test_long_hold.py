@@ -3,15 +3,20 @@ lanes, and the configurations it refuses (the Kafka side: tests/integration)."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
-from streamchaos.bridge.long_hold import HEADER, Lanes, Note
+from streamchaos.bridge.hold_record import HEADER, Lanes, Note
+from streamchaos.codec import JsonCodec
 from streamchaos.config import config_from_dict
 from streamchaos.config.holds import hold_topic, hold_topics
+from streamchaos.config.plan import added, parse_fault
 from streamchaos.engine import Pipeline
 from streamchaos.errors import ConfigError
 from streamchaos.faults.base import FaultContext
 from streamchaos.faults.delay import DelayConfig
+from streamchaos.faults.label_delay import LabelDelayConfig
 from streamchaos.record import Record
 from tests.fakes import message
 
@@ -47,46 +52,52 @@ def test_a_hold_beyond_the_horizon_is_deferred_and_a_shorter_one_stays_in_memory
 
 def test_a_hold_record_carries_what_the_release_needs():
     held = Record("src", 2, 41, b"k", b"value", (("trace", b"t1"),), 1234)
-    note = Note(
-        99_000, 60.0, "delay", ("src", 2, 41), [("delay", "delay", "modify", {"delay_ms": 60000.0})]
-    )
-    on_topic = message(
-        Record(
-            "src.hold.shadow",
-            5,
-            7,
-            b"k",
-            b"value",
-            (("trace", b"t1"), (HEADER, note.encode())),
-            1234,
-        )
-    )
+    injections = [("delay", "delay", "modify", {"delay_ms": 60000.0})]
+    note = Note(99_000, "delay", ("src", 2, 41), 1234, injections)
+    headers = (("trace", b"t1"), (HEADER, note.encode()))
+    on_topic = message(Record("src.hold.shadow", 5, 7, b"k", b"value", headers, 5555))
     read = Note.read(on_topic)
     assert read == note
     item = read.item(on_topic)
-    assert item.record == held  # the source's coordinates, without the hold header
+    assert item.record == held  # the source's coordinates and time, without the note
     assert [(i.fault, i.effect, i.detail) for i in item.injections] == [
         ("delay", "modify", {"delay_ms": 60000.0})
     ]
+    early = read.item(on_topic, early=True)  # the kill switch, or its fault removed
+    assert early.injections[0].detail == {"delay_ms": 60000.0, "released_early": True}
     stranger = message(Record("src.hold.shadow", 5, 8, b"k", b"v", (), 0))
     assert Note.read(stranger) is None
     broken = message(Record("src.hold.shadow", 5, 9, b"k", b"v", ((HEADER, b"{"),), 0))
     assert Note.read(broken) is None
 
 
-def test_lanes_split_hold_lengths_evenly_from_the_horizon_to_the_longest():
-    lanes = Lanes("t", horizon=10.0, longest=90.0, partitions=8)
-    assert [lanes.of(s) for s in (10.0, 19.9, 20.0, 50.0, 89.9, 90.0, 500.0)] == [
-        0,
-        0,
-        1,
-        4,
-        7,
-        7,
-        7,
-    ]
-    assert Lanes("t", 10.0, 60.0, 1).of(40.0) == 0
-    assert Lanes("t", 10.0, 10.0, 8).of(40.0) == 0  # one fixed length: one lane
+def test_lanes_spread_one_hold_length_by_partition_and_several_by_length():
+    lanes = Lanes("t", shortest=10.0, longest=90.0, partitions=8)
+    lengths = (10.0, 19.9, 20.0, 50.0, 89.9, 90.0, 500.0)
+    assert [lanes.of(s, 2) for s in lengths] == [0, 0, 1, 4, 7, 7, 7]
+    assert Lanes("t", 10.0, 60.0, 1).of(40.0, 5) == 0
+    fixed = Lanes("t", 60.0, 60.0, 4)  # a fixed delay: the source partition's order kept
+    assert [fixed.of(60.0, p) for p in range(6)] == [0, 1, 2, 3, 0, 1]
+
+
+def test_a_label_delay_beyond_the_horizon_is_deferred_per_class():
+    cfg = LabelDelayConfig(
+        label_field="fraud", time_scale=1e-3,
+        classes={"true": {"distribution": "exponential", "delay": "10h", "cap": "20h"},
+                 "false": {"delay": "10s"}},
+    )  # fmt: skip
+    assert cfg.longest() == pytest.approx(72.0) and cfg.shortest() == 0.0
+    ctx = FaultContext(JsonCodec(), "labels", "labels.shadow")
+    ctx.horizon = 1.0
+    pipe = Pipeline("labels", [cfg], seed=3, ctx=ctx)
+    pipe.tick(0.0)
+    values = [b'{"fraud": true}', b'{"fraud": false}'] * 20
+    msgs = [message(Record("labels", 0, i, b"k", v)) for i, v in enumerate(values)]
+    plan = pipe.plan(0, msgs, 0, len(msgs), now=0.0)
+    deferred = {d.item.offset: d.seconds for d in plan.deferred}
+    assert sorted(deferred) == [i for i in range(40) if i % 2 == 0]  # 10 s x 1e-3: in memory
+    assert all(1.0 < s <= 72.0 for s in deferred.values())
+    assert pipe.held(pipe.stages[0]) == 20  # the false ones, 10 ms
 
 
 def route(*faults, **extra):
@@ -123,5 +134,13 @@ def test_only_routes_that_hold_beyond_the_horizon_get_a_hold_topic():
     ],
 )  # fmt: skip
 def test_long_holds_the_bridge_cannot_keep_are_refused_naming_the_field(raw, named):
-    with pytest.raises(ConfigError, match=named.replace("[", r"\[").replace("]", r"\]")):
+    with pytest.raises(ConfigError, match=re.escape(named)):
         config_from_dict(raw, env={})
+
+
+def test_a_live_change_is_checked_as_the_file_is():
+    raw = cfg(route({"type": "delay", "delay": "1h"}), hold_horizon="1m")
+    loaded = config_from_dict(raw, env={})
+    reorder = parse_fault({"type": "reorder"})
+    with pytest.raises(ConfigError, match=re.escape("routes[0].faults[1]: reorder holds")):
+        added(loaded, "features", reorder)
