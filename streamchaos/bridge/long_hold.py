@@ -31,12 +31,12 @@ from typing import Any
 from confluent_kafka import TopicPartition
 
 from streamchaos.bridge.checkpoint import TP, Batch
-from streamchaos.bridge.hold_record import HEADER, Lanes, Note
 from streamchaos.bridge.replay import Progress, output_id
 from streamchaos.bridge.setup import RouteState
 from streamchaos.config import Config
-from streamchaos.config.holds import hold_topic, hold_topics, longest_hold, shortest_hold
+from streamchaos.config.holds import hold_topics, longest_hold, shortest_hold
 from streamchaos.engine import Deferred, Released
+from streamchaos.hold_record import HEADER, Lanes, Note, hold_topic
 from streamchaos.kafkatools import produce_with_room
 from streamchaos.record import Item
 

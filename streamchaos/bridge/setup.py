@@ -8,10 +8,11 @@ import time
 
 from streamchaos.codec import Registry, RegistryUnavailable, codec_for
 from streamchaos.config import Config, Route
-from streamchaos.config.holds import hold_topic, hold_topics
+from streamchaos.config.holds import hold_topics
 from streamchaos.engine import EventClock, Pipeline, WallClock
 from streamchaos.engine.clock import WALL
 from streamchaos.faults.base import FaultContext
+from streamchaos.hold_record import hold_topic
 from streamchaos.joins import Joins
 from streamchaos.kafkaconf import registry_conf
 from streamchaos.metrics import Metrics

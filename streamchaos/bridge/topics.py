@@ -14,8 +14,9 @@ from confluent_kafka.admin._resource import ResourceType
 from confluent_kafka.cimpl import NewTopic
 
 from streamchaos.config import Config
-from streamchaos.config.holds import hold_retention_ms, hold_topic, hold_topics, longest_hold
+from streamchaos.config.holds import hold_retention_ms, hold_topics, longest_hold
 from streamchaos.errors import BridgeError
+from streamchaos.hold_record import hold_topic
 from streamchaos.kafkatools import submit_topics
 
 log = logging.getLogger(__name__)

@@ -30,6 +30,11 @@ def register(sub: Any) -> None:
         "(the bridge's kafka.shadow)",
     )
     p.add_argument("--lineage-header", default=LINEAGE_HEADER)
+    p.add_argument(
+        "--hold-topic",
+        help="where the bridge's long holds wait (default: beside the shadow, "
+        "features.shadow -> features.hold.shadow); records waiting there are held, not missing",
+    )
     p.add_argument("--experiment", help="only this experiment's ledger entries")
     p.add_argument("--timeout", type=float, default=120.0, help="seconds for the whole audit")
     p.set_defaults(handler=command)
@@ -50,6 +55,7 @@ def command(args: argparse.Namespace) -> int:
         experiment=args.experiment,
         timeout=max(1.0, deadline - time.monotonic()),
         shadow_bootstrap=args.shadow_bootstrap_servers,
+        hold_topic=args.hold_topic,
     )
     print(report.summary())
     return EXIT_OK if report.ok else EXIT_RUNTIME

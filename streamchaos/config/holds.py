@@ -12,13 +12,7 @@ from typing import Any
 from streamchaos.faults.base import HoldingFault
 from streamchaos.faults.hold import LongHoldingConfig
 from streamchaos.faults.registry import FAULTS
-
-
-def hold_topic(shadow: str, suffix: str) -> str:
-    """Where a route's long holds wait: ``features.shadow`` → ``features.hold.shadow``.
-    It ends with the shadow suffix, so the shadow-only rule covers it and no pattern
-    route reads it."""
-    return f"{shadow[: -len(suffix)]}.hold{suffix}"
+from streamchaos.hold_record import hold_topic
 
 
 def longest_hold(faults: list[Any], horizon: float | None) -> float | None:

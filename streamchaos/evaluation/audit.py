@@ -19,6 +19,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Topic
 
 from streamchaos.errors import BridgeError, ConfigError
 from streamchaos.evaluation.reconcile import AuditReport, reconcile
+from streamchaos.hold_record import Note, hold_topic
 from streamchaos.kafkatools import unique_name
 from streamchaos.ledger import read_ledger
 from streamchaos.lineage import LINEAGE_HEADER, Lineage
@@ -42,12 +43,15 @@ def audit(
     experiment: str | None = None,
     timeout: float = 60,
     shadow_bootstrap: str | None = None,
+    hold_topic: str | None = None,
 ) -> AuditReport:
     """Audit ``source`` offsets [start, end) (default: low to high watermark) against ``shadow``.
 
     Source offsets are read, not assumed, so compaction gaps and transaction markers are not
     taken for loss. ``timeout`` bounds the whole audit; an incomplete read is a BridgeError.
     ``shadow_bootstrap``: the shadow's cluster, when it is not the source's.
+    ``hold_topic``: where the bridge's long holds wait (default: beside the shadow,
+    ``features.hold.shadow``); a record missing from the shadow that waits there is held.
     """
     # a file is read first (a bad one fails before the broker is touched), or the entries
     # were read already (from a ledger topic)
@@ -76,10 +80,38 @@ def audit(
         for d in report.unexpected_duplicates
     )
     report.shadow_topic = shadow
+    _held(report, bootstrap, source, hold_topic or _hold_topic_of(shadow), deadline)
     report.unattributed = sum(o is None for o in origins)  # e.g. landed, then a crash
     report.shadow_records += len(origins) - len(lineage)
     report.shadow_ignored += len(origins) - len(lineage) - report.unattributed
     return report
+
+
+def _hold_topic_of(shadow: str, suffix: str = ".shadow") -> str | None:
+    return hold_topic(shadow, suffix) if shadow.endswith(suffix) and shadow != suffix else None
+
+
+def _held(
+    report: AuditReport, bootstrap: str, source: str, topic: str | None, deadline: float
+) -> None:
+    """Missing records that wait in the long-hold topic ``topic`` (if it exists) are held:
+    their ledger line comes when they are released."""
+    if topic is None or not report.missing:
+        return
+    try:
+        bounds = _bounds(bootstrap, topic, {}, {}, max(1.0, deadline - time.monotonic()))
+    except BridgeError:  # no long holds: no such topic
+        return
+    waiting: dict[tuple[int, int], int] = {}
+    for *_, msg in _scan(bootstrap, topic, bounds, deadline):
+        note = Note.read(msg)
+        if note is not None and note.source[0] == source:
+            waiting[(note.source[1], note.source[2])] = note.due_ms
+    now_ms = time.time() * 1000
+    report.held = [d for d in report.missing if (d.partition, d.offset) in waiting]
+    report.missing = [d for d in report.missing if (d.partition, d.offset) not in waiting]
+    report.overdue = sum(waiting[(d.partition, d.offset)] < now_ms for d in report.held)
+    report.hold_topic = topic
 
 
 def _content(msg: Message, lineage_header: str) -> int:

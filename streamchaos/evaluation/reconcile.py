@@ -57,6 +57,9 @@ class AuditReport:
     crash_copies: int = 0  # of those, records identical to another output of their record
     ledger_conflicts: list[Discrepancy] = field(default_factory=list)  # more drops than emits
     known_failures: list[KnownFailure] = field(default_factory=list)
+    held: list[Discrepancy] = field(default_factory=list)  # waiting in the long-hold topic
+    overdue: int = 0  # of those, past their time: released when a bridge runs again
+    hold_topic: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -78,6 +81,12 @@ class AuditReport:
             f"ledger conflicts: {len(self.ledger_conflicts)}; "
             f"known delivery failures: {len(self.known_failures)}",
         ]
+        if self.held:
+            lines.append(
+                f"held: {len(self.held)} source records wait in {self.hold_topic} (not "
+                f"missing; {self.overdue} past their time, released when a bridge of the "
+                "experiment runs)"
+            )
         if self.crash_copies:
             lines.append(
                 f"crash copies: {self.crash_copies} shadow records repeat another output of "

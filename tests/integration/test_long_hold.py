@@ -11,6 +11,7 @@ from collections import Counter
 import pytest
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 
+from streamchaos.evaluation.audit import audit
 from streamchaos.kafkatools import end_offsets
 from streamchaos.ledger import read_ledger, read_ledger_topic
 from streamchaos.lineage import LINEAGE_HEADER
@@ -183,6 +184,9 @@ def test_the_kill_switch_releases_what_waits_in_the_hold_topic_at_once(
     wait_committed(kafka_bootstrap, group_id, source, 60)  # every one passed or held
     held = 400 - shadow_count(kafka_bootstrap, shadow)
     assert 100 < held < 300
+    waiting = audit(kafka_bootstrap, source, shadow, ledger)  # held: not missing
+    assert waiting.ok and len(waiting.held) == held and waiting.overdue == 0, waiting.summary()
+    assert f"held: {held} source records wait in {shadow[:-7]}.hold.shadow" in waiting.summary()
     member.signal(signal.SIGUSR1)
     wait_until(lambda: shadow_count(kafka_bootstrap, shadow) == 400, 60, "the held records")
     stop_all([member])
@@ -191,3 +195,5 @@ def test_the_kill_switch_releases_what_waits_in_the_hold_topic_at_once(
     ]
     assert len(delays) == held
     assert all(e["detail"] == {"delay_ms": 3600000.0, "released_early": True} for e in delays)
+    released = audit(kafka_bootstrap, source, shadow, ledger)
+    assert released.ok and not released.held, released.summary()

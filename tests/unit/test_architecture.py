@@ -19,6 +19,7 @@ EVALUATION_MAY_IMPORT = (
     "streamchaos.codec",
     "streamchaos.kafkatools",
     "streamchaos.lineage",
+    "streamchaos.hold_record",  # the long-hold topic's records: what audit finds waiting
     "streamchaos.errors",
     "streamchaos.httpserver",
 )  # not kafkaconf: it reads the bridge's config

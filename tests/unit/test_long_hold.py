@@ -7,16 +7,17 @@ import re
 
 import pytest
 
-from streamchaos.bridge.hold_record import HEADER, Lanes, Note
 from streamchaos.codec import JsonCodec
 from streamchaos.config import config_from_dict
-from streamchaos.config.holds import hold_topic, hold_topics
+from streamchaos.config.holds import hold_topics
 from streamchaos.config.plan import added, parse_fault
 from streamchaos.engine import Pipeline
 from streamchaos.errors import ConfigError
+from streamchaos.evaluation.reconcile import reconcile
 from streamchaos.faults.base import FaultContext
 from streamchaos.faults.delay import DelayConfig
 from streamchaos.faults.label_delay import LabelDelayConfig
+from streamchaos.hold_record import HEADER, Lanes, Note, hold_topic
 from streamchaos.record import Record
 from tests.fakes import message
 
@@ -144,3 +145,12 @@ def test_a_live_change_is_checked_as_the_file_is():
     reorder = parse_fault({"type": "reorder"})
     with pytest.raises(ConfigError, match=re.escape("routes[0].faults[1]: reorder holds")):
         added(loaded, "features", reorder)
+
+
+def test_an_audit_counts_records_waiting_in_the_hold_topic_as_held_not_missing():
+    report = reconcile({0: [0, 1, 2]}, [(0, 0)], [], "src")
+    assert [d.offset for d in report.missing] == [1, 2] and not report.ok
+    report.held, report.missing = report.missing, []  # what audit finds in the hold topic
+    report.overdue, report.hold_topic = 1, "src.hold.shadow"
+    assert report.ok
+    assert "held: 2 source records wait in src.hold.shadow (not missing; 1 past" in report.summary()

@@ -1,5 +1,7 @@
-"""What a long-hold record is: the held record, its ``Note`` in a header (when it is due,
-where it came from, what was done to it), and the partition it waits in (``Lanes``)."""
+"""What a long-hold record is (``bridge/long_hold.py`` writes and releases them, ``audit``
+reads them): the topic it waits in, beside the shadow (``hold_topic``); the held record
+with its ``Note`` in a header (when it is due, where it came from, what was done to it);
+and the partition it waits in (``Lanes``)."""
 
 from __future__ import annotations
 
@@ -9,6 +11,13 @@ from typing import Any, NamedTuple
 from streamchaos.record import Injection, Item, Record
 
 HEADER = "streamchaos-hold"  # on each hold record: when it is due, and what it is
+
+
+def hold_topic(shadow: str, suffix: str) -> str:
+    """Where a route's long holds wait: ``features.shadow`` → ``features.hold.shadow``.
+    It ends with the shadow suffix, so the shadow-only rule covers it and no pattern
+    route reads it."""
+    return f"{shadow[: -len(suffix)]}.hold{suffix}"
 
 
 class Note(NamedTuple):
