@@ -27,7 +27,7 @@ down: ## stop what `make up` started
 
 test: install ## run every test against real services (starts and stops the stack and the container engine if needed)
 	scripts/ensure-prometheus.sh
-	scripts/with-containers.sh scripts/with-stack.sh $(PY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+	scripts/with-containers.sh scripts/with-stack.sh $(PY) -m pytest -q -p no:cacheprovider --durations=15 $(PYTEST_ARGS)
 
 docs: install ## rewrite README.md's generated fault table from the fault classes
 	env -u STREAMCHAOS_FAULT_PACKAGES $(PY) -m streamchaos faults --readme README.md
