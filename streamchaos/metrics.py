@@ -65,6 +65,13 @@ class Metrics:
             ["route", "fault"],
             registry=registry,
         )
+        self.long_held = Gauge(
+            "streamchaos_long_held_records",
+            "Records waiting in a route's long-hold topic (bridge.hold_horizon): the group's "
+            "lag on it, looked at every 5 alerts.interval.",
+            ["route"],
+            registry=registry,
+        )
         self.undecodable = Counter(
             "streamchaos_undecodable",
             "Records passed through unchanged because they could not be decoded.",

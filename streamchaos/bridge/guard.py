@@ -19,7 +19,7 @@ from typing import Any
 
 from streamchaos.bridge.forward import Forwarder
 from streamchaos.bridge.journal import Journal
-from streamchaos.bridge.sentinel import Finding, Lag, Topics
+from streamchaos.bridge.sentinel import Finding, Lag, Topics, Waiting
 from streamchaos.config import Config
 from streamchaos.config.watching import AlertFiring, ConsumerLag, ProduceErrors, guardrail_name
 from streamchaos.evaluation.alerts import Alert
@@ -54,6 +54,8 @@ class Guard:
             item = found.popleft()
             if isinstance(item, Lag):
                 self._lag(item, now)
+            elif isinstance(item, Waiting):
+                self.metrics.long_held.labels(route=item.route).set(item.records)
             elif isinstance(item, Topics):
                 self.on_topics(item.names, now)
             else:

@@ -1,6 +1,7 @@
 """What the bridge looks at besides its records, in a thread of its own: detector alerts
 (Prometheus's ``ALERTS`` or an alerts topic), the lag of consumer groups on the shadows,
-and the source cluster's topics (for pattern routes). Nothing here touches the fault
+the records waiting in long-hold topics, and the source cluster's topics (for pattern
+routes). Nothing here touches the fault
 pipelines: what it finds waits in ``found`` for the loop (``guard.py``), as live changes
 do.
 
@@ -25,10 +26,12 @@ from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, TopicPartiti
 from confluent_kafka.admin import AdminClient
 
 from streamchaos.config import Config
+from streamchaos.config.holds import hold_topics
 from streamchaos.config.watching import ConsumerLag
 from streamchaos.errors import StreamChaosError
 from streamchaos.evaluation.alerts import Alert, alert_from_dict, firing_series
 from streamchaos.evaluation.scorer import alerts_range
+from streamchaos.hold_record import hold_topic
 from streamchaos.logs import Repeats
 
 log = logging.getLogger(__name__)
@@ -52,7 +55,15 @@ class Lag:
     records: int
 
 
-Finding = Alert | Lag | Topics
+@dataclass(frozen=True)
+class Waiting:
+    """Records waiting in a route's long-hold topic (past the group's committed offsets)."""
+
+    route: str
+    records: int
+
+
+Finding = Alert | Lag | Topics | Waiting
 
 
 class FiringEdges:
@@ -102,6 +113,11 @@ class Sentinel:
         self.repeats = Repeats(log)
         self._lags = [g for g in cfg.guardrails if isinstance(g, ConsumerLag)]
         self.shadows = [r.shadow for r in cfg.routes if not r.is_pattern]  # lags: of these
+        held = hold_topics(cfg)
+        suffix = cfg.safety.shadow_suffix
+        self.holds = {  # route -> its long-hold topic: how many records wait there
+            r.source: t for r in cfg.routes if (t := hold_topic(r.shadow, suffix)) in held
+        }
         self._admin: Any = None
         self._source_admin: Any = None
         self._consumer: Any = None
@@ -110,14 +126,15 @@ class Sentinel:
 
     @property
     def needed(self) -> bool:
-        return self.cfg.alerts.enabled or bool(self._lags) or self.cfg.has_patterns
+        needs = self.cfg.alerts.enabled or bool(self._lags) or bool(self.holds)
+        return needs or self.cfg.has_patterns
 
     def start(self) -> None:
         """Make the clients it needs and start looking (nothing to do: no thread)."""
         if not self.needed:
             return
         shadow_admin, source, admin = self._confs
-        if self._lags:
+        if self._lags or self.holds:
             self._admin = AdminClient(shadow_admin)
         if self.cfg.has_patterns:
             self._source_admin = AdminClient(admin)
@@ -150,6 +167,8 @@ class Sentinel:
                 if turn % 5 == 0:
                     for rail in self._lags:
                         self._look(f"the lag of {rail.group}", self._lag, rail)
+                    for route, topic in self.holds.items():
+                        self._look(f"what waits in {topic}", self._waiting, route, topic)
                 if self._source_admin is not None and turn % self._refresh_turns == 0:
                     self._look("the topics", self._topics)
                 turn += 1
@@ -204,6 +223,26 @@ class Sentinel:
         records = consumer_lag(self._admin, rail.group, self.shadows)
         if records is not None:
             self.found.append(Lag(rail.group, records))
+
+    def _waiting(self, route: str, topic: str) -> None:
+        self.found.append(Waiting(route, waiting_in(self._admin, self.cfg.group_id, topic)))
+
+
+def waiting_in(admin: Any, group: str, topic: str) -> int:
+    """Records of ``topic`` past ``group``'s committed offsets (from a partition's start
+    where it has committed none)."""
+    parts = admin.list_topics(topic, timeout=TIMEOUT).topics[topic].partitions
+    tps = [TopicPartition(topic, p) for p in parts]
+    request = [ConsumerGroupTopicPartitions(group, tps)]
+    answer = admin.list_consumer_group_offsets(request, request_timeout=TIMEOUT)[group]
+    committed = {tp.partition: tp.offset for tp in answer.result(TIMEOUT).topic_partitions or []}
+
+    def offsets(spec: Any) -> dict[int, int]:
+        futures = admin.list_offsets({tp: spec for tp in tps}, request_timeout=TIMEOUT)
+        return {tp.partition: future.result(TIMEOUT).offset for tp, future in futures.items()}
+
+    low, high = offsets(OffsetSpec.earliest()), offsets(OffsetSpec.latest())
+    return sum(max(0, high[p] - max(low[p], committed.get(p, -1))) for p in high)
 
 
 def consumer_lag(admin: Any, group: str, topics: list[str]) -> int | None:

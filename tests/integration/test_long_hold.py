@@ -3,9 +3,11 @@ real broker, across SIGKILLs, each held record reaches the shadow once and on ti
 
 from __future__ import annotations
 
+import re
 import signal
 import threading
 import time
+import urllib.request
 from collections import Counter
 
 import pytest
@@ -128,6 +130,11 @@ def test_a_minute_long_delay_survives_two_sigkills_and_each_record_arrives_once_
     assert max(late[o] for o in late if o not in delayed) < DELAY  # the others went on
 
 
+def scrape(port: str) -> str:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as answer:
+        return str(answer.read().decode())
+
+
 def rss_mib(pid: int) -> float:
     """Resident memory of a process, from /proc."""
     for line in open(f"/proc/{pid}/status"):  # noqa: SIM115 - read once, closed by GC
@@ -187,6 +194,9 @@ def test_the_kill_switch_releases_what_waits_in_the_hold_topic_at_once(
     waiting = audit(kafka_bootstrap, source, shadow, ledger)  # held: not missing
     assert waiting.ok and len(waiting.held) == held and waiting.overdue == 0, waiting.summary()
     assert f"held: {held} source records wait in {shadow[:-7]}.hold.shadow" in waiting.summary()
+    port = re.search(r"metrics on http://127.0.0.1:(\d+)/metrics", member.log()).group(1)
+    gauge = f'streamchaos_long_held_records{{route="{source}"}} {float(held)}'
+    wait_until(lambda: gauge in scrape(port), 30, f"{gauge} in /metrics")
     member.signal(signal.SIGUSR1)
     wait_until(lambda: shadow_count(kafka_bootstrap, shadow) == 400, 60, "the held records")
     stop_all([member])
