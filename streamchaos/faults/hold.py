@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
+from abc import abstractmethod
 from collections import deque
 from collections.abc import Collection
 from typing import Generic, TypeVar
@@ -32,13 +33,13 @@ class LongHoldingConfig(HoldingConfig):
     """A fault whose holds beyond the bridge's ``hold_horizon`` wait in the long-hold store
     (``delay``, ``label_delay``): a Kafka topic, not memory."""
 
+    @abstractmethod
     def longest(self) -> float | None:
         """The longest it holds a record, in seconds (None: no bound)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def shortest(self) -> float:
         """The shortest it holds a record it picked, in seconds."""
-        raise NotImplementedError
 
 
 class HoldBuffer(Generic[T]):
